@@ -1,0 +1,215 @@
+//! Unit and property tests of the conversation rules.
+
+use super::*;
+use proptest::prelude::*;
+use time::macros::datetime;
+use uuid::Uuid;
+
+const NOW: OffsetDateTime = datetime!(2026-03-03 10:00 UTC);
+
+fn conv() -> ConversationId {
+    ConversationId(Uuid::from_u128(1))
+}
+fn agent(n: u128) -> AgentId {
+    AgentId(Uuid::from_u128(100 + n))
+}
+fn text(s: &str) -> MessageText {
+    MessageText::parse(s).expect("valid text")
+}
+fn cmid(s: &str) -> ClientMessageId {
+    ClientMessageId::parse(s).expect("valid id")
+}
+fn started() -> ConversationState {
+    ConversationState::start(conv(), Channel::Web, None, CustomerProfile::default(), NOW).state
+}
+fn run(state: &ConversationState, command: Command) -> Result<ConversationState, Rejection> {
+    state.decide(command, NOW).map(|d| d.state)
+}
+fn bot_says(s: &str) -> Command {
+    Command::PostBotMessage { text: text(s), client_message_id: cmid(s) }
+}
+fn handoff() -> Command {
+    Command::RequestHandoff { requested_by: HandoffRequester::Customer, reason: None }
+}
+
+#[test]
+fn a_new_conversation_starts_with_the_bot_and_one_event() {
+    let decision = ConversationState::start(conv(), Channel::Web, None, CustomerProfile::default(), NOW);
+    assert_eq!(decision.state.phase, Phase::Bot);
+    assert_eq!(decision.events.len(), 1);
+    assert_eq!(decision.events[0].seq, 1);
+    assert_eq!(decision.events[0].kind.type_name(), "conversation_started");
+}
+
+#[test]
+fn the_bot_cannot_speak_once_an_agent_owns_the_conversation() {
+    let waiting = run(&started(), handoff()).expect("handoff");
+    assert_eq!(waiting.phase, Phase::WaitingForAgent);
+    assert_eq!(
+        run(&waiting, bot_says("still here")),
+        Err(Rejection::BotNotOwner { phase: PhaseName::WaitingForAgent })
+    );
+    let with_agent = run(&waiting, Command::Accept { agent_id: agent(1) }).expect("accept");
+    assert_eq!(with_agent.phase, Phase::WithAgent { agent_id: agent(1) });
+    assert_eq!(
+        run(&with_agent, bot_says("let me help")),
+        Err(Rejection::BotNotOwner { phase: PhaseName::WithAgent })
+    );
+}
+
+#[test]
+fn only_the_owning_agent_may_write_hand_back_or_resolve() {
+    let waiting = run(&started(), handoff()).expect("handoff");
+    let with_agent = run(&waiting, Command::Accept { agent_id: agent(1) }).expect("accept");
+    let intruder = Command::PostAgentMessage { agent_id: agent(2), text: text("hi"), client_message_id: cmid("x") };
+    assert!(matches!(run(&with_agent, intruder), Err(Rejection::NotOwningAgent { .. })));
+    assert!(matches!(
+        run(&with_agent, Command::HandBack { agent_id: agent(2) }),
+        Err(Rejection::NotOwningAgent { .. })
+    ));
+    assert!(matches!(
+        run(&with_agent, Command::Resolve { by: Resolver::Agent(agent(2)) }),
+        Err(Rejection::NotOwningAgent { .. })
+    ));
+    let owner = Command::PostAgentMessage { agent_id: agent(1), text: text("hi"), client_message_id: cmid("y") };
+    assert!(run(&with_agent, owner).is_ok());
+}
+
+#[test]
+fn a_second_accept_is_rejected() {
+    let waiting = run(&started(), handoff()).expect("handoff");
+    let with_agent = run(&waiting, Command::Accept { agent_id: agent(1) }).expect("accept");
+    assert_eq!(
+        run(&with_agent, Command::Accept { agent_id: agent(2) }),
+        Err(Rejection::NotAllowed { phase: PhaseName::WithAgent, command: "accept" })
+    );
+}
+
+#[test]
+fn hand_back_lets_the_bot_resume() {
+    let waiting = run(&started(), handoff()).expect("handoff");
+    let with_agent = run(&waiting, Command::Accept { agent_id: agent(1) }).expect("accept");
+    let back = run(&with_agent, Command::HandBack { agent_id: agent(1) }).expect("hand back");
+    assert_eq!(back.phase, Phase::HandedBack);
+    assert!(run(&back, bot_says("I'm back")).is_ok());
+    // And the customer can ask for a human again.
+    assert_eq!(run(&back, handoff()).map(|s| s.phase), Ok(Phase::WaitingForAgent));
+}
+
+#[test]
+fn asking_twice_for_a_human_records_nothing_the_second_time() {
+    let waiting = run(&started(), handoff()).expect("handoff");
+    let again = waiting.decide(handoff(), NOW).expect("no-op");
+    assert!(again.events.is_empty());
+    assert_eq!(again.state, waiting);
+}
+
+#[test]
+fn closed_conversations_take_no_more_commands() {
+    let resolved = run(&started(), Command::Resolve { by: Resolver::Bot }).expect("bot resolves");
+    let customer = Command::PostCustomerMessage { text: text("hello?"), client_message_id: cmid("c") };
+    assert_eq!(
+        run(&resolved, customer),
+        Err(Rejection::Closed { phase: PhaseName::Resolved, command: "post a customer message" })
+    );
+}
+
+#[test]
+fn rejection_messages_name_the_phase() {
+    let err = Rejection::BotNotOwner { phase: PhaseName::WithAgent };
+    assert_eq!(err.to_string(), "the bot may not speak while the conversation is with_agent: it does not own it");
+}
+
+#[test]
+fn events_serialize_as_tagged_json() {
+    let decision = started()
+        .decide(Command::PostCustomerMessage { text: text("where is my order?"), client_message_id: cmid("m-1") }, NOW)
+        .expect("message");
+    let json = serde_json::to_value(&decision.events[0]).expect("serialize");
+    assert_eq!(
+        json,
+        serde_json::json!({
+            "conversation_id": "00000000-0000-0000-0000-000000000001",
+            "seq": 2,
+            "at": "2026-03-03T10:00:00Z",
+            "type": "customer_message",
+            "text": "where is my order?",
+            "client_message_id": "m-1"
+        })
+    );
+    let back: Event = serde_json::from_value(json).expect("deserialize");
+    assert_eq!(back, decision.events[0]);
+}
+
+#[test]
+fn phase_round_trips_through_its_parts() {
+    for phase in [
+        Phase::Bot,
+        Phase::WaitingForAgent,
+        Phase::WithAgent { agent_id: agent(1) },
+        Phase::HandedBack,
+        Phase::Resolved,
+        Phase::Abandoned,
+    ] {
+        assert_eq!(Phase::from_parts(phase.name(), phase.agent_id()), Some(phase));
+    }
+    assert_eq!(Phase::from_parts(PhaseName::WithAgent, None), None);
+    assert_eq!(Phase::from_parts(PhaseName::Bot, Some(agent(1))), None);
+}
+
+fn any_command() -> impl Strategy<Value = Command> {
+    let agent_n = 0u128..3;
+    prop_oneof![
+        "[a-z]{1,8}".prop_map(|s| Command::PostCustomerMessage { text: text(&s), client_message_id: cmid(&s) }),
+        "[a-z]{1,8}".prop_map(|s| bot_says(&s)),
+        (agent_n.clone(), "[a-z]{1,8}").prop_map(|(n, s)| Command::PostAgentMessage {
+            agent_id: agent(n),
+            text: text(&s),
+            client_message_id: cmid(&s)
+        }),
+        "[a-z]{1,8}".prop_map(|s| Command::PostSystemNote { text: text(&s) }),
+        Just(handoff()),
+        Just(Command::RequestHandoff { requested_by: HandoffRequester::Bot, reason: Some("loop".into()) }),
+        agent_n.clone().prop_map(|n| Command::Accept { agent_id: agent(n) }),
+        agent_n.clone().prop_map(|n| Command::HandBack { agent_id: agent(n) }),
+        agent_n.prop_map(|n| Command::Resolve { by: Resolver::Agent(agent(n)) }),
+        Just(Command::Resolve { by: Resolver::Bot }),
+        Just(Command::Abandon),
+    ]
+}
+
+proptest! {
+    /// Whatever commands arrive, in whatever order: sequence numbers rise by exactly one,
+    /// replaying the events rebuilds the same state, the bot never speaks unless it owns the
+    /// conversation, only the owning agent writes, and closed conversations stay closed.
+    #[test]
+    fn invariants_hold_for_any_command_sequence(commands in proptest::collection::vec(any_command(), 0..60)) {
+        let first = ConversationState::start(conv(), Channel::Api, None, CustomerProfile::default(), NOW);
+        let mut state = first.state;
+        let mut log = first.events;
+        for command in commands {
+            let before = state.clone();
+            match before.decide(command.clone(), NOW) {
+                Ok(decision) => {
+                    prop_assert!(!before.phase.is_closed(), "a closed conversation accepted {:?}", command);
+                    for event in &decision.events {
+                        match &event.kind {
+                            EventKind::BotMessage { .. } => prop_assert_eq!(before.phase.owner(), Owner::Bot),
+                            EventKind::AgentMessage { agent_id, .. } => {
+                                prop_assert_eq!(before.phase.owner(), Owner::Agent(*agent_id))
+                            }
+                            _ => {}
+                        }
+                    }
+                    log.extend(decision.events);
+                    state = decision.state;
+                }
+                Err(_) => prop_assert_eq!(&state, &before),
+            }
+        }
+        for (i, event) in log.iter().enumerate() {
+            prop_assert_eq!(event.seq, i as u64 + 1);
+        }
+        prop_assert_eq!(ConversationState::replay(conv(), &log), state);
+    }
+}

@@ -1,0 +1,17 @@
+//! Baton's conversation model: who owns a conversation, which phase it is in, which
+//! commands are allowed in that phase, and the events each command produces.
+//!
+//! This crate is pure. It does no I/O, runs no async code, never reads the clock (the
+//! caller passes `now`) and never draws random numbers (the caller passes ids). Every rule
+//! here can therefore be tested with plain function calls. The store persists what
+//! [`ConversationState::decide`] returns; the server carries it to clients.
+
+pub mod conversation;
+pub mod event;
+pub mod ids;
+pub mod text;
+
+pub use conversation::{Command, ConversationState, Decision, Owner, Phase, PhaseName, Rejection, Resolver};
+pub use event::{Event, EventKind, HandoffRequester};
+pub use ids::{AgentId, ConversationId};
+pub use text::{Channel, ClientMessageId, CustomerProfile, InputError, Language, MessageText};

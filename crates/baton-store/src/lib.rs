@@ -1,0 +1,203 @@
+//! The storage contract of Baton: the [`Store`] trait that every database backend implements,
+//! the records it returns, its error type, and (feature `conformance`) the test suite each
+//! backend must pass so that SQLite and PostgreSQL behave the same.
+//!
+//! This crate knows the domain types but no SQL and no HTTP. Rules about what may happen to a
+//! conversation live in `baton-domain`; a backend loads the state, asks
+//! [`ConversationState::decide`](baton_domain::ConversationState::decide), and stores the
+//! events it returns in one transaction. Events are append-only: no backend updates or
+//! deletes one.
+
+use async_trait::async_trait;
+use baton_domain::{
+    AgentId, Channel, Command, ConversationId, ConversationState, CustomerProfile, Event, Language, Phase,
+    Rejection,
+};
+use time::OffsetDateTime;
+
+#[cfg(feature = "conformance")]
+pub mod conformance;
+
+/// SHA-256 of a bearer token. Tokens themselves are never stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct TokenHash(pub [u8; 32]);
+
+/// What the server knows about a conversation without reading its events.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConversationRecord {
+    pub id: ConversationId,
+    pub phase: Phase,
+    pub last_seq: u64,
+    pub channel: Channel,
+    pub language: Option<Language>,
+    pub customer: CustomerProfile,
+    pub created_at: OffsetDateTime,
+    pub updated_at: OffsetDateTime,
+    /// When the current wait for an agent began; `None` unless waiting.
+    pub waiting_since: Option<OffsetDateTime>,
+}
+
+impl ConversationRecord {
+    pub fn state(&self) -> ConversationState {
+        ConversationState { id: self.id, phase: self.phase, last_seq: self.last_seq }
+    }
+}
+
+/// A conversation to create.
+#[derive(Debug, Clone)]
+pub struct NewConversation {
+    pub id: ConversationId,
+    pub channel: Channel,
+    pub language: Option<Language>,
+    pub customer: CustomerProfile,
+    pub customer_token_hash: TokenHash,
+}
+
+/// What [`Store::execute`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Executed {
+    /// The conversation after the command.
+    pub conversation: ConversationRecord,
+    /// The events recorded, in order; for a retried message, the event first recorded for it.
+    pub events: Vec<Event>,
+    /// True when the command repeated a `client_message_id` already stored: nothing new was
+    /// written and `events` holds the original.
+    pub replayed: bool,
+}
+
+/// What an agent may do beyond serving conversations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Role {
+    Agent,
+    Supervisor,
+    Admin,
+}
+
+impl Role {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Role::Agent => "agent",
+            Role::Supervisor => "supervisor",
+            Role::Admin => "admin",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Self> {
+        [Role::Agent, Role::Supervisor, Role::Admin].into_iter().find(|r| r.as_str() == name)
+    }
+}
+
+/// A person on the support side.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Agent {
+    pub id: AgentId,
+    pub email: String,
+    pub display_name: String,
+    pub role: Role,
+}
+
+/// An agent to create, with an argon2id PHC string as the only form of their password.
+#[derive(Debug, Clone)]
+pub struct NewAgent {
+    pub agent: Agent,
+    pub password_hash: String,
+}
+
+/// Why a store operation failed. Errors name the thing that failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("conversation {0} does not exist")]
+    ConversationNotFound(ConversationId),
+    #[error(transparent)]
+    Rejected(#[from] Rejection),
+    #[error(
+        "client_message_id `{client_message_id}` was already used in this conversation for a different message (seq {seq})"
+    )]
+    IdempotencyConflict { client_message_id: String, seq: u64 },
+    #[error("an agent with email `{0}` already exists")]
+    DuplicateAgent(String),
+    #[error("stored data is not valid ({what}): {detail}")]
+    Corrupt { what: &'static str, detail: String },
+    #[error("database error during {operation}: {source}")]
+    Backend {
+        operation: &'static str,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+}
+
+/// The durable home of conversations, events, agents and sessions.
+///
+/// Every method is one transaction. Implementations must serialize commands on the same
+/// conversation so that sequence numbers never repeat or skip.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Answers when the database can serve a query.
+    async fn ping(&self) -> Result<(), StoreError>;
+
+    /// Creates a conversation and records its `conversation_started` event (seq 1).
+    async fn create_conversation(
+        &self,
+        new: NewConversation,
+        now: OffsetDateTime,
+    ) -> Result<(ConversationRecord, Event), StoreError>;
+
+    async fn conversation(&self, id: ConversationId) -> Result<Option<ConversationRecord>, StoreError>;
+
+    /// The hash of the customer token that reads and writes this conversation.
+    async fn customer_token_hash(&self, id: ConversationId) -> Result<Option<TokenHash>, StoreError>;
+
+    /// Decides `command` against the stored state and records the resulting events. A
+    /// message whose `client_message_id` is already stored for this conversation returns the
+    /// original event (`replayed: true`) when it is the same message, and
+    /// [`StoreError::IdempotencyConflict`] when it is not.
+    async fn execute(
+        &self,
+        id: ConversationId,
+        command: Command,
+        now: OffsetDateTime,
+    ) -> Result<Executed, StoreError>;
+
+    /// Events with `seq > after`, oldest first, at most `limit`.
+    async fn events_after(&self, id: ConversationId, after: u64, limit: u32) -> Result<Vec<Event>, StoreError>;
+
+    /// Conversations waiting for an agent, longest wait first.
+    async fn waiting_conversations(&self, limit: u32) -> Result<Vec<ConversationRecord>, StoreError>;
+
+    /// Open conversations owned by `agent_id`.
+    async fn agent_conversations(&self, agent_id: AgentId) -> Result<Vec<ConversationRecord>, StoreError>;
+
+    /// Creates an agent unless one with the same email (case-insensitive) exists; returns
+    /// whether it was created.
+    async fn insert_agent_if_absent(&self, new: NewAgent, now: OffsetDateTime) -> Result<bool, StoreError>;
+
+    /// The agent with this email and their password hash.
+    async fn agent_credentials(&self, email: &str) -> Result<Option<(Agent, String)>, StoreError>;
+
+    async fn agent(&self, id: AgentId) -> Result<Option<Agent>, StoreError>;
+
+    /// Records a login session; the token itself is never stored.
+    async fn create_session(
+        &self,
+        token_hash: TokenHash,
+        agent_id: AgentId,
+        now: OffsetDateTime,
+        expires_at: OffsetDateTime,
+    ) -> Result<(), StoreError>;
+
+    /// The agent whose unexpired session has this token hash.
+    async fn session_agent(&self, token_hash: TokenHash, now: OffsetDateTime) -> Result<Option<Agent>, StoreError>;
+}
+
+/// Checks that a retried message is the same message as the stored one.
+pub fn same_message(stored: &Event, command: &Command) -> bool {
+    use baton_domain::EventKind as K;
+    match (&stored.kind, command) {
+        (K::CustomerMessage { text, .. }, Command::PostCustomerMessage { text: t, .. })
+        | (K::BotMessage { text, .. }, Command::PostBotMessage { text: t, .. }) => text == t,
+        (K::AgentMessage { agent_id, text, .. }, Command::PostAgentMessage { agent_id: a, text: t, .. }) => {
+            agent_id == a && text == t
+        }
+        _ => false,
+    }
+}
