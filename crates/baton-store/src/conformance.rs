@@ -1,0 +1,236 @@
+//! The behaviour every [`Store`] backend must show, as async test functions. A backend's own
+//! `tests/` calls [`run_all`] with a factory that makes a fresh, empty store per test, so
+//! SQLite and PostgreSQL are held to the same contract.
+
+use crate::{Agent, NewAgent, NewConversation, Role, Store, StoreError, TokenHash};
+use baton_domain::{
+    AgentId, Channel, ClientMessageId, Command, ConversationId, CustomerProfile, EventKind, HandoffRequester,
+    MessageText, Phase, Rejection, Resolver,
+};
+use std::future::Future;
+use std::sync::Arc;
+use time::{Duration, OffsetDateTime};
+use uuid::Uuid;
+
+type Result = std::result::Result<(), StoreError>;
+
+fn now() -> OffsetDateTime {
+    // A fixed, microsecond-aligned instant keeps comparisons exact across backends.
+    OffsetDateTime::from_unix_timestamp(1_772_532_000).unwrap_or(OffsetDateTime::UNIX_EPOCH)
+}
+
+fn text(s: &str) -> MessageText {
+    MessageText::parse(s).unwrap_or_else(|e| panic!("test text {s:?}: {e}"))
+}
+
+fn cmid(s: &str) -> ClientMessageId {
+    ClientMessageId::parse(s).unwrap_or_else(|e| panic!("test id {s:?}: {e}"))
+}
+
+fn customer_says(s: &str, id: &str) -> Command {
+    Command::PostCustomerMessage { text: text(s), client_message_id: cmid(id) }
+}
+
+fn handoff() -> Command {
+    Command::RequestHandoff { requested_by: HandoffRequester::Customer, reason: None }
+}
+
+async fn new_conversation(store: &dyn Store, n: u8) -> std::result::Result<ConversationId, StoreError> {
+    let id = ConversationId(Uuid::now_v7());
+    let new = NewConversation {
+        id,
+        channel: Channel::Web,
+        language: None,
+        customer: CustomerProfile { name: Some(format!("Customer {n}")), email: None, external_id: None },
+        customer_token_hash: TokenHash([n; 32]),
+    };
+    store.create_conversation(new, now()).await?;
+    Ok(id)
+}
+
+/// Runs every check, each on a fresh store from `make`.
+pub async fn run_all<F, Fut>(make: F)
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = Arc<dyn Store>>,
+{
+    let checks: Vec<(&str, fn(Arc<dyn Store>) -> std::pin::Pin<Box<dyn Future<Output = Result> + Send>>)> = vec![
+        ("creates with a first event", |s| Box::pin(creates_with_a_first_event(s))),
+        ("concurrent appends are gapless", |s| Box::pin(concurrent_appends_are_gapless(s))),
+        ("retries are idempotent", |s| Box::pin(retries_are_idempotent(s))),
+        ("exactly one accept wins", |s| Box::pin(exactly_one_accept_wins(s))),
+        ("waiting list is oldest first", |s| Box::pin(waiting_list_is_oldest_first(s))),
+        ("rejections store nothing", |s| Box::pin(rejections_store_nothing(s))),
+        ("agents and sessions", |s| Box::pin(agents_and_sessions(s))),
+    ];
+    for (name, check) in checks {
+        let store = make().await;
+        if let Err(e) = check(store).await {
+            panic!("conformance check `{name}` failed: {e}");
+        }
+    }
+}
+
+async fn creates_with_a_first_event(store: Arc<dyn Store>) -> Result {
+    let id = new_conversation(&*store, 1).await?;
+    let record = store.conversation(id).await?.ok_or(StoreError::ConversationNotFound(id))?;
+    assert_eq!(record.phase, Phase::Bot);
+    assert_eq!(record.last_seq, 1);
+    assert_eq!(record.customer.name.as_deref(), Some("Customer 1"));
+    assert_eq!(store.customer_token_hash(id).await?, Some(TokenHash([1; 32])));
+    let events = store.events_after(id, 0, 100).await?;
+    assert_eq!(events.len(), 1);
+    assert!(matches!(events[0].kind, EventKind::ConversationStarted { .. }));
+    assert_eq!(events[0].at, now());
+    let unknown = ConversationId(Uuid::now_v7());
+    assert!(store.conversation(unknown).await?.is_none());
+    assert!(matches!(
+        store.execute(unknown, handoff(), now()).await,
+        Err(StoreError::ConversationNotFound(_))
+    ));
+    Ok(())
+}
+
+async fn concurrent_appends_are_gapless(store: Arc<dyn Store>) -> Result {
+    let id = new_conversation(&*store, 2).await?;
+    let mut tasks = Vec::new();
+    for sender in 0..8 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            for i in 0..25 {
+                let id_text = format!("s{sender}-m{i}");
+                store.execute(id, customer_says(&id_text, &id_text), now()).await?;
+            }
+            Ok::<_, StoreError>(())
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap_or_else(|e| panic!("sender task panicked: {e}"))?;
+    }
+    let events = store.events_after(id, 0, 1_000).await?;
+    assert_eq!(events.len(), 1 + 8 * 25);
+    for (i, event) in events.iter().enumerate() {
+        assert_eq!(event.seq, i as u64 + 1, "sequence numbers must rise by exactly one");
+    }
+    // Each sender's own messages keep their order.
+    for sender in 0..8 {
+        let mine: Vec<String> = events
+            .iter()
+            .filter_map(|e| e.client_message_id().map(|c| c.as_str().to_owned()))
+            .filter(|c| c.starts_with(&format!("s{sender}-")))
+            .collect();
+        let expected: Vec<String> = (0..25).map(|i| format!("s{sender}-m{i}")).collect();
+        assert_eq!(mine, expected);
+    }
+    let after = store.events_after(id, 195, 1_000).await?;
+    assert_eq!(after.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![196, 197, 198, 199, 200, 201]);
+    assert_eq!(store.events_after(id, 0, 3).await?.len(), 3);
+    Ok(())
+}
+
+async fn retries_are_idempotent(store: Arc<dyn Store>) -> Result {
+    let id = new_conversation(&*store, 3).await?;
+    let first = store.execute(id, customer_says("my order is late", "m-1"), now()).await?;
+    assert!(!first.replayed);
+    let retry = store.execute(id, customer_says("my order is late", "m-1"), now() + Duration::SECOND).await?;
+    assert!(retry.replayed);
+    assert_eq!(retry.events, first.events, "a retry returns the original event, time included");
+    assert_eq!(store.events_after(id, 0, 100).await?.len(), 2);
+    match store.execute(id, customer_says("something else", "m-1"), now()).await {
+        Err(StoreError::IdempotencyConflict { client_message_id, seq }) => {
+            assert_eq!(client_message_id, "m-1");
+            assert_eq!(seq, 2);
+        }
+        other => panic!("expected an idempotency conflict, got {other:?}"),
+    }
+    // The same id in another conversation is a different message.
+    let other = new_conversation(&*store, 4).await?;
+    assert!(!store.execute(other, customer_says("hello", "m-1"), now()).await?.replayed);
+    Ok(())
+}
+
+async fn exactly_one_accept_wins(store: Arc<dyn Store>) -> Result {
+    let id = new_conversation(&*store, 5).await?;
+    store.execute(id, handoff(), now()).await?;
+    let mut tasks = Vec::new();
+    for n in 0..6u128 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            store.execute(id, Command::Accept { agent_id: AgentId(Uuid::from_u128(n + 1)) }, now()).await
+        }));
+    }
+    let mut winners = 0;
+    for task in tasks {
+        match task.await.unwrap_or_else(|e| panic!("accept task panicked: {e}")) {
+            Ok(_) => winners += 1,
+            Err(StoreError::Rejected(Rejection::NotAllowed { .. })) => {}
+            Err(other) => return Err(other),
+        }
+    }
+    assert_eq!(winners, 1);
+    let record = store.conversation(id).await?.ok_or(StoreError::ConversationNotFound(id))?;
+    let owner = record.phase.agent_id().unwrap_or_else(|| panic!("accepted conversation has no agent"));
+    assert_eq!(store.agent_conversations(owner).await?.len(), 1);
+    assert!(store.waiting_conversations(10).await?.is_empty());
+    Ok(())
+}
+
+async fn waiting_list_is_oldest_first(store: Arc<dyn Store>) -> Result {
+    let a = new_conversation(&*store, 6).await?;
+    let b = new_conversation(&*store, 7).await?;
+    let c = new_conversation(&*store, 8).await?;
+    store.execute(b, handoff(), now()).await?;
+    store.execute(c, handoff(), now() + Duration::SECOND).await?;
+    store.execute(a, handoff(), now() + Duration::seconds(2)).await?;
+    let waiting: Vec<_> = store.waiting_conversations(10).await?.into_iter().map(|r| r.id).collect();
+    assert_eq!(waiting, vec![b, c, a]);
+    let record = store.conversation(b).await?.ok_or(StoreError::ConversationNotFound(b))?;
+    assert_eq!(record.waiting_since, Some(now()));
+    assert_eq!(store.waiting_conversations(2).await?.len(), 2);
+    Ok(())
+}
+
+async fn rejections_store_nothing(store: Arc<dyn Store>) -> Result {
+    let id = new_conversation(&*store, 9).await?;
+    store.execute(id, handoff(), now()).await?;
+    let agent_id = AgentId(Uuid::from_u128(77));
+    store.execute(id, Command::Accept { agent_id }, now()).await?;
+    let before = store.events_after(id, 0, 100).await?;
+    let bot = Command::PostBotMessage { text: text("I can help!"), client_message_id: cmid("b-1") };
+    assert!(matches!(
+        store.execute(id, bot, now()).await,
+        Err(StoreError::Rejected(Rejection::BotNotOwner { .. }))
+    ));
+    assert_eq!(store.events_after(id, 0, 100).await?, before);
+    store.execute(id, Command::Resolve { by: Resolver::Agent(agent_id) }, now()).await?;
+    assert!(matches!(
+        store.execute(id, customer_says("hello?", "late"), now()).await,
+        Err(StoreError::Rejected(Rejection::Closed { .. }))
+    ));
+    let record = store.conversation(id).await?.ok_or(StoreError::ConversationNotFound(id))?;
+    assert_eq!(record.phase, Phase::Resolved);
+    Ok(())
+}
+
+async fn agents_and_sessions(store: Arc<dyn Store>) -> Result {
+    let agent = Agent {
+        id: AgentId(Uuid::now_v7()),
+        email: "nina@example.com".into(),
+        display_name: "Nina".into(),
+        role: Role::Agent,
+    };
+    let new = NewAgent { agent: agent.clone(), password_hash: "$argon2id$fake".into() };
+    assert!(store.insert_agent_if_absent(new.clone(), now()).await?);
+    let twin = NewAgent { agent: Agent { id: AgentId(Uuid::now_v7()), email: "NINA@example.com".into(), ..agent.clone() }, ..new };
+    assert!(!store.insert_agent_if_absent(twin, now()).await?, "emails are unique regardless of case");
+    let (found, hash) = store.agent_credentials("Nina@Example.com").await?.unwrap_or_else(|| panic!("agent by email"));
+    assert_eq!(found, agent);
+    assert_eq!(hash, "$argon2id$fake");
+    assert_eq!(store.agent(agent.id).await?, Some(agent.clone()));
+    let token = TokenHash([42; 32]);
+    store.create_session(token, agent.id, now(), now() + Duration::hours(1)).await?;
+    assert_eq!(store.session_agent(token, now()).await?, Some(agent.clone()));
+    assert_eq!(store.session_agent(token, now() + Duration::hours(2)).await?, None, "expired");
+    assert_eq!(store.session_agent(TokenHash([43; 32]), now()).await?, None);
+    Ok(())
+}
