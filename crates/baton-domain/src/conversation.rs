@@ -145,14 +145,35 @@ pub enum Resolver {
 /// Something a participant asks to do to a conversation.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
-    PostCustomerMessage { text: MessageText, client_message_id: ClientMessageId },
-    PostBotMessage { text: MessageText, client_message_id: ClientMessageId },
-    PostAgentMessage { agent_id: AgentId, text: MessageText, client_message_id: ClientMessageId },
-    PostSystemNote { text: MessageText },
-    RequestHandoff { requested_by: HandoffRequester, reason: Option<String> },
-    Accept { agent_id: AgentId },
-    HandBack { agent_id: AgentId },
-    Resolve { by: Resolver },
+    PostCustomerMessage {
+        text: MessageText,
+        client_message_id: ClientMessageId,
+    },
+    PostBotMessage {
+        text: MessageText,
+        client_message_id: ClientMessageId,
+    },
+    PostAgentMessage {
+        agent_id: AgentId,
+        text: MessageText,
+        client_message_id: ClientMessageId,
+    },
+    PostSystemNote {
+        text: MessageText,
+    },
+    RequestHandoff {
+        requested_by: HandoffRequester,
+        reason: Option<String>,
+    },
+    Accept {
+        agent_id: AgentId,
+    },
+    HandBack {
+        agent_id: AgentId,
+    },
+    Resolve {
+        by: Resolver,
+    },
     Abandon,
 }
 
@@ -222,35 +243,75 @@ impl ConversationState {
         customer: CustomerProfile,
         now: OffsetDateTime,
     ) -> Decision {
-        let empty = ConversationState { id, phase: Phase::Bot, last_seq: 0 };
-        empty.record(now, vec![EventKind::ConversationStarted { channel, language, customer }])
+        let empty = ConversationState {
+            id,
+            phase: Phase::Bot,
+            last_seq: 0,
+        };
+        empty.record(
+            now,
+            vec![EventKind::ConversationStarted {
+                channel,
+                language,
+                customer,
+            }],
+        )
     }
 
     /// Checks `command` against the current phase and returns the events it produces.
     pub fn decide(&self, command: Command, now: OffsetDateTime) -> Result<Decision, Rejection> {
         let phase = self.phase;
         let name = phase.name();
-        let not_allowed = Rejection::NotAllowed { phase: name, command: command.name() };
+        let not_allowed = Rejection::NotAllowed {
+            phase: name,
+            command: command.name(),
+        };
         if phase.is_closed() {
-            return Err(Rejection::Closed { phase: name, command: command.name() });
+            return Err(Rejection::Closed {
+                phase: name,
+                command: command.name(),
+            });
         }
-        let phase_change = |to: Phase| EventKind::PhaseChanged { from: name, to: to.name() };
+        let phase_change = |to: Phase| EventKind::PhaseChanged {
+            from: name,
+            to: to.name(),
+        };
 
         let kinds = match command {
-            Command::PostCustomerMessage { text, client_message_id } => {
-                vec![EventKind::CustomerMessage { text, client_message_id }]
+            Command::PostCustomerMessage {
+                text,
+                client_message_id,
+            } => {
+                vec![EventKind::CustomerMessage {
+                    text,
+                    client_message_id,
+                }]
             }
-            Command::PostBotMessage { text, client_message_id } => {
+            Command::PostBotMessage {
+                text,
+                client_message_id,
+            } => {
                 if phase.owner() != Owner::Bot {
                     return Err(Rejection::BotNotOwner { phase: name });
                 }
-                vec![EventKind::BotMessage { text, client_message_id }]
+                vec![EventKind::BotMessage {
+                    text,
+                    client_message_id,
+                }]
             }
-            Command::PostAgentMessage { agent_id, text, client_message_id } => {
+            Command::PostAgentMessage {
+                agent_id,
+                text,
+                client_message_id,
+            } => {
                 if phase.owner() != Owner::Agent(agent_id) {
                     return Err(Rejection::NotOwningAgent { agent_id, phase: name });
                 }
-                vec![EventKind::AgentMessage { agent_id, text, client_message_id }]
+                vec![EventKind::AgentMessage {
+                    agent_id,
+                    text,
+                    client_message_id,
+                }]
             }
             Command::PostSystemNote { text } => vec![EventKind::SystemNote { text }],
             Command::RequestHandoff { requested_by, reason } => match phase {
@@ -301,7 +362,12 @@ impl ConversationState {
         let events = kinds
             .into_iter()
             .map(|kind| {
-                let event = Event { conversation_id: self.id, seq: state.last_seq + 1, at: now, kind };
+                let event = Event {
+                    conversation_id: self.id,
+                    seq: state.last_seq + 1,
+                    at: now,
+                    kind,
+                };
                 state.apply(&event);
                 event
             })
@@ -316,7 +382,11 @@ impl ConversationState {
         match &event.kind {
             EventKind::Assigned { agent_id } => self.phase = Phase::WithAgent { agent_id: *agent_id },
             EventKind::PhaseChanged { to, .. } => {
-                let agent_id = if *to == PhaseName::WithAgent { self.phase.agent_id() } else { None };
+                let agent_id = if *to == PhaseName::WithAgent {
+                    self.phase.agent_id()
+                } else {
+                    None
+                };
                 if let Some(phase) = Phase::from_parts(*to, agent_id) {
                     self.phase = phase;
                 }
@@ -327,7 +397,11 @@ impl ConversationState {
 
     /// The state before any event.
     pub fn empty(id: ConversationId) -> Self {
-        ConversationState { id, phase: Phase::Bot, last_seq: 0 }
+        ConversationState {
+            id,
+            phase: Phase::Bot,
+            last_seq: 0,
+        }
     }
 
     /// Rebuilds a conversation's state from its events, oldest first.

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 /// One stored event of one conversation.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Event {
     pub conversation_id: ConversationId,
     /// 1 for the first event of a conversation, then +1 for each event after it.
@@ -40,7 +40,7 @@ pub enum HandoffRequester {
 }
 
 /// What happened. Serialized with a `type` tag in snake case.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum EventKind {
     /// Always the first event (seq 1): where and in which language the customer arrived.
@@ -65,7 +65,9 @@ pub enum EventKind {
         client_message_id: ClientMessageId,
     },
     /// A note from Baton itself (narration, markers); never typed by a person.
-    SystemNote { text: MessageText },
+    SystemNote {
+        text: MessageText,
+    },
     /// Someone asked for a human; `reason` says why in words.
     HandoffRequested {
         requested_by: HandoffRequester,
@@ -73,8 +75,13 @@ pub enum EventKind {
         reason: Option<String>,
     },
     /// An agent now owns the conversation.
-    Assigned { agent_id: AgentId },
-    PhaseChanged { from: PhaseName, to: PhaseName },
+    Assigned {
+        agent_id: AgentId,
+    },
+    PhaseChanged {
+        from: PhaseName,
+        to: PhaseName,
+    },
 }
 
 impl EventKind {

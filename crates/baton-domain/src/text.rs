@@ -120,8 +120,9 @@ impl From<ClientMessageId> for String {
 }
 
 /// A BCP 47 style language tag, lower-cased primary subtag (`en`, `es`, `es-MX`).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(try_from = "String", into = "String")]
+#[schema(value_type = String, pattern = "^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$", example = "en")]
 pub struct Language(String);
 
 impl Language {
@@ -161,6 +162,36 @@ impl From<Language> for String {
     }
 }
 
+/// A bounded string schema for the OpenAPI document.
+fn bounded_string(max: usize, description: &str) -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .min_length(Some(1))
+        .max_length(Some(max))
+        .description(Some(description))
+        .into()
+}
+
+impl utoipa::PartialSchema for MessageText {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        bounded_string(
+            MAX_MESSAGE_CHARS,
+            "Message text: not blank; no control characters but line breaks and tabs.",
+        )
+    }
+}
+impl utoipa::ToSchema for MessageText {}
+
+impl utoipa::PartialSchema for ClientMessageId {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        bounded_string(
+            MAX_CLIENT_MESSAGE_ID_CHARS,
+            "The sender's id for this message; a retry with the same id is not stored twice.",
+        )
+    }
+}
+impl utoipa::ToSchema for ClientMessageId {}
+
 /// Where the customer is writing from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -189,15 +220,22 @@ impl Channel {
     }
 
     pub fn parse(name: &str) -> Option<Self> {
-        [Self::Web, Self::Api, Self::Email, Self::Sms, Self::Whatsapp, Self::Social]
-            .into_iter()
-            .find(|c| c.as_str() == name)
+        [
+            Self::Web,
+            Self::Api,
+            Self::Email,
+            Self::Sms,
+            Self::Whatsapp,
+            Self::Social,
+        ]
+        .into_iter()
+        .find(|c| c.as_str() == name)
     }
 }
 
 /// What the customer told us about themselves when the conversation started. Every field is
 /// optional: an anonymous customer is a normal customer.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CustomerProfile {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
@@ -237,7 +275,11 @@ impl CustomerProfile {
             }
         }
         let external_id = field("external_id", external_id)?;
-        Ok(Self { name, email, external_id })
+        Ok(Self {
+            name,
+            email,
+            external_id,
+        })
     }
 }
 
@@ -252,7 +294,10 @@ mod tests {
         assert!(MessageText::parse("a".repeat(MAX_MESSAGE_CHARS)).is_ok());
         assert_eq!(
             MessageText::parse("é".repeat(MAX_MESSAGE_CHARS + 1)),
-            Err(InputError::TooLong { actual: MAX_MESSAGE_CHARS + 1, max: MAX_MESSAGE_CHARS })
+            Err(InputError::TooLong {
+                actual: MAX_MESSAGE_CHARS + 1,
+                max: MAX_MESSAGE_CHARS
+            })
         );
         assert!(MessageText::parse("line one\nline two").is_ok());
         assert_eq!(MessageText::parse("nul\0byte"), Err(InputError::ControlCharacter(0)));

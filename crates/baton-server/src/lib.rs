@@ -1,1 +1,216 @@
-//! placeholder
+//! Baton's HTTP and WebSocket API.
+//!
+//! This crate owns the wire: routes under `/api/v1`, authentication, validation of client
+//! input into domain values, problem+json errors, the live event hub, rate limits and the
+//! OpenAPI document. It holds no business rules (those are in `baton-domain`) and no SQL
+//! (that is behind the `baton_store::Store` trait); it is handed a store and a configuration.
+
+pub mod api;
+pub mod auth;
+pub mod config;
+pub mod extract;
+pub mod hub;
+pub mod openapi;
+pub mod problem;
+pub mod ws;
+
+use crate::config::Config;
+use crate::problem::ApiError;
+use axum::http::{header, HeaderValue, Request};
+use axum::Router;
+use baton_domain::{AgentId, Command, ConversationId};
+use baton_store::{Agent, NewAgent, Role, Store, StoreError, TokenHash};
+use governor::{clock::Clock, DefaultKeyedRateLimiter, Quota};
+use std::future::Future;
+use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use time::OffsetDateTime;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::trace::TraceLayer;
+
+pub use baton_store;
+pub use hub::Hub;
+
+/// The server clock. Everything below the HTTP layer receives time as an argument.
+pub fn now() -> OffsetDateTime {
+    OffsetDateTime::now_utc()
+}
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    pub hub: Arc<Hub>,
+    pub config: Arc<Config>,
+    limiter: Arc<DefaultKeyedRateLimiter<[u8; 32]>>,
+    shutdown: watch::Receiver<bool>,
+    open_streams: Arc<AtomicUsize>,
+}
+
+impl AppState {
+    /// Runs a command on a conversation and announces what it recorded.
+    pub async fn execute(&self, id: ConversationId, command: Command) -> Result<baton_store::Executed, ApiError> {
+        let executed = self.store.execute(id, command, now()).await?;
+        if !executed.replayed {
+            self.hub.publish(&executed.events);
+        }
+        Ok(executed)
+    }
+
+    /// Counts one message against the sender's rate limit.
+    pub fn check_rate(&self, key: TokenHash) -> Result<(), ApiError> {
+        self.limiter.check_key(&key.0).map_err(|not_until| {
+            let wait = not_until.wait_time_from(governor::clock::DefaultClock::default().now());
+            ApiError::rate_limited(wait.as_secs().max(1))
+        })
+    }
+
+    /// Resolves when the server starts shutting down.
+    pub fn shutdown_signal(&self) -> watch::Receiver<bool> {
+        self.shutdown.clone()
+    }
+
+    /// Keeps count of an open WebSocket stream until the guard drops.
+    pub fn stream_guard(&self) -> StreamGuard {
+        self.open_streams.fetch_add(1, Ordering::SeqCst);
+        StreamGuard(self.open_streams.clone())
+    }
+
+    pub fn open_streams(&self) -> usize {
+        self.open_streams.load(Ordering::SeqCst)
+    }
+}
+
+/// Counts one open WebSocket stream.
+pub struct StreamGuard(Arc<AtomicUsize>);
+
+impl Drop for StreamGuard {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// A Baton server ready to serve: state plus the switch that starts its shutdown.
+pub struct Baton {
+    state: AppState,
+    shutdown: watch::Sender<bool>,
+}
+
+impl Baton {
+    pub fn new(store: Arc<dyn Store>, config: Config) -> Self {
+        let limits = &config.limits;
+        let per_second = NonZeroU32::new(limits.messages_per_second).unwrap_or(NonZeroU32::MIN);
+        let burst = NonZeroU32::new(limits.message_burst).unwrap_or(NonZeroU32::MIN);
+        let limiter = Arc::new(governor::RateLimiter::keyed(
+            Quota::per_second(per_second).allow_burst(burst),
+        ));
+        let (shutdown, shutdown_rx) = watch::channel(false);
+        let state = AppState {
+            store,
+            hub: Arc::new(Hub::default()),
+            config: Arc::new(config),
+            limiter,
+            shutdown: shutdown_rx,
+            open_streams: Arc::new(AtomicUsize::new(0)),
+        };
+        Self { state, shutdown }
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// The whole HTTP application.
+    pub fn router(&self) -> Router {
+        let trace = TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
+            // The path only: query strings may carry an access token.
+            tracing::info_span!("request", method = %req.method(), path = %req.uri().path())
+        });
+        api::routes()
+            .with_state(self.state.clone())
+            .layer(SetResponseHeaderLayer::overriding(
+                header::X_CONTENT_TYPE_OPTIONS,
+                HeaderValue::from_static("nosniff"),
+            ))
+            .layer(SetResponseHeaderLayer::overriding(
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("no-store"),
+            ))
+            .layer(trace)
+    }
+
+    /// Serves on `listener` until `signal` resolves, then stops accepting, lets open
+    /// requests finish, closes WebSockets with "going away" and waits (up to the configured
+    /// grace) for them to end.
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        signal: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let app = self.router();
+        let state = self.state.clone();
+        let sender = self.shutdown;
+        let limiter = state.limiter.clone();
+        let sweeper = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(60));
+            loop {
+                tick.tick().await;
+                limiter.retain_recent();
+            }
+        });
+        let (fired_tx, mut fired_rx) = watch::channel(false);
+        let shutdown = async move {
+            signal.await;
+            let _ = sender.send(true);
+            let _ = fired_tx.send(true);
+        };
+        axum::serve(listener, app).with_graceful_shutdown(shutdown).await?;
+        let _ = fired_rx.wait_for(|fired| *fired).await;
+        sweeper.abort();
+        let grace = Duration::from_secs(state.config.server.shutdown_grace_seconds);
+        let deadline = tokio::time::Instant::now() + grace;
+        while state.open_streams() > 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        Ok(())
+    }
+}
+
+/// Creates the configured agents that do not exist yet, each with a fresh random password.
+/// Returns `(email, password)` for each one created, for the caller to show once.
+pub async fn seed_agents(store: &dyn Store, config: &Config) -> Result<Vec<(String, String)>, SeedError> {
+    let mut created = Vec::new();
+    for seed in &config.agents {
+        if store.agent_credentials(&seed.email).await?.is_some() {
+            continue;
+        }
+        let password = auth::generate_password();
+        let agent = Agent {
+            id: AgentId(uuid::Uuid::now_v7()),
+            email: seed.email.clone(),
+            display_name: seed.display_name.clone(),
+            role: Role::parse(&seed.role).unwrap_or(Role::Agent),
+        };
+        let password_hash = auth::hash_password(&password)?;
+        if store
+            .insert_agent_if_absent(NewAgent { agent, password_hash }, now())
+            .await?
+        {
+            created.push((seed.email.clone(), password));
+        }
+    }
+    Ok(created)
+}
+
+/// Why seeding agents failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SeedError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Password(#[from] auth::PasswordHashError),
+}

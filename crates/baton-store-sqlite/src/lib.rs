@@ -11,14 +11,15 @@
 
 use async_trait::async_trait;
 use baton_domain::{
-    AgentId, Channel, Command, ConversationId, ConversationState, CustomerProfile, Event, EventKind, Language,
-    Phase, PhaseName,
+    AgentId, Channel, Command, ConversationId, ConversationState, CustomerProfile, Event, EventKind, Language, Phase,
+    PhaseName,
 };
 use baton_store::{
-    same_message, Agent, ConversationRecord, Executed, NewAgent, NewConversation, Role, Store, StoreError,
-    TokenHash,
+    same_message, Agent, ConversationRecord, Executed, NewAgent, NewConversation, Role, Store, StoreError, TokenHash,
 };
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
+};
 use sqlx::{Row, SqliteConnection};
 use std::path::Path;
 use std::str::FromStr;
@@ -44,11 +45,17 @@ pub struct SqliteStore {
 }
 
 fn backend(operation: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
-    move |e| StoreError::Backend { operation, source: Box::new(e) }
+    move |e| StoreError::Backend {
+        operation,
+        source: Box::new(e),
+    }
 }
 
 fn corrupt(what: &'static str, detail: impl ToString) -> StoreError {
-    StoreError::Corrupt { what, detail: detail.to_string() }
+    StoreError::Corrupt {
+        what,
+        detail: detail.to_string(),
+    }
 }
 
 fn micros(at: OffsetDateTime) -> i64 {
@@ -99,7 +106,10 @@ impl SqliteStore {
         sqlx::migrate!("./migrations")
             .run(&writer)
             .await
-            .map_err(|e| StoreError::Backend { operation: "applying migrations", source: Box::new(e) })?;
+            .map_err(|e| StoreError::Backend {
+                operation: "applying migrations",
+                source: Box::new(e),
+            })?;
         let reader = SqlitePoolOptions::new()
             .max_connections(4)
             .connect_with(options.read_only(true))
@@ -135,7 +145,10 @@ fn conversation_from_row(row: &SqliteRow) -> Result<ConversationRecord, StoreErr
         phase,
         last_seq: u64::try_from(last_seq).map_err(|e| corrupt("last_seq", e))?,
         channel: Channel::parse(&channel).ok_or_else(|| corrupt("channel", &channel))?,
-        language: language.map(Language::parse).transpose().map_err(|e| corrupt("language", e))?,
+        language: language
+            .map(Language::parse)
+            .transpose()
+            .map_err(|e| corrupt("language", e))?,
         customer: CustomerProfile {
             name: row.try_get("customer_name").map_err(get_err)?,
             email: row.try_get("customer_email").map_err(get_err)?,
@@ -206,7 +219,10 @@ async fn load_conversation(
 #[async_trait]
 impl Store for SqliteStore {
     async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1").execute(&self.reader).await.map_err(backend("ping"))?;
+        sqlx::query("SELECT 1")
+            .execute(&self.reader)
+            .await
+            .map_err(backend("ping"))?;
         Ok(())
     }
 
@@ -216,8 +232,7 @@ impl Store for SqliteStore {
         now: OffsetDateTime,
     ) -> Result<(ConversationRecord, Event), StoreError> {
         let now = stored_precision(now)?;
-        let decision =
-            ConversationState::start(new.id, new.channel, new.language.clone(), new.customer.clone(), now);
+        let decision = ConversationState::start(new.id, new.channel, new.language.clone(), new.customer.clone(), now);
         let mut tx = self.writer.begin().await.map_err(backend("starting a transaction"))?;
         sqlx::query(
             "INSERT INTO conversations (id, customer_token_hash, phase, agent_id, last_seq, channel, language, \
@@ -253,12 +268,20 @@ impl Store for SqliteStore {
             updated_at: now,
             waiting_since: None,
         };
-        let first = decision.events.into_iter().next().ok_or_else(|| corrupt("new conversation", "no first event"))?;
+        let first = decision
+            .events
+            .into_iter()
+            .next()
+            .ok_or_else(|| corrupt("new conversation", "no first event"))?;
         Ok((record, first))
     }
 
     async fn conversation(&self, id: ConversationId) -> Result<Option<ConversationRecord>, StoreError> {
-        let mut conn = self.reader.acquire().await.map_err(backend("acquiring a read connection"))?;
+        let mut conn = self
+            .reader
+            .acquire()
+            .await
+            .map_err(backend("acquiring a read connection"))?;
         load_conversation(&mut conn, id).await
     }
 
@@ -268,19 +291,20 @@ impl Store for SqliteStore {
             .fetch_optional(&self.reader)
             .await
             .map_err(backend("reading a customer token hash"))?;
-        row.map(|bytes| <[u8; 32]>::try_from(bytes.as_slice()).map(TokenHash).map_err(|e| corrupt("token hash", e)))
-            .transpose()
+        row.map(|bytes| {
+            <[u8; 32]>::try_from(bytes.as_slice())
+                .map(TokenHash)
+                .map_err(|e| corrupt("token hash", e))
+        })
+        .transpose()
     }
 
-    async fn execute(
-        &self,
-        id: ConversationId,
-        command: Command,
-        now: OffsetDateTime,
-    ) -> Result<Executed, StoreError> {
+    async fn execute(&self, id: ConversationId, command: Command, now: OffsetDateTime) -> Result<Executed, StoreError> {
         let now = stored_precision(now)?;
         let mut tx = self.writer.begin().await.map_err(backend("starting a transaction"))?;
-        let record = load_conversation(&mut tx, id).await?.ok_or(StoreError::ConversationNotFound(id))?;
+        let record = load_conversation(&mut tx, id)
+            .await?
+            .ok_or(StoreError::ConversationNotFound(id))?;
         if let Some(client_message_id) = command.client_message_id() {
             let existing = sqlx::query(
                 "SELECT conversation_id, seq, at, body FROM events WHERE conversation_id = ? AND client_message_id = ?",
@@ -293,7 +317,11 @@ impl Store for SqliteStore {
             if let Some(row) = existing {
                 let original = event_from_row(&row)?;
                 return if same_message(&original, &command) {
-                    Ok(Executed { conversation: record, events: vec![original], replayed: true })
+                    Ok(Executed {
+                        conversation: record,
+                        events: vec![original],
+                        replayed: true,
+                    })
                 } else {
                     Err(StoreError::IdempotencyConflict {
                         client_message_id: client_message_id.as_str().to_owned(),
@@ -304,7 +332,11 @@ impl Store for SqliteStore {
         }
         let decision = record.state().decide(command, now)?;
         if decision.events.is_empty() {
-            return Ok(Executed { conversation: record, events: Vec::new(), replayed: false });
+            return Ok(Executed {
+                conversation: record,
+                events: Vec::new(),
+                replayed: false,
+            });
         }
         for event in &decision.events {
             insert_event(&mut tx, event).await?;
@@ -336,7 +368,11 @@ impl Store for SqliteStore {
             waiting_since,
             ..record
         };
-        Ok(Executed { conversation, events: decision.events, replayed: false })
+        Ok(Executed {
+            conversation,
+            events: decision.events,
+            replayed: false,
+        })
     }
 
     async fn events_after(&self, id: ConversationId, after: u64, limit: u32) -> Result<Vec<Event>, StoreError> {

@@ -28,14 +28,18 @@ async fn sqlite_store_passes_the_conformance_suite() {
 #[tokio::test]
 async fn the_database_refuses_to_change_or_delete_events() {
     let path = temp_db();
-    let store = SqliteStore::open(&path, Durability::default()).await.unwrap_or_else(|e| panic!("{e}"));
+    let store = SqliteStore::open(&path, Durability::default())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     store.close().await;
     let url = format!("sqlite://{}", path.display());
     let pool = sqlx::SqlitePool::connect(&url).await.unwrap_or_else(|e| panic!("{e}"));
     sqlx::query("INSERT INTO conversations (id, customer_token_hash, phase, last_seq, channel, created_at, updated_at) VALUES (x'01', x'02', 'bot', 1, 'web', 0, 0)")
         .execute(&pool).await.unwrap_or_else(|e| panic!("{e}"));
     sqlx::query("INSERT INTO events (conversation_id, seq, at, type, body) VALUES (x'01', 1, 0, 'system_note', '{}')")
-        .execute(&pool).await.unwrap_or_else(|e| panic!("{e}"));
+        .execute(&pool)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     let update = sqlx::query("UPDATE events SET body = 'x'").execute(&pool).await;
     assert!(update.is_err_and(|e| e.to_string().contains("append-only")));
     let delete = sqlx::query("DELETE FROM events").execute(&pool).await;

@@ -28,11 +28,17 @@ fn cmid(s: &str) -> ClientMessageId {
 }
 
 fn customer_says(s: &str, id: &str) -> Command {
-    Command::PostCustomerMessage { text: text(s), client_message_id: cmid(id) }
+    Command::PostCustomerMessage {
+        text: text(s),
+        client_message_id: cmid(id),
+    }
 }
 
 fn handoff() -> Command {
-    Command::RequestHandoff { requested_by: HandoffRequester::Customer, reason: None }
+    Command::RequestHandoff {
+        requested_by: HandoffRequester::Customer,
+        reason: None,
+    }
 }
 
 async fn new_conversation(store: &dyn Store, n: u8) -> std::result::Result<ConversationId, StoreError> {
@@ -41,7 +47,11 @@ async fn new_conversation(store: &dyn Store, n: u8) -> std::result::Result<Conve
         id,
         channel: Channel::Web,
         language: None,
-        customer: CustomerProfile { name: Some(format!("Customer {n}")), email: None, external_id: None },
+        customer: CustomerProfile {
+            name: Some(format!("Customer {n}")),
+            email: None,
+            external_id: None,
+        },
         customer_token_hash: TokenHash([n; 32]),
     };
     store.create_conversation(new, now()).await?;
@@ -54,12 +64,21 @@ where
     F: Fn() -> Fut,
     Fut: Future<Output = Arc<dyn Store>>,
 {
-    let checks: Vec<(&str, fn(Arc<dyn Store>) -> std::pin::Pin<Box<dyn Future<Output = Result> + Send>>)> = vec![
-        ("creates with a first event", |s| Box::pin(creates_with_a_first_event(s))),
-        ("concurrent appends are gapless", |s| Box::pin(concurrent_appends_are_gapless(s))),
+    let checks: Vec<(
+        &str,
+        fn(Arc<dyn Store>) -> std::pin::Pin<Box<dyn Future<Output = Result> + Send>>,
+    )> = vec![
+        ("creates with a first event", |s| {
+            Box::pin(creates_with_a_first_event(s))
+        }),
+        ("concurrent appends are gapless", |s| {
+            Box::pin(concurrent_appends_are_gapless(s))
+        }),
         ("retries are idempotent", |s| Box::pin(retries_are_idempotent(s))),
         ("exactly one accept wins", |s| Box::pin(exactly_one_accept_wins(s))),
-        ("waiting list is oldest first", |s| Box::pin(waiting_list_is_oldest_first(s))),
+        ("waiting list is oldest first", |s| {
+            Box::pin(waiting_list_is_oldest_first(s))
+        }),
         ("rejections store nothing", |s| Box::pin(rejections_store_nothing(s))),
         ("agents and sessions", |s| Box::pin(agents_and_sessions(s))),
     ];
@@ -73,7 +92,10 @@ where
 
 async fn creates_with_a_first_event(store: Arc<dyn Store>) -> Result {
     let id = new_conversation(&*store, 1).await?;
-    let record = store.conversation(id).await?.ok_or(StoreError::ConversationNotFound(id))?;
+    let record = store
+        .conversation(id)
+        .await?
+        .ok_or(StoreError::ConversationNotFound(id))?;
     assert_eq!(record.phase, Phase::Bot);
     assert_eq!(record.last_seq, 1);
     assert_eq!(record.customer.name.as_deref(), Some("Customer 1"));
@@ -123,18 +145,28 @@ async fn concurrent_appends_are_gapless(store: Arc<dyn Store>) -> Result {
         assert_eq!(mine, expected);
     }
     let after = store.events_after(id, 195, 1_000).await?;
-    assert_eq!(after.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![196, 197, 198, 199, 200, 201]);
+    assert_eq!(
+        after.iter().map(|e| e.seq).collect::<Vec<_>>(),
+        vec![196, 197, 198, 199, 200, 201]
+    );
     assert_eq!(store.events_after(id, 0, 3).await?.len(), 3);
     Ok(())
 }
 
 async fn retries_are_idempotent(store: Arc<dyn Store>) -> Result {
     let id = new_conversation(&*store, 3).await?;
-    let first = store.execute(id, customer_says("my order is late", "m-1"), now()).await?;
+    let first = store
+        .execute(id, customer_says("my order is late", "m-1"), now())
+        .await?;
     assert!(!first.replayed);
-    let retry = store.execute(id, customer_says("my order is late", "m-1"), now() + Duration::SECOND).await?;
+    let retry = store
+        .execute(id, customer_says("my order is late", "m-1"), now() + Duration::SECOND)
+        .await?;
     assert!(retry.replayed);
-    assert_eq!(retry.events, first.events, "a retry returns the original event, time included");
+    assert_eq!(
+        retry.events, first.events,
+        "a retry returns the original event, time included"
+    );
     assert_eq!(store.events_after(id, 0, 100).await?.len(), 2);
     match store.execute(id, customer_says("something else", "m-1"), now()).await {
         Err(StoreError::IdempotencyConflict { client_message_id, seq }) => {
@@ -145,7 +177,12 @@ async fn retries_are_idempotent(store: Arc<dyn Store>) -> Result {
     }
     // The same id in another conversation is a different message.
     let other = new_conversation(&*store, 4).await?;
-    assert!(!store.execute(other, customer_says("hello", "m-1"), now()).await?.replayed);
+    assert!(
+        !store
+            .execute(other, customer_says("hello", "m-1"), now())
+            .await?
+            .replayed
+    );
     Ok(())
 }
 
@@ -156,7 +193,15 @@ async fn exactly_one_accept_wins(store: Arc<dyn Store>) -> Result {
     for n in 0..6u128 {
         let store = store.clone();
         tasks.push(tokio::spawn(async move {
-            store.execute(id, Command::Accept { agent_id: AgentId(Uuid::from_u128(n + 1)) }, now()).await
+            store
+                .execute(
+                    id,
+                    Command::Accept {
+                        agent_id: AgentId(Uuid::from_u128(n + 1)),
+                    },
+                    now(),
+                )
+                .await
         }));
     }
     let mut winners = 0;
@@ -168,8 +213,14 @@ async fn exactly_one_accept_wins(store: Arc<dyn Store>) -> Result {
         }
     }
     assert_eq!(winners, 1);
-    let record = store.conversation(id).await?.ok_or(StoreError::ConversationNotFound(id))?;
-    let owner = record.phase.agent_id().unwrap_or_else(|| panic!("accepted conversation has no agent"));
+    let record = store
+        .conversation(id)
+        .await?
+        .ok_or(StoreError::ConversationNotFound(id))?;
+    let owner = record
+        .phase
+        .agent_id()
+        .unwrap_or_else(|| panic!("accepted conversation has no agent"));
     assert_eq!(store.agent_conversations(owner).await?.len(), 1);
     assert!(store.waiting_conversations(10).await?.is_empty());
     Ok(())
@@ -182,9 +233,17 @@ async fn waiting_list_is_oldest_first(store: Arc<dyn Store>) -> Result {
     store.execute(b, handoff(), now()).await?;
     store.execute(c, handoff(), now() + Duration::SECOND).await?;
     store.execute(a, handoff(), now() + Duration::seconds(2)).await?;
-    let waiting: Vec<_> = store.waiting_conversations(10).await?.into_iter().map(|r| r.id).collect();
+    let waiting: Vec<_> = store
+        .waiting_conversations(10)
+        .await?
+        .into_iter()
+        .map(|r| r.id)
+        .collect();
     assert_eq!(waiting, vec![b, c, a]);
-    let record = store.conversation(b).await?.ok_or(StoreError::ConversationNotFound(b))?;
+    let record = store
+        .conversation(b)
+        .await?
+        .ok_or(StoreError::ConversationNotFound(b))?;
     assert_eq!(record.waiting_since, Some(now()));
     assert_eq!(store.waiting_conversations(2).await?.len(), 2);
     Ok(())
@@ -196,18 +255,32 @@ async fn rejections_store_nothing(store: Arc<dyn Store>) -> Result {
     let agent_id = AgentId(Uuid::from_u128(77));
     store.execute(id, Command::Accept { agent_id }, now()).await?;
     let before = store.events_after(id, 0, 100).await?;
-    let bot = Command::PostBotMessage { text: text("I can help!"), client_message_id: cmid("b-1") };
+    let bot = Command::PostBotMessage {
+        text: text("I can help!"),
+        client_message_id: cmid("b-1"),
+    };
     assert!(matches!(
         store.execute(id, bot, now()).await,
         Err(StoreError::Rejected(Rejection::BotNotOwner { .. }))
     ));
     assert_eq!(store.events_after(id, 0, 100).await?, before);
-    store.execute(id, Command::Resolve { by: Resolver::Agent(agent_id) }, now()).await?;
+    store
+        .execute(
+            id,
+            Command::Resolve {
+                by: Resolver::Agent(agent_id),
+            },
+            now(),
+        )
+        .await?;
     assert!(matches!(
         store.execute(id, customer_says("hello?", "late"), now()).await,
         Err(StoreError::Rejected(Rejection::Closed { .. }))
     ));
-    let record = store.conversation(id).await?.ok_or(StoreError::ConversationNotFound(id))?;
+    let record = store
+        .conversation(id)
+        .await?
+        .ok_or(StoreError::ConversationNotFound(id))?;
     assert_eq!(record.phase, Phase::Resolved);
     Ok(())
 }
@@ -219,18 +292,40 @@ async fn agents_and_sessions(store: Arc<dyn Store>) -> Result {
         display_name: "Nina".into(),
         role: Role::Agent,
     };
-    let new = NewAgent { agent: agent.clone(), password_hash: "$argon2id$fake".into() };
+    let new = NewAgent {
+        agent: agent.clone(),
+        password_hash: "$argon2id$fake".into(),
+    };
     assert!(store.insert_agent_if_absent(new.clone(), now()).await?);
-    let twin = NewAgent { agent: Agent { id: AgentId(Uuid::now_v7()), email: "NINA@example.com".into(), ..agent.clone() }, ..new };
-    assert!(!store.insert_agent_if_absent(twin, now()).await?, "emails are unique regardless of case");
-    let (found, hash) = store.agent_credentials("Nina@Example.com").await?.unwrap_or_else(|| panic!("agent by email"));
+    let twin = NewAgent {
+        agent: Agent {
+            id: AgentId(Uuid::now_v7()),
+            email: "NINA@example.com".into(),
+            ..agent.clone()
+        },
+        ..new
+    };
+    assert!(
+        !store.insert_agent_if_absent(twin, now()).await?,
+        "emails are unique regardless of case"
+    );
+    let (found, hash) = store
+        .agent_credentials("Nina@Example.com")
+        .await?
+        .unwrap_or_else(|| panic!("agent by email"));
     assert_eq!(found, agent);
     assert_eq!(hash, "$argon2id$fake");
     assert_eq!(store.agent(agent.id).await?, Some(agent.clone()));
     let token = TokenHash([42; 32]);
-    store.create_session(token, agent.id, now(), now() + Duration::hours(1)).await?;
+    store
+        .create_session(token, agent.id, now(), now() + Duration::hours(1))
+        .await?;
     assert_eq!(store.session_agent(token, now()).await?, Some(agent.clone()));
-    assert_eq!(store.session_agent(token, now() + Duration::hours(2)).await?, None, "expired");
+    assert_eq!(
+        store.session_agent(token, now() + Duration::hours(2)).await?,
+        None,
+        "expired"
+    );
     assert_eq!(store.session_agent(TokenHash([43; 32]), now()).await?, None);
     Ok(())
 }

@@ -10,8 +10,7 @@
 
 use async_trait::async_trait;
 use baton_domain::{
-    AgentId, Channel, Command, ConversationId, ConversationState, CustomerProfile, Event, Language, Phase,
-    Rejection,
+    AgentId, Channel, Command, ConversationId, ConversationState, CustomerProfile, Event, Language, Phase, Rejection,
 };
 use time::OffsetDateTime;
 
@@ -39,7 +38,11 @@ pub struct ConversationRecord {
 
 impl ConversationRecord {
     pub fn state(&self) -> ConversationState {
-        ConversationState { id: self.id, phase: self.phase, last_seq: self.last_seq }
+        ConversationState {
+            id: self.id,
+            phase: self.phase,
+            last_seq: self.last_seq,
+        }
     }
 }
 
@@ -83,7 +86,9 @@ impl Role {
     }
 
     pub fn parse(name: &str) -> Option<Self> {
-        [Role::Agent, Role::Supervisor, Role::Admin].into_iter().find(|r| r.as_str() == name)
+        [Role::Agent, Role::Supervisor, Role::Admin]
+            .into_iter()
+            .find(|r| r.as_str() == name)
     }
 }
 
@@ -151,12 +156,7 @@ pub trait Store: Send + Sync + 'static {
     /// message whose `client_message_id` is already stored for this conversation returns the
     /// original event (`replayed: true`) when it is the same message, and
     /// [`StoreError::IdempotencyConflict`] when it is not.
-    async fn execute(
-        &self,
-        id: ConversationId,
-        command: Command,
-        now: OffsetDateTime,
-    ) -> Result<Executed, StoreError>;
+    async fn execute(&self, id: ConversationId, command: Command, now: OffsetDateTime) -> Result<Executed, StoreError>;
 
     /// Events with `seq > after`, oldest first, at most `limit`.
     async fn events_after(&self, id: ConversationId, after: u64, limit: u32) -> Result<Vec<Event>, StoreError>;
@@ -195,9 +195,12 @@ pub fn same_message(stored: &Event, command: &Command) -> bool {
     match (&stored.kind, command) {
         (K::CustomerMessage { text, .. }, Command::PostCustomerMessage { text: t, .. })
         | (K::BotMessage { text, .. }, Command::PostBotMessage { text: t, .. }) => text == t,
-        (K::AgentMessage { agent_id, text, .. }, Command::PostAgentMessage { agent_id: a, text: t, .. }) => {
-            agent_id == a && text == t
-        }
+        (
+            K::AgentMessage { agent_id, text, .. },
+            Command::PostAgentMessage {
+                agent_id: a, text: t, ..
+            },
+        ) => agent_id == a && text == t,
         _ => false,
     }
 }

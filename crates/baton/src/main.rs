@@ -1,1 +1,171 @@
-fn main() {}
+//! The `baton` binary: parses the command line, reads configuration, opens the store and
+//! starts the server. It is glue; everything it calls lives in the library crates.
+
+use anyhow::Context;
+use baton_server::config::{Config, DEMO_CONFIG};
+use baton_server::Baton;
+use baton_store::Store;
+use baton_store_sqlite::{Durability, SqliteStore};
+use clap::{Parser, Subcommand};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+#[derive(Parser)]
+#[command(name = "baton", version, about = "Customer-support chat with context-first handoff")]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Commands>,
+}
+
+#[derive(Subcommand)]
+enum Commands {
+    /// Run the server (the default when no command is given).
+    Serve(ServeArgs),
+    /// Work with configuration files.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Print the bundled demo configuration (a starting point for your own).
+    Default,
+    /// Check a configuration file and say what is wrong with it.
+    Check { file: PathBuf },
+}
+
+#[derive(clap::Args, Default)]
+struct ServeArgs {
+    /// Configuration file (TOML); the bundled demo configuration when absent.
+    #[arg(long, env = "BATON_CONFIG")]
+    config: Option<PathBuf>,
+    /// Address to listen on, e.g. 127.0.0.1:8080 (port 0 picks a free port).
+    #[arg(long, env = "BATON_LISTEN")]
+    listen: Option<SocketAddr>,
+    /// Directory holding the SQLite database (created if missing).
+    #[arg(long, env = "BATON_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// Database URL (`sqlite://path/to/file.db`); overrides --data-dir.
+    #[arg(long, env = "BATON_DATABASE_URL")]
+    database_url: Option<String>,
+    /// Also survive power loss, not only a crash of the process (one fsync per commit).
+    #[arg(long, env = "BATON_FSYNC_EVERY_COMMIT")]
+    fsync_every_commit: bool,
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command.unwrap_or(Commands::Serve(ServeArgs::default())) {
+        Commands::Config {
+            command: ConfigCommand::Default,
+        } => {
+            print!("{DEMO_CONFIG}");
+            Ok(())
+        }
+        Commands::Config {
+            command: ConfigCommand::Check { file },
+        } => {
+            load_config(Some(&file))?;
+            println!("{}: ok", file.display());
+            Ok(())
+        }
+        Commands::Serve(args) => {
+            init_logging();
+            tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?
+                .block_on(serve(args))
+        }
+    }
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("BATON_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+fn load_config(path: Option<&PathBuf>) -> anyhow::Result<Config> {
+    Ok(match path {
+        None => Config::parse(DEMO_CONFIG, "the demo configuration")?,
+        Some(path) => {
+            let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+            Config::parse(&text, &path.display().to_string())?
+        }
+    })
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let config = load_config(args.config.as_ref())?;
+    let durability = if args.fsync_every_commit {
+        Durability::PowerLoss
+    } else {
+        Durability::ProcessCrash
+    };
+    let store = match &args.database_url {
+        Some(url) => SqliteStore::open_url(url, durability)
+            .await
+            .context("opening the database")?,
+        None => {
+            let dir = args.data_dir.clone().unwrap_or_else(|| config.server.data_dir.clone());
+            std::fs::create_dir_all(&dir).with_context(|| format!("creating data directory {}", dir.display()))?;
+            let path = dir.join("baton.db");
+            SqliteStore::open(&path, durability)
+                .await
+                .with_context(|| format!("opening {}", path.display()))?
+        }
+    };
+    let store: Arc<dyn Store> = Arc::new(store);
+
+    let created = baton_server::seed_agents(&*store, &config)
+        .await
+        .context("creating demo agents")?;
+    if !created.is_empty() {
+        // Shown once, on the console, never in the log.
+        println!("Agents created. Their one-time passwords are shown only now; note them:");
+        for (email, password) in &created {
+            println!("  {email}  {password}");
+        }
+    }
+
+    let listen = args.listen.unwrap_or(config.server.listen);
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("listening on {listen}"))?;
+    let address = listener.local_addr()?;
+    println!("Baton listening on http://{address}");
+    tracing::info!(%address, "listening");
+
+    let baton = Baton::new(store.clone(), config);
+    baton.serve(listener, shutdown_signal()).await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+    tracing::info!("shutting down: draining requests and closing streams");
+}

@@ -26,10 +26,16 @@ fn run(state: &ConversationState, command: Command) -> Result<ConversationState,
     state.decide(command, NOW).map(|d| d.state)
 }
 fn bot_says(s: &str) -> Command {
-    Command::PostBotMessage { text: text(s), client_message_id: cmid(s) }
+    Command::PostBotMessage {
+        text: text(s),
+        client_message_id: cmid(s),
+    }
 }
 fn handoff() -> Command {
-    Command::RequestHandoff { requested_by: HandoffRequester::Customer, reason: None }
+    Command::RequestHandoff {
+        requested_by: HandoffRequester::Customer,
+        reason: None,
+    }
 }
 
 #[test]
@@ -47,13 +53,17 @@ fn the_bot_cannot_speak_once_an_agent_owns_the_conversation() {
     assert_eq!(waiting.phase, Phase::WaitingForAgent);
     assert_eq!(
         run(&waiting, bot_says("still here")),
-        Err(Rejection::BotNotOwner { phase: PhaseName::WaitingForAgent })
+        Err(Rejection::BotNotOwner {
+            phase: PhaseName::WaitingForAgent
+        })
     );
     let with_agent = run(&waiting, Command::Accept { agent_id: agent(1) }).expect("accept");
     assert_eq!(with_agent.phase, Phase::WithAgent { agent_id: agent(1) });
     assert_eq!(
         run(&with_agent, bot_says("let me help")),
-        Err(Rejection::BotNotOwner { phase: PhaseName::WithAgent })
+        Err(Rejection::BotNotOwner {
+            phase: PhaseName::WithAgent
+        })
     );
 }
 
@@ -61,17 +71,33 @@ fn the_bot_cannot_speak_once_an_agent_owns_the_conversation() {
 fn only_the_owning_agent_may_write_hand_back_or_resolve() {
     let waiting = run(&started(), handoff()).expect("handoff");
     let with_agent = run(&waiting, Command::Accept { agent_id: agent(1) }).expect("accept");
-    let intruder = Command::PostAgentMessage { agent_id: agent(2), text: text("hi"), client_message_id: cmid("x") };
-    assert!(matches!(run(&with_agent, intruder), Err(Rejection::NotOwningAgent { .. })));
+    let intruder = Command::PostAgentMessage {
+        agent_id: agent(2),
+        text: text("hi"),
+        client_message_id: cmid("x"),
+    };
+    assert!(matches!(
+        run(&with_agent, intruder),
+        Err(Rejection::NotOwningAgent { .. })
+    ));
     assert!(matches!(
         run(&with_agent, Command::HandBack { agent_id: agent(2) }),
         Err(Rejection::NotOwningAgent { .. })
     ));
     assert!(matches!(
-        run(&with_agent, Command::Resolve { by: Resolver::Agent(agent(2)) }),
+        run(
+            &with_agent,
+            Command::Resolve {
+                by: Resolver::Agent(agent(2))
+            }
+        ),
         Err(Rejection::NotOwningAgent { .. })
     ));
-    let owner = Command::PostAgentMessage { agent_id: agent(1), text: text("hi"), client_message_id: cmid("y") };
+    let owner = Command::PostAgentMessage {
+        agent_id: agent(1),
+        text: text("hi"),
+        client_message_id: cmid("y"),
+    };
     assert!(run(&with_agent, owner).is_ok());
 }
 
@@ -81,7 +107,10 @@ fn a_second_accept_is_rejected() {
     let with_agent = run(&waiting, Command::Accept { agent_id: agent(1) }).expect("accept");
     assert_eq!(
         run(&with_agent, Command::Accept { agent_id: agent(2) }),
-        Err(Rejection::NotAllowed { phase: PhaseName::WithAgent, command: "accept" })
+        Err(Rejection::NotAllowed {
+            phase: PhaseName::WithAgent,
+            command: "accept"
+        })
     );
 }
 
@@ -107,23 +136,40 @@ fn asking_twice_for_a_human_records_nothing_the_second_time() {
 #[test]
 fn closed_conversations_take_no_more_commands() {
     let resolved = run(&started(), Command::Resolve { by: Resolver::Bot }).expect("bot resolves");
-    let customer = Command::PostCustomerMessage { text: text("hello?"), client_message_id: cmid("c") };
+    let customer = Command::PostCustomerMessage {
+        text: text("hello?"),
+        client_message_id: cmid("c"),
+    };
     assert_eq!(
         run(&resolved, customer),
-        Err(Rejection::Closed { phase: PhaseName::Resolved, command: "post a customer message" })
+        Err(Rejection::Closed {
+            phase: PhaseName::Resolved,
+            command: "post a customer message"
+        })
     );
 }
 
 #[test]
 fn rejection_messages_name_the_phase() {
-    let err = Rejection::BotNotOwner { phase: PhaseName::WithAgent };
-    assert_eq!(err.to_string(), "the bot may not speak while the conversation is with_agent: it does not own it");
+    let err = Rejection::BotNotOwner {
+        phase: PhaseName::WithAgent,
+    };
+    assert_eq!(
+        err.to_string(),
+        "the bot may not speak while the conversation is with_agent: it does not own it"
+    );
 }
 
 #[test]
 fn events_serialize_as_tagged_json() {
     let decision = started()
-        .decide(Command::PostCustomerMessage { text: text("where is my order?"), client_message_id: cmid("m-1") }, NOW)
+        .decide(
+            Command::PostCustomerMessage {
+                text: text("where is my order?"),
+                client_message_id: cmid("m-1"),
+            },
+            NOW,
+        )
         .expect("message");
     let json = serde_json::to_value(&decision.events[0]).expect("serialize");
     assert_eq!(
@@ -160,7 +206,10 @@ fn phase_round_trips_through_its_parts() {
 fn any_command() -> impl Strategy<Value = Command> {
     let agent_n = 0u128..3;
     prop_oneof![
-        "[a-z]{1,8}".prop_map(|s| Command::PostCustomerMessage { text: text(&s), client_message_id: cmid(&s) }),
+        "[a-z]{1,8}".prop_map(|s| Command::PostCustomerMessage {
+            text: text(&s),
+            client_message_id: cmid(&s)
+        }),
         "[a-z]{1,8}".prop_map(|s| bot_says(&s)),
         (agent_n.clone(), "[a-z]{1,8}").prop_map(|(n, s)| Command::PostAgentMessage {
             agent_id: agent(n),
@@ -169,10 +218,15 @@ fn any_command() -> impl Strategy<Value = Command> {
         }),
         "[a-z]{1,8}".prop_map(|s| Command::PostSystemNote { text: text(&s) }),
         Just(handoff()),
-        Just(Command::RequestHandoff { requested_by: HandoffRequester::Bot, reason: Some("loop".into()) }),
+        Just(Command::RequestHandoff {
+            requested_by: HandoffRequester::Bot,
+            reason: Some("loop".into())
+        }),
         agent_n.clone().prop_map(|n| Command::Accept { agent_id: agent(n) }),
         agent_n.clone().prop_map(|n| Command::HandBack { agent_id: agent(n) }),
-        agent_n.prop_map(|n| Command::Resolve { by: Resolver::Agent(agent(n)) }),
+        agent_n.prop_map(|n| Command::Resolve {
+            by: Resolver::Agent(agent(n))
+        }),
         Just(Command::Resolve { by: Resolver::Bot }),
         Just(Command::Abandon),
     ]

@@ -1,0 +1,155 @@
+//! Agent endpoints: log in, who am I, my conversations, the queue of waiting conversations.
+
+use super::{AgentView, ConversationView};
+use crate::auth::{dummy_password_hash, verify_password, AgentCaller, Token, AGENT_TOKEN_PREFIX};
+use crate::extract::ApiJson;
+use crate::problem::{ApiError, Problem};
+use crate::AppState;
+use axum::extract::State;
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use utoipa::ToSchema;
+
+/// Credentials. The password is never logged.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Login {
+    #[schema(max_length = 320)]
+    pub email: String,
+    #[schema(max_length = 1024)]
+    pub password: String,
+}
+
+/// A session token for the agent API and streams.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LoginResponse {
+    /// Bearer token; shown only here.
+    pub token: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub expires_at: OffsetDateTime,
+    pub agent: AgentView,
+}
+
+/// The conversations waiting for an agent, longest wait first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct QueueView {
+    pub waiting: Vec<ConversationView>,
+}
+
+/// The conversations an agent owns.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AgentConversations {
+    pub conversations: Vec<ConversationView>,
+}
+
+const QUEUE_PAGE: u32 = 200;
+
+/// Log in as an agent.
+#[utoipa::path(post, path = "/api/v1/agents/login", tag = "agents",
+    request_body = Login,
+    responses(
+        (status = 200, description = "Logged in", body = LoginResponse),
+        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Wrong email or password", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A field is invalid", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn login(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<Login>,
+) -> Result<Json<LoginResponse>, ApiError> {
+    if body.email.len() > 320 {
+        return Err(ApiError::invalid_field("email", "`email` is longer than 320 bytes"));
+    }
+    if body.password.len() > 1024 {
+        return Err(ApiError::invalid_field(
+            "password",
+            "`password` is longer than 1024 bytes",
+        ));
+    }
+    let found = state.store.agent_credentials(body.email.trim()).await?;
+    let (phc, agent) = match &found {
+        Some((agent, phc)) => (phc.as_str(), Some(agent)),
+        None => (dummy_password_hash(), None),
+    };
+    let password = body.password;
+    let phc_owned = phc.to_owned();
+    // argon2 is deliberately slow; keep it off the async workers.
+    let verified = tokio::task::spawn_blocking(move || verify_password(&password, &phc_owned))
+        .await
+        .map_err(|_| ApiError::internal())?;
+    let agent = match (verified, agent) {
+        (true, Some(agent)) => agent.clone(),
+        _ => return Err(ApiError::unauthorized("wrong email or password")),
+    };
+    let token = Token::generate(AGENT_TOKEN_PREFIX);
+    let now = crate::now();
+    let expires_at = now + time::Duration::hours(i64::from(state.config.limits.agent_session_hours));
+    state
+        .store
+        .create_session(token.hash(), agent.id, now, expires_at)
+        .await?;
+    tracing::info!(agent_id = %agent.id, "agent logged in");
+    Ok(Json(LoginResponse {
+        token: token.expose().to_owned(),
+        expires_at,
+        agent: agent.into(),
+    }))
+}
+
+/// The logged-in agent.
+#[utoipa::path(get, path = "/api/v1/agents/me", tag = "agents", security(("bearer" = [])),
+    responses(
+        (status = 200, description = "You", body = AgentView),
+        (status = 401, description = "No or bad token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not an agent", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn me(AgentCaller(agent): AgentCaller) -> Json<AgentView> {
+    Json(agent.into())
+}
+
+/// Conversations you own.
+#[utoipa::path(get, path = "/api/v1/agents/me/conversations", tag = "agents", security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Your open conversations", body = AgentConversations),
+        (status = 401, description = "No or bad token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not an agent", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn my_conversations(
+    State(state): State<AppState>,
+    AgentCaller(agent): AgentCaller,
+) -> Result<Json<AgentConversations>, ApiError> {
+    let conversations = state
+        .store
+        .agent_conversations(agent.id)
+        .await?
+        .into_iter()
+        .map(Into::into)
+        .collect();
+    Ok(Json(AgentConversations { conversations }))
+}
+
+/// Conversations waiting for an agent, longest wait first.
+#[utoipa::path(get, path = "/api/v1/queue", tag = "agents", security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The queue", body = QueueView),
+        (status = 401, description = "No or bad token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not an agent", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn queue(
+    State(state): State<AppState>,
+    AgentCaller(_agent): AgentCaller,
+) -> Result<Json<QueueView>, ApiError> {
+    Ok(Json(queue_view(&state).await?))
+}
+
+pub async fn queue_view(state: &AppState) -> Result<QueueView, ApiError> {
+    let waiting = state
+        .store
+        .waiting_conversations(QUEUE_PAGE)
+        .await?
+        .into_iter()
+        .map(Into::into)
+        .collect();
+    Ok(QueueView { waiting })
+}

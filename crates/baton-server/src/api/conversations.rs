@@ -1,0 +1,385 @@
+//! Conversation endpoints: start one, post messages, read events, ask for a human, and the
+//! agent's accept / hand back / resolve.
+
+use super::{CommandResult, ConversationView};
+use crate::auth::{authorize_conversation, AgentCaller, Caller, Token, CUSTOMER_TOKEN_PREFIX};
+use crate::extract::{ApiJson, ApiQuery, ConversationPath, OptionalJson};
+use crate::problem::{ApiError, Problem};
+use crate::AppState;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::IntoResponse;
+use axum::Json;
+use baton_domain::{
+    Channel, ClientMessageId, Command, ConversationId, CustomerProfile, Event, HandoffRequester, Language, MessageText,
+    Resolver,
+};
+use baton_store::NewConversation;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+/// Optional details of a new conversation.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateConversation {
+    /// The customer's language, e.g. `en` or `es`.
+    #[serde(default)]
+    pub language: Option<Language>,
+    /// Where the customer writes from; `web` when absent.
+    #[serde(default)]
+    pub channel: Option<Channel>,
+    #[serde(default)]
+    pub customer: Option<CustomerInput>,
+}
+
+/// What the customer says about themselves; every field optional.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CustomerInput {
+    #[schema(max_length = 200)]
+    pub name: Option<String>,
+    #[schema(max_length = 200)]
+    pub email: Option<String>,
+    /// The customer's id in the shop's own systems.
+    #[schema(max_length = 200)]
+    pub external_id: Option<String>,
+}
+
+/// A new conversation and the token that opens it. The token is shown only here.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CreatedConversation {
+    pub conversation_id: ConversationId,
+    /// Bearer token for this conversation only. Keep it; it is not shown again.
+    pub customer_token: String,
+    pub conversation: ConversationView,
+    /// The conversation's first event (`conversation_started`).
+    pub event: Event,
+}
+
+/// A message to post.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PostMessage {
+    pub text: MessageText,
+    /// Your id for this message. Sending the same id again returns the stored event instead
+    /// of creating a second one.
+    pub client_message_id: ClientMessageId,
+}
+
+/// An optional reason for asking for a human.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HandoffRequest {
+    /// Why, in the customer's words.
+    #[schema(max_length = 500)]
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct EventsQuery {
+    /// Return events with a sequence number greater than this; 0 (the default) for all.
+    #[serde(default)]
+    pub after: u64,
+    /// At most this many events (1 to 1000, default 500).
+    #[serde(default)]
+    #[param(minimum = 1, maximum = 1000)]
+    pub limit: Option<u32>,
+    /// For WebSocket clients that cannot send headers.
+    #[serde(default)]
+    #[param(ignore)]
+    #[allow(dead_code)]
+    pub access_token: Option<String>,
+}
+
+/// A page of events.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EventsPage {
+    pub events: Vec<Event>,
+    /// Sequence number of the conversation's newest event.
+    pub last_seq: u64,
+    /// True when more events follow the last one in this page.
+    pub has_more: bool,
+}
+
+pub const DEFAULT_EVENTS_LIMIT: u32 = 500;
+pub const MAX_EVENTS_LIMIT: u32 = 1_000;
+
+async fn load(state: &AppState, id: ConversationId) -> Result<ConversationView, ApiError> {
+    state
+        .store
+        .conversation(id)
+        .await?
+        .map(ConversationView::from)
+        .ok_or_else(|| ApiError::not_found("no such conversation"))
+}
+
+/// Start a conversation.
+#[utoipa::path(post, path = "/api/v1/conversations", tag = "conversations",
+    request_body(content = Option<CreateConversation>, description = "Optional; an empty body starts an anonymous web conversation"),
+    responses(
+        (status = 201, description = "Created", body = CreatedConversation),
+        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A field is invalid", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn create(
+    State(state): State<AppState>,
+    OptionalJson(body): OptionalJson<CreateConversation>,
+) -> Result<impl IntoResponse, ApiError> {
+    let customer = body.customer.unwrap_or_default();
+    let customer =
+        CustomerProfile::parse(customer.name, customer.email, customer.external_id).map_err(|(field, e)| {
+            ApiError::invalid_field(format!("customer.{field}"), format!("`customer.{field}` {e}"))
+        })?;
+    let token = Token::generate(CUSTOMER_TOKEN_PREFIX);
+    let new = NewConversation {
+        id: ConversationId(uuid::Uuid::now_v7()),
+        channel: body.channel.unwrap_or_default(),
+        language: body.language,
+        customer,
+        customer_token_hash: token.hash(),
+    };
+    let (record, event) = state.store.create_conversation(new, crate::now()).await?;
+    state.hub.publish(std::slice::from_ref(&event));
+    let created = CreatedConversation {
+        conversation_id: record.id,
+        customer_token: token.expose().to_owned(),
+        conversation: record.into(),
+        event,
+    };
+    Ok((StatusCode::CREATED, Json(created)))
+}
+
+/// Read a conversation.
+#[utoipa::path(get, path = "/api/v1/conversations/{id}", tag = "conversations",
+    params(("id" = String, Path, description = "Conversation id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The conversation", body = ConversationView),
+        (status = 401, description = "No or bad token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such conversation (or not yours)", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn get_one(
+    State(state): State<AppState>,
+    ConversationPath(id): ConversationPath,
+    caller: Caller,
+) -> Result<Json<ConversationView>, ApiError> {
+    authorize_conversation(&state, &caller, id).await?;
+    Ok(Json(load(&state, id).await?))
+}
+
+/// Post a message: as the customer with a customer token, as the owning agent with an agent token.
+#[utoipa::path(post, path = "/api/v1/conversations/{id}/messages", tag = "conversations",
+    params(("id" = String, Path, description = "Conversation id")),
+    request_body = PostMessage,
+    security(("bearer" = [])),
+    responses(
+        (status = 201, description = "Stored (or, for a retried client_message_id, the original event; header `Idempotent-Replayed: true`)", body = Event),
+        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No or bad token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such conversation (or not yours)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Not allowed in the conversation's phase, or client_message_id reused for another message", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A field is invalid", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Sending too fast", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn post_message(
+    State(state): State<AppState>,
+    ConversationPath(id): ConversationPath,
+    caller: Caller,
+    ApiJson(body): ApiJson<PostMessage>,
+) -> Result<impl IntoResponse, ApiError> {
+    authorize_conversation(&state, &caller, id).await?;
+    state.check_rate(caller.rate_key())?;
+    let command = message_command(&caller, body.text, body.client_message_id);
+    let executed = state.execute(id, command).await?;
+    let event = executed.events.into_iter().next().ok_or_else(ApiError::internal)?;
+    let mut headers = HeaderMap::new();
+    if executed.replayed {
+        headers.insert("idempotent-replayed", HeaderValue::from_static("true"));
+    }
+    Ok((StatusCode::CREATED, headers, Json(event)))
+}
+
+/// The command a caller's message stands for.
+pub fn message_command(caller: &Caller, text: MessageText, client_message_id: ClientMessageId) -> Command {
+    match caller {
+        Caller::Customer(_) => Command::PostCustomerMessage {
+            text,
+            client_message_id,
+        },
+        Caller::Agent(agent) => Command::PostAgentMessage {
+            agent_id: agent.id,
+            text,
+            client_message_id,
+        },
+    }
+}
+
+/// Read events after a sequence number, oldest first.
+#[utoipa::path(get, path = "/api/v1/conversations/{id}/events", tag = "conversations",
+    params(("id" = String, Path, description = "Conversation id"), EventsQuery),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Events after `after`", body = EventsPage),
+        (status = 400, description = "A query parameter is invalid", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No or bad token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such conversation (or not yours)", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn list_events(
+    State(state): State<AppState>,
+    ConversationPath(id): ConversationPath,
+    caller: Caller,
+    ApiQuery(query): ApiQuery<EventsQuery>,
+) -> Result<Json<EventsPage>, ApiError> {
+    authorize_conversation(&state, &caller, id).await?;
+    let limit = match query.limit {
+        None => DEFAULT_EVENTS_LIMIT,
+        Some(n @ 1..=MAX_EVENTS_LIMIT) => n,
+        Some(n) => {
+            return Err(ApiError::invalid_query(
+                "limit",
+                format!("`limit` must be 1 to {MAX_EVENTS_LIMIT}, not {n}"),
+            ))
+        }
+    };
+    let conversation = load(&state, id).await?;
+    if query.after > conversation.last_seq {
+        return Err(ApiError::invalid_query(
+            "after",
+            format!(
+                "`after` is {} but the newest event is {}",
+                query.after, conversation.last_seq
+            ),
+        ));
+    }
+    let events = state.store.events_after(id, query.after, limit).await?;
+    let has_more = events.last().is_some_and(|e| e.seq < conversation.last_seq);
+    Ok(Json(EventsPage {
+        events,
+        last_seq: conversation.last_seq,
+        has_more,
+    }))
+}
+
+async fn run_command(state: &AppState, id: ConversationId, command: Command) -> Result<Json<CommandResult>, ApiError> {
+    let executed = state.execute(id, command).await?;
+    Ok(Json(CommandResult {
+        conversation: executed.conversation.into(),
+        events: executed.events,
+    }))
+}
+
+/// Ask for a human. The conversation moves to `waiting_for_agent`; asking again while
+/// waiting or with an agent changes nothing.
+#[utoipa::path(post, path = "/api/v1/conversations/{id}/handoff-request", tag = "conversations",
+    params(("id" = String, Path, description = "Conversation id")),
+    request_body(content = Option<HandoffRequest>, description = "Optional reason"),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Waiting for an agent", body = CommandResult),
+        (status = 401, description = "No or bad token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Agents cannot ask for a human", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such conversation (or not yours)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The conversation is closed", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A field is invalid", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Sending too fast", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn request_handoff(
+    State(state): State<AppState>,
+    ConversationPath(id): ConversationPath,
+    caller: Caller,
+    OptionalJson(body): OptionalJson<HandoffRequest>,
+) -> Result<Json<CommandResult>, ApiError> {
+    authorize_conversation(&state, &caller, id).await?;
+    if matches!(caller, Caller::Agent(_)) {
+        return Err(ApiError::forbidden("only the customer (or the bot) asks for a human"));
+    }
+    state.check_rate(caller.rate_key())?;
+    let reason = match body.reason.map(|r| r.trim().to_owned()) {
+        Some(r) if r.chars().count() > 500 => {
+            return Err(ApiError::invalid_field(
+                "reason",
+                "`reason` is longer than 500 characters",
+            ))
+        }
+        Some(r) if r.is_empty() => None,
+        other => other,
+    };
+    run_command(
+        &state,
+        id,
+        Command::RequestHandoff {
+            requested_by: HandoffRequester::Customer,
+            reason,
+        },
+    )
+    .await
+}
+
+/// Accept a waiting conversation. When several agents accept at once, exactly one wins;
+/// the others get 409.
+#[utoipa::path(post, path = "/api/v1/conversations/{id}/accept", tag = "agents",
+    params(("id" = String, Path, description = "Conversation id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "You own the conversation", body = CommandResult),
+        (status = 401, description = "No or bad token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not an agent", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such conversation", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Not waiting (someone else accepted it, or it is closed)", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn accept(
+    State(state): State<AppState>,
+    ConversationPath(id): ConversationPath,
+    AgentCaller(agent): AgentCaller,
+) -> Result<Json<CommandResult>, ApiError> {
+    run_command(&state, id, Command::Accept { agent_id: agent.id }).await
+}
+
+/// Hand the conversation back to the bot, which resumes with its memory.
+#[utoipa::path(post, path = "/api/v1/conversations/{id}/hand-back", tag = "agents",
+    params(("id" = String, Path, description = "Conversation id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The bot owns the conversation again", body = CommandResult),
+        (status = 401, description = "No or bad token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not an agent", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such conversation", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "You do not own this conversation", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn hand_back(
+    State(state): State<AppState>,
+    ConversationPath(id): ConversationPath,
+    AgentCaller(agent): AgentCaller,
+) -> Result<Json<CommandResult>, ApiError> {
+    run_command(&state, id, Command::HandBack { agent_id: agent.id }).await
+}
+
+/// Resolve a conversation you own.
+#[utoipa::path(post, path = "/api/v1/conversations/{id}/resolve", tag = "agents",
+    params(("id" = String, Path, description = "Conversation id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Resolved", body = CommandResult),
+        (status = 401, description = "No or bad token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not an agent", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such conversation", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "You do not own this conversation, or it is closed", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn resolve(
+    State(state): State<AppState>,
+    ConversationPath(id): ConversationPath,
+    AgentCaller(agent): AgentCaller,
+) -> Result<Json<CommandResult>, ApiError> {
+    run_command(
+        &state,
+        id,
+        Command::Resolve {
+            by: Resolver::Agent(agent.id),
+        },
+    )
+    .await
+}

@@ -1,0 +1,458 @@
+//! WebSocket streams.
+//!
+//! `GET /api/v1/conversations/{id}/ws?after=SEQ` first replays every event after `SEQ`, then
+//! pushes new ones live; clients may send messages on it (`{"type":"send", ...}`, idempotent
+//! by `client_message_id` like the REST endpoint, answered with `{"type":"ack", ...}`).
+//! The stream tracks the last sequence number it sent and fills any gap from the store, so a
+//! client that reconnects with the last `seq` it saw loses nothing and sees nothing twice.
+//!
+//! `GET /api/v1/agents/ws` streams queue changes and the events of the agent's conversations.
+
+use crate::api::agents::{queue_view, QueueView};
+use crate::api::conversations::message_command;
+use crate::api::ConversationView;
+use crate::auth::{authorize_conversation, AgentCaller, Caller};
+use crate::extract::{ApiQuery, ConversationPath};
+use crate::problem::{ApiError, Problem};
+use crate::AppState;
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use axum::extract::State;
+use axum::response::Response;
+use baton_domain::{AgentId, ClientMessageId, ConversationId, Event, EventKind, MessageText, PhaseName};
+use serde::{Deserialize, Serialize};
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::broadcast::error::RecvError;
+use tokio::time::Instant;
+
+const PING_EVERY: Duration = Duration::from_secs(30);
+const IDLE_LIMIT: Duration = Duration::from_secs(90);
+const CATCH_UP_PAGE: u32 = 500;
+const WS_BUFFER_BYTES: usize = 4 * 1024;
+
+/// Close codes (RFC 6455).
+const GOING_AWAY: u16 = 1001;
+const POLICY: u16 = 1008;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StreamQuery {
+    #[serde(default)]
+    pub after: u64,
+    #[serde(default)]
+    #[allow(dead_code)]
+    pub access_token: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgentStreamQuery {
+    #[serde(default)]
+    #[allow(dead_code)]
+    pub access_token: Option<String>,
+}
+
+/// What a client sends on a conversation stream.
+#[derive(Debug, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+enum ClientFrame {
+    Send {
+        text: MessageText,
+        client_message_id: ClientMessageId,
+    },
+}
+
+/// What the server sends on a stream.
+#[derive(Debug, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum ServerFrame<'a> {
+    Event {
+        event: &'a Event,
+    },
+    Ack {
+        client_message_id: &'a str,
+        seq: u64,
+        replayed: bool,
+    },
+    Error {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        client_message_id: Option<&'a str>,
+        problem: Problem,
+    },
+    Queue {
+        waiting: &'a [ConversationView],
+    },
+    Conversations {
+        conversations: &'a [ConversationView],
+    },
+    QueueEntered {
+        conversation: &'a ConversationView,
+    },
+    QueueLeft {
+        conversation_id: ConversationId,
+        phase: PhaseName,
+    },
+}
+
+fn frame(f: &ServerFrame<'_>) -> Message {
+    Message::Text(Utf8Bytes::from(serde_json::to_string(f).unwrap_or_default()))
+}
+
+fn upgrade_rejection(_: axum::extract::ws::rejection::WebSocketUpgradeRejection) -> ApiError {
+    ApiError::invalid_query(
+        "upgrade",
+        "this endpoint speaks WebSocket only; send an HTTP/1.1 upgrade request",
+    )
+}
+
+fn configure(ws: WebSocketUpgrade, state: &AppState) -> WebSocketUpgrade {
+    let max = state.config.limits.max_ws_message_bytes;
+    ws.max_message_size(max)
+        .max_frame_size(max)
+        .read_buffer_size(WS_BUFFER_BYTES)
+        .write_buffer_size(WS_BUFFER_BYTES)
+}
+
+/// Stream of one conversation.
+pub async fn conversation_stream(
+    State(state): State<AppState>,
+    ConversationPath(id): ConversationPath,
+    caller: Caller,
+    ApiQuery(query): ApiQuery<StreamQuery>,
+    ws: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
+) -> Result<Response, ApiError> {
+    authorize_conversation(&state, &caller, id).await?;
+    let conversation = state
+        .store
+        .conversation(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("no such conversation"))?;
+    if query.after > conversation.last_seq {
+        return Err(ApiError::invalid_query(
+            "after",
+            format!(
+                "`after` is {} but the newest event is {}",
+                query.after, conversation.last_seq
+            ),
+        ));
+    }
+    let ws = configure(ws.map_err(upgrade_rejection)?, &state);
+    Ok(ws.on_upgrade(move |socket| async move {
+        let mut stream = ConversationStream {
+            state,
+            id,
+            caller,
+            socket,
+            last_sent: query.after,
+        };
+        if let Err(e) = stream.run().await {
+            tracing::debug!(conversation_id = %id, error = %e, "conversation stream ended with an error");
+        }
+    }))
+}
+
+/// Why a stream stopped early.
+#[derive(Debug, thiserror::Error)]
+enum StreamError {
+    #[error("the client went away: {0}")]
+    Socket(#[from] axum::Error),
+    #[error("reading events failed: {0:?}")]
+    Store(ApiError),
+}
+
+struct ConversationStream {
+    state: AppState,
+    id: ConversationId,
+    caller: Caller,
+    socket: WebSocket,
+    last_sent: u64,
+}
+
+impl ConversationStream {
+    async fn run(&mut self) -> Result<(), StreamError> {
+        let state = self.state.clone();
+        let _guard = state.stream_guard();
+        // Subscribe before replaying so nothing committed in between is missed.
+        let mut subscription = state.hub.subscribe(self.id);
+        self.catch_up().await?;
+        let stop = stopped(state.shutdown_signal());
+        tokio::pin!(stop);
+        let mut ping = tokio::time::interval_at(Instant::now() + PING_EVERY, PING_EVERY);
+        let mut last_heard = Instant::now();
+        loop {
+            tokio::select! {
+                () = &mut stop => {
+                    return close(&mut self.socket, GOING_AWAY, "server shutting down").await;
+                }
+                received = subscription.receiver.recv() => match received {
+                    Ok(event) => self.deliver(std::slice::from_ref(&*event)).await?,
+                    Err(RecvError::Lagged(_)) => self.catch_up().await?,
+                    Err(RecvError::Closed) => return Ok(()),
+                },
+                incoming = self.socket.recv() => {
+                    last_heard = Instant::now();
+                    match incoming {
+                        None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return Ok(()),
+                        Some(Ok(Message::Text(text))) => self.handle_client_frame(text.as_str()).await?,
+                        Some(Ok(Message::Binary(_))) => {
+                            let problem = ApiError::malformed_json("binary frames are not supported; send JSON text").to_problem();
+                            self.socket.send(frame(&ServerFrame::Error { client_message_id: None, problem })).await?;
+                        }
+                        Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
+                    }
+                }
+                _ = ping.tick() => {
+                    if last_heard.elapsed() > IDLE_LIMIT {
+                        return close(&mut self.socket, POLICY, "idle timeout").await;
+                    }
+                    self.socket.send(Message::Ping(Default::default())).await?;
+                }
+            }
+        }
+    }
+
+    /// Sends events that follow `last_sent`; skips ones already sent; fills gaps from the store.
+    async fn deliver(&mut self, events: &[Event]) -> Result<(), StreamError> {
+        for event in events {
+            if event.seq <= self.last_sent {
+                continue;
+            }
+            if event.seq == self.last_sent + 1 {
+                self.socket.send(frame(&ServerFrame::Event { event })).await?;
+                self.last_sent = event.seq;
+            } else {
+                self.catch_up().await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Sends every stored event after `last_sent`.
+    async fn catch_up(&mut self) -> Result<(), StreamError> {
+        loop {
+            let page = self
+                .state
+                .store
+                .events_after(self.id, self.last_sent, CATCH_UP_PAGE)
+                .await
+                .map_err(|e| StreamError::Store(e.into()))?;
+            let full = page.len() == CATCH_UP_PAGE as usize;
+            for event in &page {
+                self.socket.send(frame(&ServerFrame::Event { event })).await?;
+                self.last_sent = event.seq;
+            }
+            if !full {
+                return Ok(());
+            }
+        }
+    }
+
+    async fn handle_client_frame(&mut self, text: &str) -> Result<(), StreamError> {
+        let parsed: Result<ClientFrame, ApiError> = {
+            let mut de = serde_json::Deserializer::from_str(text);
+            serde_path_to_error::deserialize(&mut de).map_err(|e| {
+                let field = e.path().to_string();
+                ApiError::invalid_field(field.clone(), format!("`{field}`: {}", e.inner()))
+            })
+        };
+        let ClientFrame::Send {
+            text,
+            client_message_id,
+        } = match parsed {
+            Ok(frame) => frame,
+            Err(error) => {
+                let problem = error.to_problem();
+                return Ok(self
+                    .socket
+                    .send(frame(&ServerFrame::Error {
+                        client_message_id: None,
+                        problem,
+                    }))
+                    .await?);
+            }
+        };
+        let id_text = client_message_id.as_str().to_owned();
+        let result = match self.state.check_rate(self.caller.rate_key()) {
+            Ok(()) => {
+                self.state
+                    .execute(self.id, message_command(&self.caller, text, client_message_id))
+                    .await
+            }
+            Err(e) => Err(e),
+        };
+        match result {
+            Ok(executed) => {
+                self.deliver(&executed.events).await?;
+                let seq = executed.events.first().map(|e| e.seq).unwrap_or(self.last_sent);
+                let ack = ServerFrame::Ack {
+                    client_message_id: &id_text,
+                    seq,
+                    replayed: executed.replayed,
+                };
+                self.socket.send(frame(&ack)).await?;
+            }
+            Err(error) => {
+                let problem = error.to_problem();
+                let error = ServerFrame::Error {
+                    client_message_id: Some(&id_text),
+                    problem,
+                };
+                self.socket.send(frame(&error)).await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Resolves once the server starts shutting down.
+async fn stopped(mut signal: tokio::sync::watch::Receiver<bool>) {
+    let _ = signal.wait_for(|stop| *stop).await;
+}
+
+async fn close(socket: &mut WebSocket, code: u16, reason: &'static str) -> Result<(), StreamError> {
+    socket
+        .send(Message::Close(Some(CloseFrame {
+            code,
+            reason: Utf8Bytes::from_static(reason),
+        })))
+        .await?;
+    Ok(())
+}
+
+/// Stream of the queue and of the agent's own conversations.
+pub async fn agent_stream(
+    State(state): State<AppState>,
+    AgentCaller(agent): AgentCaller,
+    ApiQuery(_query): ApiQuery<AgentStreamQuery>,
+    ws: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
+) -> Result<Response, ApiError> {
+    let ws = configure(ws.map_err(upgrade_rejection)?, &state);
+    Ok(ws.on_upgrade(move |socket| async move {
+        let mut stream = AgentStream {
+            state,
+            agent_id: agent.id,
+            socket,
+            owned: HashSet::new(),
+        };
+        if let Err(e) = stream.run().await {
+            tracing::debug!(agent_id = %agent.id, error = %e, "agent stream ended with an error");
+        }
+    }))
+}
+
+struct AgentStream {
+    state: AppState,
+    agent_id: AgentId,
+    socket: WebSocket,
+    owned: HashSet<ConversationId>,
+}
+
+impl AgentStream {
+    async fn run(&mut self) -> Result<(), StreamError> {
+        let state = self.state.clone();
+        let _guard = state.stream_guard();
+        let mut all = state.hub.subscribe_all();
+        self.snapshot().await?;
+        let stop = stopped(state.shutdown_signal());
+        tokio::pin!(stop);
+        let mut ping = tokio::time::interval_at(Instant::now() + PING_EVERY, PING_EVERY);
+        let mut last_heard = Instant::now();
+        loop {
+            tokio::select! {
+                () = &mut stop => {
+                    return close(&mut self.socket, GOING_AWAY, "server shutting down").await;
+                }
+                received = all.recv() => match received {
+                    Ok(event) => self.on_event(event).await?,
+                    Err(RecvError::Lagged(_)) => self.snapshot().await?,
+                    Err(RecvError::Closed) => return Ok(()),
+                },
+                incoming = self.socket.recv() => {
+                    last_heard = Instant::now();
+                    match incoming {
+                        None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return Ok(()),
+                        Some(Ok(_)) => {}
+                    }
+                }
+                _ = ping.tick() => {
+                    if last_heard.elapsed() > IDLE_LIMIT {
+                        return close(&mut self.socket, POLICY, "idle timeout").await;
+                    }
+                    self.socket.send(Message::Ping(Default::default())).await?;
+                }
+            }
+        }
+    }
+
+    /// Sends the whole queue and the agent's conversations (on connect, and after lagging).
+    async fn snapshot(&mut self) -> Result<(), StreamError> {
+        let QueueView { waiting } = queue_view(&self.state).await.map_err(StreamError::Store)?;
+        let mine: Vec<ConversationView> = self
+            .state
+            .store
+            .agent_conversations(self.agent_id)
+            .await
+            .map_err(|e| StreamError::Store(e.into()))?
+            .into_iter()
+            .map(Into::into)
+            .collect();
+        self.owned = mine.iter().map(|c| c.conversation_id).collect();
+        self.socket
+            .send(frame(&ServerFrame::Queue { waiting: &waiting }))
+            .await?;
+        self.socket
+            .send(frame(&ServerFrame::Conversations { conversations: &mine }))
+            .await?;
+        Ok(())
+    }
+
+    async fn on_event(&mut self, event: Arc<Event>) -> Result<(), StreamError> {
+        let id = event.conversation_id;
+        match &event.kind {
+            EventKind::Assigned { agent_id } if *agent_id == self.agent_id => {
+                self.owned.insert(id);
+            }
+            EventKind::PhaseChanged {
+                to: PhaseName::WaitingForAgent,
+                ..
+            } => {
+                let record = self
+                    .state
+                    .store
+                    .conversation(id)
+                    .await
+                    .map_err(|e| StreamError::Store(e.into()))?;
+                if let Some(record) = record {
+                    let view = ConversationView::from(record);
+                    self.socket
+                        .send(frame(&ServerFrame::QueueEntered { conversation: &view }))
+                        .await?;
+                }
+            }
+            EventKind::PhaseChanged {
+                from: PhaseName::WaitingForAgent,
+                to,
+            } => {
+                self.socket
+                    .send(frame(&ServerFrame::QueueLeft {
+                        conversation_id: id,
+                        phase: *to,
+                    }))
+                    .await?;
+            }
+            _ => {}
+        }
+        if self.owned.contains(&id) {
+            self.socket.send(frame(&ServerFrame::Event { event: &event })).await?;
+            if let EventKind::PhaseChanged {
+                from: PhaseName::WithAgent,
+                ..
+            } = event.kind
+            {
+                self.owned.remove(&id);
+            }
+        }
+        Ok(())
+    }
+}
