@@ -35,23 +35,25 @@ fn field_path(path: &serde_path_to_error::Path, message: &str) -> String {
     field
 }
 
+/// A 422 naming the field a serde data error points at.
+fn data_error(path: &serde_path_to_error::Path, message: &str) -> ApiError {
+    let field = field_path(path, message);
+    // serde_json appends " at line L column C"; the field name says more.
+    let detail = message.split(" at line ").next().unwrap_or(message).to_owned();
+    let detail = if field.is_empty() {
+        detail
+    } else {
+        format!("`{field}`: {detail}")
+    };
+    ApiError::invalid_field(field, detail)
+}
+
 fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
-        let inner = error.inner();
-        let message = inner.to_string();
-        match inner.classify() {
-            serde_json::error::Category::Data => {
-                let field = field_path(error.path(), &message);
-                // serde_json appends " at line L column C"; the field name says more.
-                let detail = message.split(" at line ").next().unwrap_or(&message).to_owned();
-                let detail = if field.is_empty() {
-                    detail
-                } else {
-                    format!("`{field}`: {detail}")
-                };
-                ApiError::invalid_field(field, detail)
-            }
+        let message = error.inner().to_string();
+        match error.inner().classify() {
+            serde_json::error::Category::Data => data_error(error.path(), &message),
             _ => ApiError::malformed_json(message),
         }
     })?;
@@ -59,6 +61,16 @@ fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         .end()
         .map_err(|e| ApiError::malformed_json(e.to_string()))?;
     Ok(value)
+}
+
+/// Deserializes an already parsed JSON value, naming the field at fault.
+pub fn from_value<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, ApiError> {
+    serde_path_to_error::deserialize(value).map_err(|error| data_error(error.path(), &error.inner().to_string()))
+}
+
+/// Parses JSON text (a WebSocket frame) the way request bodies are parsed.
+pub fn parse_json_text<T: DeserializeOwned>(text: &str) -> Result<T, ApiError> {
+    parse_json(text.as_bytes())
 }
 
 async fn read_json_body(req: Request, state: &AppState) -> Result<Option<axum::body::Bytes>, ApiError> {

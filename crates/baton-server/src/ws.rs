@@ -12,7 +12,7 @@ use crate::api::agents::{queue_view, QueueView};
 use crate::api::conversations::message_command;
 use crate::api::ConversationView;
 use crate::auth::{authorize_conversation, AgentCaller, Caller};
-use crate::extract::{ApiQuery, ConversationPath};
+use crate::extract::{from_value, parse_json_text, ApiQuery, ConversationPath};
 use crate::problem::{ApiError, Problem};
 use crate::AppState;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
@@ -53,14 +53,28 @@ pub struct AgentStreamQuery {
     pub access_token: Option<String>,
 }
 
-/// What a client sends on a conversation stream.
+/// What a client sends on a conversation stream: `{"type": "send", "text": ..., "client_message_id": ...}`.
 #[derive(Debug, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
-enum ClientFrame {
-    Send {
-        text: MessageText,
-        client_message_id: ClientMessageId,
-    },
+#[serde(deny_unknown_fields)]
+struct SendFrame {
+    text: MessageText,
+    client_message_id: ClientMessageId,
+}
+
+/// Reads a client frame. The `type` tag is checked first so that field errors keep their path.
+fn parse_client_frame(text: &str) -> Result<SendFrame, ApiError> {
+    let mut value: serde_json::Value = parse_json_text(text)?;
+    let object = value
+        .as_object_mut()
+        .ok_or_else(|| ApiError::invalid_field("", "a frame is a JSON object with a `type`"))?;
+    match object.remove("type") {
+        Some(serde_json::Value::String(kind)) if kind == "send" => from_value(value),
+        Some(other) => Err(ApiError::invalid_field(
+            "type",
+            format!("`type`: unknown frame type {other}; expected \"send\""),
+        )),
+        None => Err(ApiError::invalid_field("type", "`type`: missing; expected \"send\"")),
+    }
 }
 
 /// What the server sends on a stream.
@@ -249,17 +263,10 @@ impl ConversationStream {
     }
 
     async fn handle_client_frame(&mut self, text: &str) -> Result<(), StreamError> {
-        let parsed: Result<ClientFrame, ApiError> = {
-            let mut de = serde_json::Deserializer::from_str(text);
-            serde_path_to_error::deserialize(&mut de).map_err(|e| {
-                let field = e.path().to_string();
-                ApiError::invalid_field(field.clone(), format!("`{field}`: {}", e.inner()))
-            })
-        };
-        let ClientFrame::Send {
+        let SendFrame {
             text,
             client_message_id,
-        } = match parsed {
+        } = match parse_client_frame(text) {
             Ok(frame) => frame,
             Err(error) => {
                 let problem = error.to_problem();

@@ -14,6 +14,9 @@ use uuid::Uuid;
 
 type Result = std::result::Result<(), StoreError>;
 
+/// One conformance check: given a fresh store, passes or names what failed.
+type Check = fn(Arc<dyn Store>) -> std::pin::Pin<Box<dyn Future<Output = Result> + Send>>;
+
 fn now() -> OffsetDateTime {
     // A fixed, microsecond-aligned instant keeps comparisons exact across backends.
     OffsetDateTime::from_unix_timestamp(1_772_532_000).unwrap_or(OffsetDateTime::UNIX_EPOCH)
@@ -64,10 +67,7 @@ where
     F: Fn() -> Fut,
     Fut: Future<Output = Arc<dyn Store>>,
 {
-    let checks: Vec<(
-        &str,
-        fn(Arc<dyn Store>) -> std::pin::Pin<Box<dyn Future<Output = Result> + Send>>,
-    )> = vec![
+    let checks: Vec<(&str, Check)> = vec![
         ("creates with a first event", |s| {
             Box::pin(creates_with_a_first_event(s))
         }),

@@ -1,0 +1,279 @@
+//! The test harness: a real Baton server on a random loopback port with its own temporary
+//! SQLite database, and small clients for customers and agents.
+
+use baton_server::auth::hash_password;
+use baton_server::config::Config;
+use baton_server::Baton;
+use baton_store::{Agent, NewAgent, Role, Store};
+use baton_store_sqlite::{Durability, SqliteStore};
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+pub const AGENT_PASSWORD: &str = "correct horse battery staple";
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub http: reqwest::Client,
+    #[allow(dead_code)]
+    pub store: Arc<dyn Store>,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+    dir: PathBuf,
+}
+
+pub struct TestAppBuilder {
+    config: Config,
+    agents: Vec<(&'static str, &'static str)>,
+}
+
+impl TestAppBuilder {
+    pub fn with_agent(mut self, email: &'static str, name: &'static str) -> Self {
+        self.agents.push((email, name));
+        self
+    }
+
+    pub fn with_rate(mut self, per_second: u32, burst: u32) -> Self {
+        self.config.limits.messages_per_second = per_second;
+        self.config.limits.message_burst = burst;
+        self
+    }
+
+    pub fn with_max_body(mut self, bytes: usize) -> Self {
+        self.config.limits.max_body_bytes = bytes;
+        self
+    }
+
+    pub async fn start(self) -> TestApp {
+        let dir = std::env::temp_dir().join(format!(
+            "baton-api-test-{}-{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::SeqCst)
+        ));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let store = SqliteStore::open(&dir.join("baton.db"), Durability::default())
+            .await
+            .expect("open store");
+        let store: Arc<dyn Store> = Arc::new(store);
+        let password_hash = hash_password(AGENT_PASSWORD).expect("hash");
+        for (email, name) in self.agents {
+            let agent = Agent {
+                id: baton_domain::AgentId(uuid::Uuid::now_v7()),
+                email: email.into(),
+                display_name: name.into(),
+                role: Role::Agent,
+            };
+            store
+                .insert_agent_if_absent(
+                    NewAgent {
+                        agent,
+                        password_hash: password_hash.clone(),
+                    },
+                    baton_server::now(),
+                )
+                .await
+                .expect("seed agent");
+        }
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let baton = Baton::new(store.clone(), self.config);
+        let server = tokio::spawn(baton.serve(listener, async move {
+            let _ = rx.await;
+        }));
+        TestApp {
+            addr,
+            http: reqwest::Client::new(),
+            store,
+            shutdown: Some(tx),
+            server: Some(server),
+            dir,
+        }
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A conversation as its customer holds it.
+#[derive(Clone, Debug)]
+pub struct CustomerSession {
+    pub id: String,
+    pub token: String,
+}
+
+impl TestApp {
+    pub fn builder() -> TestAppBuilder {
+        let mut config = Config::demo();
+        config.agents.clear();
+        config.server.shutdown_grace_seconds = 5;
+        // Generous by default so tests that are not about rate limits are not slowed by them.
+        config.limits.messages_per_second = 10_000;
+        config.limits.message_burst = 10_000;
+        TestAppBuilder {
+            config,
+            agents: Vec::new(),
+        }
+    }
+
+    pub async fn init() -> TestApp {
+        Self::builder().start().await
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    pub fn ws_url(&self, path: &str) -> String {
+        format!("ws://{}{}", self.addr, path)
+    }
+
+    /// Starts the server's shutdown and waits for it to finish.
+    pub async fn stop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(server) = self.server.take() {
+            tokio::time::timeout(Duration::from_secs(10), server)
+                .await
+                .expect("server stops within 10 s")
+                .expect("server task")
+                .expect("server result");
+        }
+    }
+
+    pub async fn new_conversation(&self) -> CustomerSession {
+        let response = self
+            .http
+            .post(self.url("/api/v1/conversations"))
+            .json(&json!({"language": "en", "customer": {"name": "Sarah", "email": "sarah@example.com"}}))
+            .send()
+            .await
+            .expect("create");
+        assert_eq!(response.status(), 201);
+        let body: Value = response.json().await.expect("json");
+        CustomerSession {
+            id: body["conversation_id"].as_str().expect("id").to_owned(),
+            token: body["customer_token"].as_str().expect("token").to_owned(),
+        }
+    }
+
+    pub async fn post_message(&self, id: &str, token: &str, text: &str, cmid: &str) -> reqwest::Response {
+        self.http
+            .post(self.url(&format!("/api/v1/conversations/{id}/messages")))
+            .bearer_auth(token)
+            .json(&json!({"text": text, "client_message_id": cmid}))
+            .send()
+            .await
+            .expect("post message")
+    }
+
+    pub async fn events(&self, id: &str, token: &str, after: u64) -> Vec<Value> {
+        let response = self
+            .http
+            .get(self.url(&format!("/api/v1/conversations/{id}/events?after={after}&limit=1000")))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("events");
+        assert_eq!(response.status(), 200);
+        let body: Value = response.json().await.expect("json");
+        body["events"].as_array().expect("events array").clone()
+    }
+
+    pub async fn request_handoff(&self, id: &str, token: &str) -> reqwest::Response {
+        self.http
+            .post(self.url(&format!("/api/v1/conversations/{id}/handoff-request")))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("handoff")
+    }
+
+    pub async fn login(&self, email: &str) -> String {
+        let response = self
+            .http
+            .post(self.url("/api/v1/agents/login"))
+            .json(&json!({"email": email, "password": AGENT_PASSWORD}))
+            .send()
+            .await
+            .expect("login");
+        assert_eq!(response.status(), 200);
+        let body: Value = response.json().await.expect("json");
+        body["token"].as_str().expect("token").to_owned()
+    }
+
+    pub async fn agent_post(&self, path: &str, token: &str) -> reqwest::Response {
+        self.http
+            .post(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("agent post")
+    }
+
+    pub async fn connect_ws(&self, path: &str, token: &str) -> Ws {
+        let mut request = self.ws_url(path).into_client_request().expect("ws request");
+        request
+            .headers_mut()
+            .insert("authorization", format!("Bearer {token}").parse().expect("header"));
+        let (ws, _) = tokio_tungstenite::connect_async(request).await.expect("ws connect");
+        ws
+    }
+}
+
+/// The next JSON text frame, failing the test after 5 s.
+pub async fn next_json(ws: &mut Ws) -> Value {
+    loop {
+        let message = tokio::time::timeout(Duration::from_secs(5), ws.next())
+            .await
+            .expect("a frame within 5 s")
+            .expect("stream open")
+            .expect("frame");
+        match message {
+            Message::Text(text) => return serde_json::from_str(text.as_str()).expect("json frame"),
+            Message::Ping(_) | Message::Pong(_) => continue,
+            other => panic!("unexpected frame {other:?}"),
+        }
+    }
+}
+
+/// Reads frames until an event with `seq` arrives; returns every event seen.
+pub async fn events_until(ws: &mut Ws, seq: u64) -> Vec<Value> {
+    let mut seen = Vec::new();
+    loop {
+        let frame = next_json(ws).await;
+        if frame["type"] == "event" {
+            let event = frame["event"].clone();
+            let this = event["seq"].as_u64().expect("seq");
+            seen.push(event);
+            if this >= seq {
+                return seen;
+            }
+        }
+    }
+}
+
+pub async fn ws_send(ws: &mut Ws, text: &str, cmid: &str) {
+    let frame = json!({"type": "send", "text": text, "client_message_id": cmid}).to_string();
+    ws.send(Message::text(frame)).await.expect("ws send");
+}
+
+pub fn seqs(events: &[Value]) -> Vec<u64> {
+    events.iter().map(|e| e["seq"].as_u64().expect("seq")).collect()
+}

@@ -1,0 +1,9 @@
+//! Integration tests of Baton's public API: a real server on a loopback port, a temporary
+//! SQLite database per test, real HTTP and WebSocket clients.
+
+mod agents;
+mod bad_input;
+mod common;
+mod conversations;
+mod openapi;
+mod websocket;
