@@ -121,6 +121,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 .with_context(|| format!("opening {}", path.display()))?
         }
     };
+    let sqlite = store.clone();
     let store: Arc<dyn Store> = Arc::new(store);
 
     let created = baton_server::seed_agents(&*store, &config)
@@ -144,6 +145,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 
     let baton = Baton::new(store.clone(), config);
     baton.serve(listener, shutdown_signal()).await?;
+    sqlite.close().await;
     tracing::info!("stopped");
     Ok(())
 }

@@ -1,0 +1,132 @@
+//! Starts the real `baton` binary on a random loopback port with its own data directory.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+pub const TEST_CONFIG: &str = r#"
+[server]
+shutdown_grace_seconds = 5
+
+[limits]
+messages_per_second = 100000
+message_burst = 100000
+
+[[agents]]
+email = "nina@example.com"
+display_name = "Nina"
+"#;
+
+pub fn baton() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_baton"))
+}
+
+/// A temporary directory removed on drop.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(label: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!(
+            "baton-cli-{label}-{}-{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::SeqCst)
+        ));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        TempDir(dir)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A running `baton serve`.
+pub struct Server {
+    pub child: Child,
+    pub base: String,
+    /// Lines the server printed on stdout before it started listening.
+    pub console: Vec<String>,
+    pub stderr_path: PathBuf,
+}
+
+impl Server {
+    pub fn start(dir: &Path) -> Server {
+        let config = dir.join("baton.toml");
+        std::fs::write(&config, TEST_CONFIG).expect("write config");
+        let stderr_path = dir.join(format!("stderr-{}.log", COUNTER.fetch_add(1, Ordering::SeqCst)));
+        let stderr = std::fs::File::create(&stderr_path).expect("stderr file");
+        let mut child = baton()
+            .args(["serve", "--listen", "127.0.0.1:0", "--config"])
+            .arg(&config)
+            .arg("--data-dir")
+            .arg(dir.join("data"))
+            .env("BATON_LOG", "info")
+            .stdout(Stdio::piped())
+            .stderr(stderr)
+            .spawn()
+            .expect("start baton");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let mut console = Vec::new();
+        let base = loop {
+            assert!(Instant::now() < deadline, "baton did not start listening: {console:?}");
+            let line = lines
+                .next()
+                .expect("baton exited before listening")
+                .expect("read stdout");
+            if let Some(address) = line.strip_prefix("Baton listening on ") {
+                break address.trim().to_owned();
+            }
+            console.push(line);
+        };
+        // Keep draining stdout so the server never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        Server {
+            child,
+            base,
+            console,
+            stderr_path,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    /// `kill -9`: no chance to flush or clean up.
+    pub fn kill_hard(mut self) {
+        self.child.kill().expect("kill -9");
+        self.child.wait().expect("wait");
+    }
+
+    pub fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .arg(format!("-{name}"))
+            .arg(self.child.id().to_string())
+            .status()
+            .expect("kill");
+        assert!(status.success());
+    }
+
+    pub fn stderr(&self) -> String {
+        std::fs::read_to_string(&self.stderr_path).unwrap_or_default()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

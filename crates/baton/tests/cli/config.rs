@@ -1,0 +1,64 @@
+//! `baton config` and first-start agent passwords.
+
+use crate::common::{baton, Server, TempDir};
+use serde_json::json;
+
+#[test]
+fn config_default_prints_the_demo_configuration_and_check_names_bad_entries() {
+    let output = baton().args(["config", "default"]).output().expect("run");
+    assert!(output.status.success());
+    let text = String::from_utf8(output.stdout).expect("utf-8");
+    assert!(text.contains("[limits]") && text.contains("[[agents]]"));
+
+    let dir = TempDir::new("config");
+    let good = dir.path().join("good.toml");
+    std::fs::write(&good, &text).expect("write");
+    let check = baton().args(["config", "check"]).arg(&good).output().expect("run");
+    assert!(check.status.success(), "{}", String::from_utf8_lossy(&check.stderr));
+
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, "[limits]\nmessage_burst = 0\n").expect("write");
+    let check = baton().args(["config", "check"]).arg(&bad).output().expect("run");
+    assert!(!check.status.success());
+    let stderr = String::from_utf8_lossy(&check.stderr);
+    assert!(
+        stderr.contains("bad.toml") && stderr.contains("limits.message_burst"),
+        "{stderr}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn first_start_prints_each_agent_password_once_and_never_logs_it() {
+    let dir = TempDir::new("agents");
+    let server = Server::start(dir.path());
+    let line = server
+        .console
+        .iter()
+        .find(|l| l.contains("nina@example.com"))
+        .expect("password line")
+        .clone();
+    let password = line.split_whitespace().last().expect("password").to_owned();
+    assert!(password.len() >= 20, "a long random password");
+    let http = reqwest::Client::new();
+    let login = http
+        .post(server.url("/api/v1/agents/login"))
+        .json(&json!({"email": "nina@example.com", "password": password}))
+        .send()
+        .await
+        .expect("login");
+    assert_eq!(login.status(), 200);
+    let token = login.json::<serde_json::Value>().await.expect("json")["token"]
+        .as_str()
+        .expect("token")
+        .to_owned();
+    let stderr = server.stderr();
+    assert!(!stderr.contains(&password), "the password is not in the log");
+    assert!(!stderr.contains(&token), "the token is not in the log");
+    server.kill_hard();
+
+    let again = Server::start(dir.path());
+    assert!(
+        again.console.iter().all(|l| !l.contains("nina@example.com")),
+        "not shown a second time"
+    );
+}

@@ -1,0 +1,6 @@
+//! Tests of the real `baton` binary: embedded defaults, configuration commands, durability
+//! across `kill -9`, and a clean SIGTERM shutdown.
+
+mod common;
+mod config;
+mod durability;
