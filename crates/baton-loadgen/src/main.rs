@@ -1,1 +1,339 @@
-fn main() {}
+//! `baton-loadgen`: drives N concurrent conversations against a running Baton over
+//! WebSockets and measures, per message, the time from send until the persisted event comes
+//! back on the stream. The same load against a bare WebSocket echo (`echo-server`, started
+//! as a child process) gives the loopback ceiling of the same run, so Baton is reported as a
+//! fraction of it. `idle` holds many idle customer streams open and reports the server's RSS.
+//!
+//! It talks to Baton only through its public API and knows nothing of its internals.
+
+use anyhow::{anyhow, bail, Context};
+use clap::{Parser, Subcommand};
+use futures_util::{SinkExt, StreamExt};
+use serde::Serialize;
+use serde_json::{json, Value};
+use std::net::SocketAddr;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio_tungstenite::tungstenite::Message;
+
+#[derive(Parser)]
+#[command(name = "baton-loadgen", about = "Load generator for Baton's WebSocket API")]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run the message load against Baton and against a bare echo, and compare.
+    Bench(BenchArgs),
+    /// Serve a bare WebSocket echo (the loopback ceiling).
+    EchoServer {
+        #[arg(long, default_value = "127.0.0.1:0")]
+        listen: SocketAddr,
+    },
+    /// Hold many idle customer streams open and report the server's resident memory.
+    Idle(IdleArgs),
+}
+
+#[derive(clap::Args)]
+struct BenchArgs {
+    /// Baton's base URL.
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    url: String,
+    /// Concurrent conversations, each with its own WebSocket.
+    #[arg(long, default_value_t = 100)]
+    conversations: usize,
+    /// Messages each conversation sends (one in flight at a time), after the warm-up.
+    #[arg(long, default_value_t = 200)]
+    messages: usize,
+    /// Messages each conversation sends first, not measured.
+    #[arg(long, default_value_t = 10)]
+    warmup: usize,
+    /// Skip the echo ceiling.
+    #[arg(long)]
+    no_echo: bool,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(clap::Args)]
+struct IdleArgs {
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    url: String,
+    /// Idle customer WebSockets to open.
+    #[arg(long, default_value_t = 10_000)]
+    connections: usize,
+    /// The server's process id, to read its resident memory from /proc.
+    #[arg(long)]
+    server_pid: u32,
+    /// Seconds to hold the connections before measuring.
+    #[arg(long, default_value_t = 5)]
+    hold_seconds: u64,
+}
+
+#[derive(Debug, Serialize)]
+struct LoadResult {
+    target: &'static str,
+    conversations: usize,
+    messages: usize,
+    seconds: f64,
+    messages_per_second: f64,
+    p50_ms: f64,
+    p90_ms: f64,
+    p99_ms: f64,
+    max_ms: f64,
+}
+
+#[derive(Debug, Serialize)]
+struct BenchReport {
+    baton: LoadResult,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    echo: Option<LoadResult>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    fraction_of_echo: Option<f64>,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    match Cli::parse().command {
+        Cmd::Bench(args) => bench(args).await,
+        Cmd::EchoServer { listen } => echo_server(listen).await,
+        Cmd::Idle(args) => idle(args).await,
+    }
+}
+
+/// One conversation's stream endpoint.
+struct Target {
+    ws_url: String,
+}
+
+async fn create_conversations(url: &str, n: usize) -> anyhow::Result<Vec<Target>> {
+    let http = reqwest::Client::new();
+    let ws_base = url.replacen("http", "ws", 1);
+    let mut targets = Vec::with_capacity(n);
+    for _ in 0..n {
+        let response = http
+            .post(format!("{url}/api/v1/conversations"))
+            .json(&json!({"channel": "api"}))
+            .send()
+            .await
+            .context("creating a conversation")?;
+        if !response.status().is_success() {
+            bail!("creating a conversation answered {}", response.status());
+        }
+        let body: Value = response.json().await?;
+        let id = body["conversation_id"]
+            .as_str()
+            .ok_or_else(|| anyhow!("no conversation_id"))?;
+        let token = body["customer_token"]
+            .as_str()
+            .ok_or_else(|| anyhow!("no customer_token"))?;
+        targets.push(Target {
+            ws_url: format!("{ws_base}/api/v1/conversations/{id}/ws?after=1&access_token={token}"),
+        });
+    }
+    Ok(targets)
+}
+
+/// Whether `frame` carries the message `cmid` back: a stored event (Baton) or the frame itself (echo).
+fn answers(frame: &Value, cmid: &str) -> bool {
+    frame["event"]["client_message_id"] == cmid || (frame["type"] == "send" && frame["client_message_id"] == cmid)
+}
+
+/// Sends `warmup + messages` messages one at a time; returns the measured latencies.
+async fn drive(ws_url: String, tag: usize, warmup: usize, messages: usize) -> anyhow::Result<Vec<Duration>> {
+    let (mut ws, _) = tokio_tungstenite::connect_async_with_config(&ws_url, None, true)
+        .await
+        .with_context(|| "connecting a stream")?;
+    let mut latencies = Vec::with_capacity(messages);
+    for i in 0..warmup + messages {
+        let cmid = format!("lg-{tag}-{i}");
+        let frame = json!({"type": "send", "text": format!("load message {i}"), "client_message_id": cmid}).to_string();
+        let sent = Instant::now();
+        ws.send(Message::text(frame)).await?;
+        loop {
+            let message = tokio::time::timeout(Duration::from_secs(10), ws.next())
+                .await
+                .context("no answer within 10 s")?
+                .ok_or_else(|| anyhow!("stream closed"))??;
+            let Message::Text(text) = message else { continue };
+            let frame: Value = serde_json::from_str(text.as_str())?;
+            if frame["type"] == "error" {
+                bail!("server refused a message: {frame}");
+            }
+            if answers(&frame, &cmid) {
+                break;
+            }
+        }
+        if i >= warmup {
+            latencies.push(sent.elapsed());
+        }
+    }
+    let _ = ws.close(None).await;
+    Ok(latencies)
+}
+
+async fn run_load(
+    target: &'static str,
+    urls: Vec<String>,
+    warmup: usize,
+    messages: usize,
+) -> anyhow::Result<LoadResult> {
+    let conversations = urls.len();
+    let started = Instant::now();
+    let tasks: Vec<_> = urls
+        .into_iter()
+        .enumerate()
+        .map(|(tag, url)| tokio::spawn(drive(url, tag, warmup, messages)))
+        .collect();
+    let mut all = Vec::with_capacity(conversations * messages);
+    for task in tasks {
+        all.extend(task.await??);
+    }
+    // Wall time includes the warm-up; count it so the rate is honest.
+    let seconds = started.elapsed().as_secs_f64();
+    all.sort();
+    let pct = |p: f64| -> f64 {
+        let idx = ((all.len() as f64 * p).ceil() as usize).clamp(1, all.len()) - 1;
+        all[idx].as_secs_f64() * 1e3
+    };
+    let total = conversations * (warmup + messages);
+    Ok(LoadResult {
+        target,
+        conversations,
+        messages: all.len(),
+        seconds,
+        messages_per_second: total as f64 / seconds,
+        p50_ms: pct(0.50),
+        p90_ms: pct(0.90),
+        p99_ms: pct(0.99),
+        max_ms: all.last().map(|d| d.as_secs_f64() * 1e3).unwrap_or_default(),
+    })
+}
+
+async fn spawn_echo() -> anyhow::Result<(tokio::process::Child, String)> {
+    let mut child = tokio::process::Command::new(std::env::current_exe()?)
+        .args(["echo-server", "--listen", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()?;
+    let stdout = child.stdout.take().ok_or_else(|| anyhow!("echo stdout"))?;
+    let mut lines = BufReader::new(stdout).lines();
+    let line = lines.next_line().await?.ok_or_else(|| anyhow!("echo server exited"))?;
+    let addr = line
+        .strip_prefix("echo listening on ")
+        .ok_or_else(|| anyhow!("unexpected echo output {line}"))?;
+    Ok((child, format!("ws://{addr}/")))
+}
+
+async fn bench(args: BenchArgs) -> anyhow::Result<()> {
+    let url = args.url.trim_end_matches('/').to_owned();
+    let targets = create_conversations(&url, args.conversations).await?;
+    let baton = run_load(
+        "baton",
+        targets.into_iter().map(|t| t.ws_url).collect(),
+        args.warmup,
+        args.messages,
+    )
+    .await?;
+    let echo = if args.no_echo {
+        None
+    } else {
+        let (child, echo_url) = spawn_echo().await?;
+        let result = run_load("echo", vec![echo_url; args.conversations], args.warmup, args.messages).await?;
+        drop(child);
+        Some(result)
+    };
+    let fraction_of_echo = echo.as_ref().map(|e| baton.messages_per_second / e.messages_per_second);
+    let report = BenchReport {
+        baton,
+        echo,
+        fraction_of_echo,
+    };
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        for r in std::iter::once(&report.baton).chain(report.echo.iter()) {
+            println!(
+                "{:<6} {} conversations, {} measured messages in {:.2} s: {:.0} msg/s, p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+                r.target, r.conversations, r.messages, r.seconds, r.messages_per_second, r.p50_ms, r.p90_ms, r.p99_ms, r.max_ms
+            );
+        }
+        if let Some(f) = report.fraction_of_echo {
+            println!("baton throughput = {:.1}% of the echo ceiling", f * 100.0);
+        }
+    }
+    Ok(())
+}
+
+async fn echo_server(listen: SocketAddr) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(listen).await?;
+    println!("echo listening on {}", listener.local_addr()?);
+    loop {
+        let (stream, _) = listener.accept().await?;
+        stream.set_nodelay(true)?;
+        tokio::spawn(async move {
+            let Ok(mut ws) = tokio_tungstenite::accept_async(stream).await else {
+                return;
+            };
+            while let Some(Ok(message)) = ws.next().await {
+                if message.is_text() || message.is_binary() {
+                    if ws.send(message).await.is_err() {
+                        return;
+                    }
+                } else if message.is_close() {
+                    return;
+                }
+            }
+        });
+    }
+}
+
+fn rss_kib(pid: u32) -> anyhow::Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).context("reading /proc/PID/status")?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(|| anyhow!("no VmRSS in /proc/{pid}/status"))
+}
+
+async fn idle(args: IdleArgs) -> anyhow::Result<()> {
+    let url = args.url.trim_end_matches('/').to_owned();
+    let before = rss_kib(args.server_pid)?;
+    let targets = create_conversations(&url, args.connections).await?;
+    let after_create = rss_kib(args.server_pid)?;
+    let mut streams = Vec::with_capacity(targets.len());
+    let started = Instant::now();
+    for (i, target) in targets.iter().enumerate() {
+        let (ws, _) = tokio_tungstenite::connect_async_with_config(&target.ws_url, None, true)
+            .await
+            .with_context(|| format!("opening stream {i} (raise `ulimit -n` for many streams)"))?;
+        streams.push(ws);
+    }
+    let opened = started.elapsed();
+    tokio::time::sleep(Duration::from_secs(args.hold_seconds)).await;
+    let held = rss_kib(args.server_pid)?;
+    // Every stream must still be open: a read with no data pending would block, not end.
+    let mut open = 0;
+    for ws in &mut streams {
+        match tokio::time::timeout(Duration::from_millis(1), ws.next()).await {
+            Err(_) | Ok(Some(Ok(_))) => open += 1,
+            _ => {}
+        }
+    }
+    println!(
+        "{} idle streams opened in {:.1} s, {open} still open after {} s; server RSS: {:.1} MiB at start, {:.1} MiB after creating conversations, {:.1} MiB holding the streams",
+        streams.len(),
+        opened.as_secs_f64(),
+        args.hold_seconds,
+        before as f64 / 1024.0,
+        after_create as f64 / 1024.0,
+        held as f64 / 1024.0
+    );
+    Ok(())
+}

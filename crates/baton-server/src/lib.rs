@@ -17,6 +17,7 @@ pub mod ws;
 use crate::config::Config;
 use crate::problem::ApiError;
 use axum::http::{header, HeaderValue, Request};
+use axum::serve::ListenerExt;
 use axum::Router;
 use baton_domain::{AgentId, Command, ConversationId};
 use baton_store::{Agent, NewAgent, Role, Store, StoreError, TokenHash};
@@ -168,6 +169,12 @@ impl Baton {
             let _ = sender.send(true);
             let _ = fired_tx.send(true);
         };
+        // Chat frames are small and latency-bound: send them without Nagle's delay.
+        let listener = listener.tap_io(|tcp| {
+            if let Err(e) = tcp.set_nodelay(true) {
+                tracing::debug!(error = %e, "could not set TCP_NODELAY");
+            }
+        });
         axum::serve(listener, app).with_graceful_shutdown(shutdown).await?;
         let _ = fired_rx.wait_for(|fired| *fired).await;
         sweeper.abort();

@@ -2,7 +2,9 @@
 //!
 //! The database runs in WAL mode. All writes go through one connection, so commands on a
 //! conversation are serialized and sequence numbers can neither repeat nor skip; reads use a
-//! separate pool and never wait for writers. With `synchronous = NORMAL` (the default) a
+//! separate pool and never wait for writers. Commands are group-committed: the writer task
+//! runs every command waiting in one transaction and answers each only after the commit.
+//! With `synchronous = NORMAL` (the default) a
 //! committed transaction survives the process being killed; `synchronous = FULL`
 //! ([`Durability::PowerLoss`]) also survives power loss at the cost of one fsync per commit.
 //!
@@ -21,10 +23,12 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
 };
 use sqlx::{Row, SqliteConnection};
+use std::collections::HashMap;
 use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 use time::OffsetDateTime;
+use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
 /// How much a commit must survive before it is acknowledged.
@@ -38,10 +42,11 @@ pub enum Durability {
 }
 
 /// The SQLite store: one writer connection, a pool of readers.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct SqliteStore {
     writer: SqlitePool,
     reader: SqlitePool,
+    requests: mpsc::Sender<WriteRequest>,
 }
 
 fn backend(operation: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
@@ -115,7 +120,20 @@ impl SqliteStore {
             .connect_with(options.read_only(true))
             .await
             .map_err(backend("opening read connections"))?;
-        Ok(Self { writer, reader })
+        let (requests, receiver) = mpsc::channel(4 * MAX_BATCH);
+        tokio::spawn(run_writer(writer.clone(), receiver));
+        Ok(Self {
+            writer,
+            reader,
+            requests,
+        })
+    }
+
+    async fn submit(&self, request: WriteRequest) -> Result<(), StoreError> {
+        self.requests
+            .send(request)
+            .await
+            .map_err(|_| writer_stopped("queueing a write"))
     }
 
     /// Closes every connection, checkpointing the WAL.
@@ -184,9 +202,17 @@ fn agent_from_row(row: &SqliteRow) -> Result<Agent, StoreError> {
     })
 }
 
-async fn insert_event(conn: &mut SqliteConnection, event: &Event) -> Result<(), StoreError> {
+/// Whether an event was appended.
+#[derive(Debug, PartialEq, Eq)]
+enum Inserted {
+    Yes,
+    /// Another event of this conversation already has this `client_message_id`.
+    DuplicateClientMessageId,
+}
+
+async fn insert_event(conn: &mut SqliteConnection, event: &Event) -> Result<Inserted, StoreError> {
     let body = serde_json::to_string(&event.kind).map_err(|e| corrupt("event body", e))?;
-    sqlx::query(
+    let result = sqlx::query(
         "INSERT INTO events (conversation_id, seq, at, type, client_message_id, body) VALUES (?, ?, ?, ?, ?, ?)",
     )
     .bind(event.conversation_id.0)
@@ -196,9 +222,18 @@ async fn insert_event(conn: &mut SqliteConnection, event: &Event) -> Result<(), 
     .bind(event.client_message_id().map(|c| c.as_str()))
     .bind(body)
     .execute(conn)
-    .await
-    .map_err(backend("appending an event"))?;
-    Ok(())
+    .await;
+    match result {
+        Ok(_) => Ok(Inserted::Yes),
+        Err(sqlx::Error::Database(e))
+            if e.is_unique_violation()
+                && e.message().contains("client_message_id")
+                && event.client_message_id().is_some() =>
+        {
+            Ok(Inserted::DuplicateClientMessageId)
+        }
+        Err(e) => Err(backend("appending an event")(e)),
+    }
 }
 
 async fn load_conversation(
@@ -216,6 +251,317 @@ async fn load_conversation(
         .transpose()
 }
 
+/// The writer's view of conversations it has written, so the common case (a message to an
+/// active conversation) needs no read before its write. Only the writer changes existing
+/// conversation rows, so the cache cannot go stale; it is cleared when a batch rolls back.
+type WriterCache = HashMap<ConversationId, ConversationRecord>;
+
+/// Entries above which the writer cache starts over.
+const MAX_CACHED_CONVERSATIONS: usize = 50_000;
+
+async fn find_by_client_message_id(
+    tx: &mut SqliteConnection,
+    id: ConversationId,
+    client_message_id: &str,
+) -> Result<Option<Event>, StoreError> {
+    sqlx::query("SELECT conversation_id, seq, at, body FROM events WHERE conversation_id = ? AND client_message_id = ?")
+        .bind(id.0)
+        .bind(client_message_id)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(backend("looking up a client message id"))?
+        .as_ref()
+        .map(event_from_row)
+        .transpose()
+}
+
+/// The answer to a command whose `client_message_id` is already stored as `original`.
+fn replay_of(record: ConversationRecord, original: Event, command: &Command) -> Result<Executed, StoreError> {
+    if same_message(&original, command) {
+        Ok(Executed {
+            conversation: record,
+            events: vec![original],
+            replayed: true,
+        })
+    } else {
+        Err(StoreError::IdempotencyConflict {
+            client_message_id: command
+                .client_message_id()
+                .map(|c| c.as_str().to_owned())
+                .unwrap_or_default(),
+            seq: original.seq,
+        })
+    }
+}
+
+/// Decides and records one command inside the caller's transaction. Nothing is written
+/// unless the command is accepted, so a rejected command leaves the batch untouched.
+///
+/// Idempotency is checked by the unique index: the new event is inserted and, if its
+/// `client_message_id` is already taken, the original is read back instead.
+async fn execute_in(
+    tx: &mut SqliteConnection,
+    cache: &mut WriterCache,
+    id: ConversationId,
+    command: Command,
+    now: OffsetDateTime,
+) -> Result<Executed, StoreError> {
+    let record = match cache.get(&id) {
+        Some(record) => record.clone(),
+        None => load_conversation(&mut *tx, id)
+            .await?
+            .ok_or(StoreError::ConversationNotFound(id))?,
+    };
+    let client_message_id = command.client_message_id().map(|c| c.as_str().to_owned());
+    let decision = match record.state().decide(command.clone(), now) {
+        Ok(decision) => decision,
+        Err(rejection) => {
+            // A retry of a message accepted earlier still gets its original answer.
+            if let Some(cmid) = &client_message_id {
+                if let Some(original) = find_by_client_message_id(tx, id, cmid).await? {
+                    return replay_of(record, original, &command);
+                }
+            }
+            return Err(rejection.into());
+        }
+    };
+    if decision.events.is_empty() {
+        return Ok(Executed {
+            conversation: record,
+            events: Vec::new(),
+            replayed: false,
+        });
+    }
+    for event in &decision.events {
+        if insert_event(&mut *tx, event).await? == Inserted::DuplicateClientMessageId {
+            let cmid = client_message_id.as_deref().unwrap_or_default();
+            let original = find_by_client_message_id(tx, id, cmid)
+                .await?
+                .ok_or_else(|| corrupt("events", format!("client_message_id `{cmid}` is taken but not found")))?;
+            return replay_of(record, original, &command);
+        }
+    }
+    let new_phase = decision.state.phase;
+    let waiting_since = match (record.phase, new_phase) {
+        (Phase::WaitingForAgent, Phase::WaitingForAgent) => record.waiting_since,
+        (_, Phase::WaitingForAgent) => Some(now),
+        _ => None,
+    };
+    // The insert trigger advanced last_seq and updated_at; only a phase change writes more.
+    if new_phase != record.phase || waiting_since != record.waiting_since {
+        sqlx::query("UPDATE conversations SET phase = ?, agent_id = ?, waiting_since = ? WHERE id = ?")
+            .bind(new_phase.name().as_str())
+            .bind(new_phase.agent_id().map(|a| a.0))
+            .bind(waiting_since.map(micros))
+            .bind(id.0)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend("updating a conversation"))?;
+    }
+    let conversation = ConversationRecord {
+        phase: new_phase,
+        last_seq: decision.state.last_seq,
+        updated_at: now,
+        waiting_since,
+        ..record
+    };
+    if cache.len() >= MAX_CACHED_CONVERSATIONS {
+        cache.clear();
+    }
+    cache.insert(id, conversation.clone());
+    Ok(Executed {
+        conversation,
+        events: decision.events,
+        replayed: false,
+    })
+}
+
+/// Inserts a conversation and its first event inside the caller's transaction.
+async fn create_in(
+    tx: &mut SqliteConnection,
+    new: NewConversation,
+    now: OffsetDateTime,
+) -> Result<(ConversationRecord, Event), StoreError> {
+    let decision = ConversationState::start(new.id, new.channel, new.language.clone(), new.customer.clone(), now);
+    sqlx::query(
+        "INSERT INTO conversations (id, customer_token_hash, phase, agent_id, last_seq, channel, language, \
+         customer_name, customer_email, customer_external_id, created_at, updated_at, waiting_since) \
+         VALUES (?, ?, ?, NULL, ?, ?, ?, ?, ?, ?, ?, ?, NULL)",
+    )
+    .bind(new.id.0)
+    .bind(&new.customer_token_hash.0[..])
+    .bind(decision.state.phase.name().as_str())
+    .bind(decision.state.last_seq as i64)
+    .bind(new.channel.as_str())
+    .bind(new.language.as_ref().map(Language::as_str))
+    .bind(new.customer.name.as_deref())
+    .bind(new.customer.email.as_deref())
+    .bind(new.customer.external_id.as_deref())
+    .bind(micros(now))
+    .bind(micros(now))
+    .execute(&mut *tx)
+    .await
+    .map_err(backend("creating a conversation"))?;
+    for event in &decision.events {
+        insert_event(&mut *tx, event).await?;
+    }
+    let record = ConversationRecord {
+        id: new.id,
+        phase: decision.state.phase,
+        last_seq: decision.state.last_seq,
+        channel: new.channel,
+        language: new.language,
+        customer: new.customer,
+        created_at: now,
+        updated_at: now,
+        waiting_since: None,
+    };
+    let first = decision
+        .events
+        .into_iter()
+        .next()
+        .ok_or_else(|| corrupt("new conversation", "no first event"))?;
+    Ok((record, first))
+}
+
+/// One write waiting for the writer task.
+enum WriteRequest {
+    Execute {
+        id: ConversationId,
+        command: Command,
+        now: OffsetDateTime,
+        reply: oneshot::Sender<Result<Executed, StoreError>>,
+    },
+    Create {
+        new: NewConversation,
+        now: OffsetDateTime,
+        reply: oneshot::Sender<Result<(ConversationRecord, Event), StoreError>>,
+    },
+}
+
+/// A write done inside the open batch, to be answered after the commit.
+enum Answer {
+    Executed(
+        oneshot::Sender<Result<Executed, StoreError>>,
+        Result<Executed, StoreError>,
+    ),
+    Created(
+        oneshot::Sender<Result<(ConversationRecord, Event), StoreError>>,
+        Result<(ConversationRecord, Event), StoreError>,
+    ),
+}
+
+impl Answer {
+    fn backend_failure(&self) -> Option<String> {
+        match self {
+            Answer::Executed(_, Err(e @ StoreError::Backend { .. }))
+            | Answer::Created(_, Err(e @ StoreError::Backend { .. })) => Some(e.to_string()),
+            _ => None,
+        }
+    }
+
+    fn send(self) {
+        // A caller that gave up waiting is no reason to fail the others.
+        match self {
+            Answer::Executed(reply, outcome) => drop(reply.send(outcome)),
+            Answer::Created(reply, outcome) => drop(reply.send(outcome)),
+        }
+    }
+
+    fn fail(self, operation: &'static str, detail: &str) {
+        let error = || StoreError::Backend {
+            operation,
+            source: detail.to_owned().into(),
+        };
+        match self {
+            Answer::Executed(reply, _) => drop(reply.send(Err(error()))),
+            Answer::Created(reply, _) => drop(reply.send(Err(error()))),
+        }
+    }
+}
+
+fn writer_stopped(operation: &'static str) -> StoreError {
+    StoreError::Backend {
+        operation,
+        source: "the database writer has stopped".into(),
+    }
+}
+
+/// Most writes committed in one transaction.
+const MAX_BATCH: usize = 256;
+
+/// The single writer: takes every write waiting, runs them in order in one transaction and
+/// answers each only after the commit (group commit). Under load this turns thousands of
+/// commits a second into a few hundred, without acknowledging anything that is not durable.
+async fn run_writer(pool: SqlitePool, mut requests: mpsc::Receiver<WriteRequest>) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    let mut cache = WriterCache::new();
+    while requests.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        if !commit_batch(&pool, &mut cache, std::mem::take(&mut batch)).await {
+            cache.clear();
+        }
+    }
+}
+
+/// Runs and commits one batch; false when it was rolled back.
+async fn commit_batch(pool: &SqlitePool, cache: &mut WriterCache, batch: Vec<WriteRequest>) -> bool {
+    let mut tx = match pool.begin().await {
+        Ok(tx) => tx,
+        Err(e) => {
+            let detail = e.to_string();
+            for request in batch {
+                match request {
+                    WriteRequest::Execute { reply, .. } => Answer::Executed(reply, Err(writer_stopped("begin"))),
+                    WriteRequest::Create { reply, .. } => Answer::Created(reply, Err(writer_stopped("begin"))),
+                }
+                .fail("starting a transaction", &detail);
+            }
+            return false;
+        }
+    };
+    let mut answers = Vec::with_capacity(batch.len());
+    for request in batch {
+        let answer = match request {
+            WriteRequest::Execute {
+                id,
+                command,
+                now,
+                reply,
+            } => {
+                let outcome = match stored_precision(now) {
+                    Ok(now) => execute_in(&mut tx, cache, id, command, now).await,
+                    Err(e) => Err(e),
+                };
+                Answer::Executed(reply, outcome)
+            }
+            WriteRequest::Create { new, now, reply } => {
+                let outcome = match stored_precision(now) {
+                    Ok(now) => create_in(&mut tx, new, now).await,
+                    Err(e) => Err(e),
+                };
+                Answer::Created(reply, outcome)
+            }
+        };
+        answers.push(answer);
+    }
+    let failure = answers.iter().find_map(Answer::backend_failure);
+    if let Some(detail) = failure {
+        // A database failure in the batch: write none of it, so nothing unacknowledged lands.
+        drop(tx);
+        answers
+            .into_iter()
+            .for_each(|a| a.fail("recording a batch of events", &detail));
+        return false;
+    }
+    if let Err(e) = tx.commit().await {
+        let detail = e.to_string();
+        answers.into_iter().for_each(|a| a.fail("committing events", &detail));
+        return false;
+    }
+    answers.into_iter().for_each(Answer::send);
+    true
+}
+
 #[async_trait]
 impl Store for SqliteStore {
     async fn ping(&self) -> Result<(), StoreError> {
@@ -231,49 +577,9 @@ impl Store for SqliteStore {
         new: NewConversation,
         now: OffsetDateTime,
     ) -> Result<(ConversationRecord, Event), StoreError> {
-        let now = stored_precision(now)?;
-        let decision = ConversationState::start(new.id, new.channel, new.language.clone(), new.customer.clone(), now);
-        let mut tx = self.writer.begin().await.map_err(backend("starting a transaction"))?;
-        sqlx::query(
-            "INSERT INTO conversations (id, customer_token_hash, phase, agent_id, last_seq, channel, language, \
-             customer_name, customer_email, customer_external_id, created_at, updated_at, waiting_since) \
-             VALUES (?, ?, ?, NULL, ?, ?, ?, ?, ?, ?, ?, ?, NULL)",
-        )
-        .bind(new.id.0)
-        .bind(&new.customer_token_hash.0[..])
-        .bind(decision.state.phase.name().as_str())
-        .bind(decision.state.last_seq as i64)
-        .bind(new.channel.as_str())
-        .bind(new.language.as_ref().map(Language::as_str))
-        .bind(new.customer.name.as_deref())
-        .bind(new.customer.email.as_deref())
-        .bind(new.customer.external_id.as_deref())
-        .bind(micros(now))
-        .bind(micros(now))
-        .execute(&mut *tx)
-        .await
-        .map_err(backend("creating a conversation"))?;
-        for event in &decision.events {
-            insert_event(&mut tx, event).await?;
-        }
-        tx.commit().await.map_err(backend("committing a new conversation"))?;
-        let record = ConversationRecord {
-            id: new.id,
-            phase: decision.state.phase,
-            last_seq: decision.state.last_seq,
-            channel: new.channel,
-            language: new.language,
-            customer: new.customer,
-            created_at: now,
-            updated_at: now,
-            waiting_since: None,
-        };
-        let first = decision
-            .events
-            .into_iter()
-            .next()
-            .ok_or_else(|| corrupt("new conversation", "no first event"))?;
-        Ok((record, first))
+        let (reply, answer) = oneshot::channel();
+        self.submit(WriteRequest::Create { new, now, reply }).await?;
+        answer.await.map_err(|_| writer_stopped("waiting for a commit"))?
     }
 
     async fn conversation(&self, id: ConversationId) -> Result<Option<ConversationRecord>, StoreError> {
@@ -300,79 +606,15 @@ impl Store for SqliteStore {
     }
 
     async fn execute(&self, id: ConversationId, command: Command, now: OffsetDateTime) -> Result<Executed, StoreError> {
-        let now = stored_precision(now)?;
-        let mut tx = self.writer.begin().await.map_err(backend("starting a transaction"))?;
-        let record = load_conversation(&mut tx, id)
-            .await?
-            .ok_or(StoreError::ConversationNotFound(id))?;
-        if let Some(client_message_id) = command.client_message_id() {
-            let existing = sqlx::query(
-                "SELECT conversation_id, seq, at, body FROM events WHERE conversation_id = ? AND client_message_id = ?",
-            )
-            .bind(id.0)
-            .bind(client_message_id.as_str())
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(backend("looking up a client message id"))?;
-            if let Some(row) = existing {
-                let original = event_from_row(&row)?;
-                return if same_message(&original, &command) {
-                    Ok(Executed {
-                        conversation: record,
-                        events: vec![original],
-                        replayed: true,
-                    })
-                } else {
-                    Err(StoreError::IdempotencyConflict {
-                        client_message_id: client_message_id.as_str().to_owned(),
-                        seq: original.seq,
-                    })
-                };
-            }
-        }
-        let decision = record.state().decide(command, now)?;
-        if decision.events.is_empty() {
-            return Ok(Executed {
-                conversation: record,
-                events: Vec::new(),
-                replayed: false,
-            });
-        }
-        for event in &decision.events {
-            insert_event(&mut tx, event).await?;
-        }
-        let new_phase = decision.state.phase;
-        let waiting_since = match (record.phase, new_phase) {
-            (Phase::WaitingForAgent, Phase::WaitingForAgent) => record.waiting_since,
-            (_, Phase::WaitingForAgent) => Some(now),
-            _ => None,
-        };
-        sqlx::query(
-            "UPDATE conversations SET phase = ?, agent_id = ?, last_seq = ?, updated_at = ?, waiting_since = ? \
-             WHERE id = ?",
-        )
-        .bind(new_phase.name().as_str())
-        .bind(new_phase.agent_id().map(|a| a.0))
-        .bind(decision.state.last_seq as i64)
-        .bind(micros(now))
-        .bind(waiting_since.map(micros))
-        .bind(id.0)
-        .execute(&mut *tx)
-        .await
-        .map_err(backend("updating a conversation"))?;
-        tx.commit().await.map_err(backend("committing events"))?;
-        let conversation = ConversationRecord {
-            phase: new_phase,
-            last_seq: decision.state.last_seq,
-            updated_at: now,
-            waiting_since,
-            ..record
-        };
-        Ok(Executed {
-            conversation,
-            events: decision.events,
-            replayed: false,
+        let (reply, answer) = oneshot::channel();
+        self.submit(WriteRequest::Execute {
+            id,
+            command,
+            now,
+            reply,
         })
+        .await?;
+        answer.await.map_err(|_| writer_stopped("waiting for a commit"))?
     }
 
     async fn events_after(&self, id: ConversationId, after: u64, limit: u32) -> Result<Vec<Event>, StoreError> {
