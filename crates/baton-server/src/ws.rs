@@ -19,6 +19,7 @@ use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgr
 use axum::extract::State;
 use axum::response::Response;
 use baton_domain::{AgentId, ClientMessageId, ConversationId, Event, EventKind, MessageText, PhaseName};
+use futures_util::SinkExt;
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -190,6 +191,7 @@ impl ConversationStream {
         // Subscribe before replaying so nothing committed in between is missed.
         let mut subscription = state.hub.subscribe(self.id);
         self.catch_up().await?;
+        self.socket.flush().await?;
         let stop = stopped(state.shutdown_signal());
         tokio::pin!(stop);
         let mut ping = tokio::time::interval_at(Instant::now() + PING_EVERY, PING_EVERY);
@@ -200,8 +202,14 @@ impl ConversationStream {
                     return close(&mut self.socket, GOING_AWAY, "server shutting down").await;
                 }
                 received = subscription.receiver.recv() => match received {
-                    Ok(event) => self.deliver(std::slice::from_ref(&*event)).await?,
-                    Err(RecvError::Lagged(_)) => self.catch_up().await?,
+                    Ok(event) => {
+                        self.deliver(std::slice::from_ref(&*event)).await?;
+                        self.socket.flush().await?;
+                    }
+                    Err(RecvError::Lagged(_)) => {
+                        self.catch_up().await?;
+                        self.socket.flush().await?;
+                    }
                     Err(RecvError::Closed) => return Ok(()),
                 },
                 incoming = self.socket.recv() => {
@@ -226,14 +234,15 @@ impl ConversationStream {
         }
     }
 
-    /// Sends events that follow `last_sent`; skips ones already sent; fills gaps from the store.
+    /// Queues events that follow `last_sent`; skips ones already sent; fills gaps from the
+    /// store. The caller flushes, so an event and its ack leave in one write.
     async fn deliver(&mut self, events: &[Event]) -> Result<(), StreamError> {
         for event in events {
             if event.seq <= self.last_sent {
                 continue;
             }
             if event.seq == self.last_sent + 1 {
-                self.socket.send(frame(&ServerFrame::Event { event })).await?;
+                self.socket.feed(frame(&ServerFrame::Event { event })).await?;
                 self.last_sent = event.seq;
             } else {
                 self.catch_up().await?;
@@ -242,7 +251,7 @@ impl ConversationStream {
         Ok(())
     }
 
-    /// Sends every stored event after `last_sent`.
+    /// Queues every stored event after `last_sent`; the caller flushes.
     async fn catch_up(&mut self) -> Result<(), StreamError> {
         loop {
             let page = self
@@ -253,7 +262,7 @@ impl ConversationStream {
                 .map_err(|e| StreamError::Store(e.into()))?;
             let full = page.len() == CATCH_UP_PAGE as usize;
             for event in &page {
-                self.socket.send(frame(&ServerFrame::Event { event })).await?;
+                self.socket.feed(frame(&ServerFrame::Event { event })).await?;
                 self.last_sent = event.seq;
             }
             if !full {

@@ -75,6 +75,9 @@ where
             Box::pin(concurrent_appends_are_gapless(s))
         }),
         ("retries are idempotent", |s| Box::pin(retries_are_idempotent(s))),
+        ("simultaneous retries store once", |s| {
+            Box::pin(simultaneous_retries_store_once(s))
+        }),
         ("exactly one accept wins", |s| Box::pin(exactly_one_accept_wins(s))),
         ("waiting list is oldest first", |s| {
             Box::pin(waiting_list_is_oldest_first(s))
@@ -183,6 +186,48 @@ async fn retries_are_idempotent(store: Arc<dyn Store>) -> Result {
             .await?
             .replayed
     );
+    Ok(())
+}
+
+async fn simultaneous_retries_store_once(store: Arc<dyn Store>) -> Result {
+    let id = new_conversation(&*store, 10).await?;
+    let mut tasks = Vec::new();
+    for _ in 0..10 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            store.execute(id, customer_says("same", "dup"), now()).await
+        }));
+    }
+    tasks.push({
+        let store = store.clone();
+        tokio::spawn(async move { store.execute(id, handoff(), now()).await })
+    });
+    let mut fresh = 0;
+    let mut seqs = Vec::new();
+    for task in tasks {
+        let executed = task.await.unwrap_or_else(|e| panic!("task panicked: {e}"))?;
+        if executed.events.first().is_some_and(|e| e.client_message_id().is_some()) {
+            fresh += usize::from(!executed.replayed);
+            seqs.push(executed.events[0].seq);
+        }
+    }
+    assert_eq!(fresh, 1, "one send stores the message, the others replay it");
+    assert!(
+        seqs.windows(2).all(|w| w[0] == w[1]),
+        "every retry sees the same event: {seqs:?}"
+    );
+    let events = store.events_after(id, 0, 100).await?;
+    assert_eq!(
+        events.len(),
+        4,
+        "started, the message once, handoff requested, phase changed"
+    );
+    let record = store
+        .conversation(id)
+        .await?
+        .ok_or(StoreError::ConversationNotFound(id))?;
+    assert_eq!(record.phase, Phase::WaitingForAgent);
+    assert_eq!(record.last_seq, 4);
     Ok(())
 }
 
