@@ -238,14 +238,7 @@ async fn known_messages(tx: &mut SqliteConnection, batch: &[WriteRequest]) -> Re
         .collect();
     let mut known = KnownMessages::new();
     for chunk in pairs.chunks(LOOKUP_CHUNK) {
-        let mut sql = String::from(
-            "SELECT conversation_id, seq, at, body, client_message_id FROM events \
-             WHERE (conversation_id, client_message_id) IN (VALUES ",
-        );
-        for i in 0..chunk.len() {
-            sql.push_str(if i == 0 { "(?, ?)" } else { ", (?, ?)" });
-        }
-        sql.push(')');
+        let sql = lookup_sql(chunk.len());
         let mut query = sqlx::query(&sql);
         for (id, cmid) in chunk {
             query = query.bind(id.0).bind(*cmid);
@@ -264,6 +257,22 @@ async fn known_messages(tx: &mut SqliteConnection, batch: &[WriteRequest]) -> Re
         }
     }
     Ok(known)
+}
+
+/// The query for `pairs` (conversation id, client message id) pairs. A join on the VALUES list
+/// (CROSS JOIN fixes the VALUES list as the outer loop) searches the unique index once per
+/// pair whatever the table statistics say; a row-value `IN (VALUES ...)` would scan the
+/// whole table (checked by a test on the query plan).
+fn lookup_sql(pairs: usize) -> String {
+    let mut sql = String::from("SELECT e.conversation_id, e.seq, e.at, e.body FROM (VALUES ");
+    for i in 0..pairs {
+        sql.push_str(if i == 0 { "(?, ?)" } else { ", (?, ?)" });
+    }
+    sql.push_str(
+        ") AS k CROSS JOIN events e ON e.conversation_id = k.column1 AND e.client_message_id = k.column2 \
+         WHERE e.client_message_id IS NOT NULL",
+    );
+    sql
 }
 
 /// The answer to a command whose `client_message_id` is already stored as `original`.
@@ -393,4 +402,36 @@ async fn create_in(
         .next()
         .ok_or_else(|| corrupt("new conversation", "no first event"))?;
     Ok((record, first))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::lookup_sql;
+    use sqlx::Row;
+
+    #[tokio::test]
+    async fn the_client_message_id_lookup_searches_the_index() {
+        let path = std::env::temp_dir().join(format!("baton-plan-{}.db", std::process::id()));
+        let store = crate::SqliteStore::open(&path, crate::Durability::default())
+            .await
+            .expect("open");
+        let plan = sqlx::query(&format!("EXPLAIN QUERY PLAN {}", lookup_sql(3)))
+            .bind(&b"a"[..])
+            .bind("x")
+            .bind(&b"b"[..])
+            .bind("y")
+            .bind(&b"c"[..])
+            .bind("z")
+            .fetch_all(&store.writer)
+            .await
+            .expect("plan");
+        let steps: Vec<String> = plan.iter().map(|r| r.get::<String, _>("detail")).collect();
+        assert!(steps.iter().any(|s| s.starts_with("SEARCH e USING")), "{steps:?}");
+        assert!(
+            !steps.iter().any(|s| s.starts_with("SCAN e") || s == "SCAN events"),
+            "{steps:?}"
+        );
+        store.close().await;
+        let _ = std::fs::remove_file(&path);
+    }
 }
