@@ -127,7 +127,9 @@ async fn run_batch(
     cache: &mut WriterCache,
     batch: Vec<WriteRequest>,
 ) -> Result<Vec<Answer>, BatchFailure> {
-    let mut tx = match pool.begin().await {
+    // IMMEDIATE takes the write lock up front, waiting (busy_timeout) for a checkpoint that
+    // holds it; a deferred BEGIN would fail with SQLITE_BUSY when upgrading to a write.
+    let mut tx = match pool.begin_with("BEGIN IMMEDIATE").await {
         Ok(tx) => tx,
         Err(e) => {
             return Err((
