@@ -63,11 +63,6 @@ fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     Ok(value)
 }
 
-/// Deserializes an already parsed JSON value, naming the field at fault.
-pub fn from_value<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, ApiError> {
-    serde_path_to_error::deserialize(value).map_err(|error| data_error(error.path(), &error.inner().to_string()))
-}
-
 /// Parses JSON text (a WebSocket frame) the way request bodies are parsed.
 pub fn parse_json_text<T: DeserializeOwned>(text: &str) -> Result<T, ApiError> {
     parse_json(text.as_bytes())

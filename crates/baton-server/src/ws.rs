@@ -12,7 +12,7 @@ use crate::api::agents::{queue_view, QueueView};
 use crate::api::conversations::message_command;
 use crate::api::ConversationView;
 use crate::auth::{authorize_conversation, AgentCaller, Caller};
-use crate::extract::{from_value, parse_json_text, ApiQuery, ConversationPath};
+use crate::extract::{parse_json_text, ApiQuery, ConversationPath};
 use crate::problem::{ApiError, Problem};
 use crate::AppState;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
@@ -55,27 +55,21 @@ pub struct AgentStreamQuery {
 }
 
 /// What a client sends on a conversation stream: `{"type": "send", "text": ..., "client_message_id": ...}`.
+/// Read in one pass; the `type` is a plain field so that errors keep the field's path.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct SendFrame {
+    #[serde(rename = "type")]
+    _kind: ClientFrameType,
     text: MessageText,
     client_message_id: ClientMessageId,
 }
 
-/// Reads a client frame. The `type` tag is checked first so that field errors keep their path.
-fn parse_client_frame(text: &str) -> Result<SendFrame, ApiError> {
-    let mut value: serde_json::Value = parse_json_text(text)?;
-    let object = value
-        .as_object_mut()
-        .ok_or_else(|| ApiError::invalid_field("", "a frame is a JSON object with a `type`"))?;
-    match object.remove("type") {
-        Some(serde_json::Value::String(kind)) if kind == "send" => from_value(value),
-        Some(other) => Err(ApiError::invalid_field(
-            "type",
-            format!("`type`: unknown frame type {other}; expected \"send\""),
-        )),
-        None => Err(ApiError::invalid_field("type", "`type`: missing; expected \"send\"")),
-    }
+/// The frame types a client may send.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum ClientFrameType {
+    Send,
 }
 
 /// What the server sends on a stream.
@@ -275,7 +269,8 @@ impl ConversationStream {
         let SendFrame {
             text,
             client_message_id,
-        } = match parse_client_frame(text) {
+            ..
+        } = match parse_json_text::<SendFrame>(text) {
             Ok(frame) => frame,
             Err(error) => {
                 let problem = error.to_problem();
