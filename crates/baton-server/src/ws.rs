@@ -9,7 +9,7 @@
 //! `GET /api/v1/agents/ws` streams queue changes and the events of the agent's conversations.
 
 use crate::api::agents::{queue_view, QueueView};
-use crate::api::conversations::message_command;
+use crate::api::conversations::{check_resume_point, message_command};
 use crate::api::ConversationView;
 use crate::auth::{authorize_conversation, AgentCaller, Caller};
 use crate::extract::{parse_json_text, ApiQuery, ConversationPath};
@@ -137,15 +137,7 @@ pub async fn conversation_stream(
         .conversation(id)
         .await?
         .ok_or_else(|| ApiError::not_found("no such conversation"))?;
-    if query.after > conversation.last_seq {
-        return Err(ApiError::invalid_query(
-            "after",
-            format!(
-                "`after` is {} but the newest event is {}",
-                query.after, conversation.last_seq
-            ),
-        ));
-    }
+    check_resume_point(query.after, conversation.last_seq)?;
     let ws = configure(ws.map_err(upgrade_rejection)?, &state);
     Ok(ws.on_upgrade(move |socket| async move {
         let mut stream = ConversationStream {
@@ -188,8 +180,7 @@ impl ConversationStream {
         self.socket.flush().await?;
         let stop = stopped(state.shutdown_signal());
         tokio::pin!(stop);
-        let mut ping = tokio::time::interval_at(Instant::now() + PING_EVERY, PING_EVERY);
-        let mut last_heard = Instant::now();
+        let mut liveness = Liveness::new();
         loop {
             tokio::select! {
                 () = &mut stop => {
@@ -207,7 +198,7 @@ impl ConversationStream {
                     Err(RecvError::Closed) => return Ok(()),
                 },
                 incoming = self.socket.recv() => {
-                    last_heard = Instant::now();
+                    liveness.heard();
                     match incoming {
                         None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return Ok(()),
                         Some(Ok(Message::Text(text))) => self.handle_client_frame(text.as_str()).await?,
@@ -218,11 +209,10 @@ impl ConversationStream {
                         Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
                     }
                 }
-                _ = ping.tick() => {
-                    if last_heard.elapsed() > IDLE_LIMIT {
-                        return close(&mut self.socket, POLICY, "idle timeout").await;
+                _ = liveness.ping.tick() => {
+                    if !liveness.check(&mut self.socket).await? {
+                        return Ok(());
                     }
-                    self.socket.send(Message::Ping(Default::default())).await?;
                 }
             }
         }
@@ -316,6 +306,36 @@ impl ConversationStream {
     }
 }
 
+/// Keeps a stream alive: pings every [`PING_EVERY`] and closes it when the client has been
+/// silent for [`IDLE_LIMIT`].
+struct Liveness {
+    ping: tokio::time::Interval,
+    last_heard: Instant,
+}
+
+impl Liveness {
+    fn new() -> Self {
+        Self {
+            ping: tokio::time::interval_at(Instant::now() + PING_EVERY, PING_EVERY),
+            last_heard: Instant::now(),
+        }
+    }
+
+    fn heard(&mut self) {
+        self.last_heard = Instant::now();
+    }
+
+    /// On each ping tick: false (after closing the stream) when the client went quiet.
+    async fn check(&self, socket: &mut WebSocket) -> Result<bool, StreamError> {
+        if self.last_heard.elapsed() > IDLE_LIMIT {
+            close(socket, POLICY, "idle timeout").await?;
+            return Ok(false);
+        }
+        socket.send(Message::Ping(Default::default())).await?;
+        Ok(true)
+    }
+}
+
 /// Resolves once the server starts shutting down.
 async fn stopped(mut signal: tokio::sync::watch::Receiver<bool>) {
     let _ = signal.wait_for(|stop| *stop).await;
@@ -367,8 +387,7 @@ impl AgentStream {
         self.snapshot().await?;
         let stop = stopped(state.shutdown_signal());
         tokio::pin!(stop);
-        let mut ping = tokio::time::interval_at(Instant::now() + PING_EVERY, PING_EVERY);
-        let mut last_heard = Instant::now();
+        let mut liveness = Liveness::new();
         loop {
             tokio::select! {
                 () = &mut stop => {
@@ -380,17 +399,16 @@ impl AgentStream {
                     Err(RecvError::Closed) => return Ok(()),
                 },
                 incoming = self.socket.recv() => {
-                    last_heard = Instant::now();
+                    liveness.heard();
                     match incoming {
                         None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return Ok(()),
                         Some(Ok(_)) => {}
                     }
                 }
-                _ = ping.tick() => {
-                    if last_heard.elapsed() > IDLE_LIMIT {
-                        return close(&mut self.socket, POLICY, "idle timeout").await;
+                _ = liveness.ping.tick() => {
+                    if !liveness.check(&mut self.socket).await? {
+                        return Ok(());
                     }
-                    self.socket.send(Message::Ping(Default::default())).await?;
                 }
             }
         }

@@ -246,15 +246,7 @@ pub async fn list_events(
         }
     };
     let conversation = load(&state, id).await?;
-    if query.after > conversation.last_seq {
-        return Err(ApiError::invalid_query(
-            "after",
-            format!(
-                "`after` is {} but the newest event is {}",
-                query.after, conversation.last_seq
-            ),
-        ));
-    }
+    check_resume_point(query.after, conversation.last_seq)?;
     let events = state.store.events_after(id, query.after, limit).await?;
     let has_more = events.last().is_some_and(|e| e.seq < conversation.last_seq);
     Ok(Json(EventsPage {
@@ -262,6 +254,17 @@ pub async fn list_events(
         last_seq: conversation.last_seq,
         has_more,
     }))
+}
+
+/// Refuses a resume point past the conversation's newest event: a client cannot have seen it.
+pub fn check_resume_point(after: u64, last_seq: u64) -> Result<(), ApiError> {
+    if after > last_seq {
+        return Err(ApiError::invalid_query(
+            "after",
+            format!("`after` is {after} but the newest event is {last_seq}"),
+        ));
+    }
+    Ok(())
 }
 
 async fn run_command(state: &AppState, id: ConversationId, command: Command) -> Result<Json<CommandResult>, ApiError> {
