@@ -1,6 +1,8 @@
 //! The `baton` binary: parses the command line, reads configuration, opens the store and
 //! starts the server. It is glue; everything it calls lives in the library crates.
 
+mod nlu;
+
 use anyhow::Context;
 use baton_server::config::{Config, DEMO_CONFIG};
 use baton_server::Baton;
@@ -22,11 +24,22 @@ struct Cli {
 enum Commands {
     /// Run the server (the default when no command is given).
     Serve(ServeArgs),
+    /// Understanding customer messages.
+    Nlu {
+        #[command(subcommand)]
+        command: NluCommand,
+    },
     /// Work with configuration files.
     Config {
         #[command(subcommand)]
         command: ConfigCommand,
     },
+}
+
+#[derive(Subcommand)]
+enum NluCommand {
+    /// Train the intent model on one CSV file and score it on another.
+    Eval(nlu::EvalArgs),
 }
 
 #[derive(Subcommand)]
@@ -72,6 +85,9 @@ fn main() -> anyhow::Result<()> {
             println!("{}: ok", file.display());
             Ok(())
         }
+        Commands::Nlu {
+            command: NluCommand::Eval(args),
+        } => nlu::run_eval(args),
         Commands::Serve(args) => {
             init_logging();
             tokio::runtime::Builder::new_multi_thread()

@@ -1,0 +1,358 @@
+//! The intent model: trained from labelled examples, it names the most likely intents of a
+//! message with confidences, and reports a message that matches none of them as out of scope.
+//!
+//! Out-of-scope detection uses two signals: a rejection class, when the training data has
+//! examples labelled out of scope, and a confidence threshold. The threshold is chosen on a
+//! held-out part of the training data (never on test data), then the final model is trained on
+//! all of it. Confidences are the softmax probabilities after temperature scaling fitted on the
+//! same held-out part, so that "0.8" means right about 80% of the time.
+
+use crate::classifier::{softmax, LinearModel, SgdOptions};
+use crate::features::{grams, Grams, SparseVector, Vectorizer};
+use std::collections::BTreeMap;
+
+/// One labelled example; `intent: None` marks an out-of-scope example.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrainingExample {
+    pub text: String,
+    pub intent: Option<String>,
+}
+
+/// How to train.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrainingOptions {
+    pub sgd: SgdOptions,
+    /// Share of each intent's examples held out to choose the threshold and temperature.
+    pub holdout: f32,
+    /// With no out-of-scope examples: the share of held-out in-scope messages the threshold
+    /// may reject.
+    pub max_false_rejection: f32,
+}
+
+impl Default for TrainingOptions {
+    fn default() -> Self {
+        Self {
+            sgd: SgdOptions::default(),
+            holdout: 0.1,
+            max_false_rejection: 0.02,
+        }
+    }
+}
+
+/// Why a model could not be trained. Names the example at fault where there is one.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TrainError {
+    #[error("no training examples")]
+    NoExamples,
+    #[error("at least 2 intents are needed; found {0}")]
+    TooFewIntents(usize),
+    #[error("example {index} has empty text")]
+    EmptyText { index: usize },
+    #[error("example {index} has an empty intent name")]
+    EmptyIntent { index: usize },
+}
+
+/// One candidate intent.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IntentPrediction {
+    pub intent: String,
+    pub confidence: f32,
+}
+
+/// What the model says of one message.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Prediction {
+    /// The most likely intents, best first (at most 3), out-of-scope class excluded.
+    pub top: Vec<IntentPrediction>,
+    /// True when the message matches no intent well enough.
+    pub out_of_scope: bool,
+}
+
+impl Prediction {
+    /// The intent to act on: `None` when out of scope.
+    pub fn intent(&self) -> Option<&IntentPrediction> {
+        if self.out_of_scope {
+            None
+        } else {
+            self.top.first()
+        }
+    }
+}
+
+/// A trained intent model.
+#[derive(Debug, Clone)]
+pub struct IntentModel {
+    vectorizer: Vectorizer,
+    model: LinearModel,
+    /// Class names; the out-of-scope class, if any, is `oos_class`.
+    labels: Vec<String>,
+    oos_class: Option<usize>,
+    temperature: f32,
+    threshold: f32,
+}
+
+const TOP: usize = 3;
+
+/// The model and the index of each class, before thresholds are chosen.
+struct Fitted {
+    vectorizer: Vectorizer,
+    model: LinearModel,
+}
+
+fn fit(docs: &[Grams], ys: &[u32], n_classes: usize, options: &SgdOptions) -> Fitted {
+    let vectorizer = Vectorizer::fit(docs);
+    let xs: Vec<SparseVector> = docs.iter().map(|d| vectorizer.transform(d)).collect();
+    let model = LinearModel::train(&xs, ys, vectorizer.len(), n_classes, options);
+    Fitted { vectorizer, model }
+}
+
+impl IntentModel {
+    /// Trains on `examples`.
+    pub fn train(examples: &[TrainingExample], options: &TrainingOptions) -> Result<Self, TrainError> {
+        if examples.is_empty() {
+            return Err(TrainError::NoExamples);
+        }
+        let mut classes: BTreeMap<&str, u32> = BTreeMap::new();
+        for (index, example) in examples.iter().enumerate() {
+            if example.text.trim().is_empty() {
+                return Err(TrainError::EmptyText { index });
+            }
+            if let Some(intent) = &example.intent {
+                if intent.trim().is_empty() {
+                    return Err(TrainError::EmptyIntent { index });
+                }
+                classes.insert(intent, 0);
+            }
+        }
+        if classes.len() < 2 {
+            return Err(TrainError::TooFewIntents(classes.len()));
+        }
+        let mut labels: Vec<String> = classes.keys().map(|s| (*s).to_owned()).collect();
+        for (i, value) in classes.values_mut().enumerate() {
+            *value = i as u32;
+        }
+        let has_oos = examples.iter().any(|e| e.intent.is_none());
+        let oos_class = has_oos.then(|| {
+            labels.push("(out of scope)".into());
+            labels.len() - 1
+        });
+        let ys: Vec<u32> = examples
+            .iter()
+            .map(|e| match &e.intent {
+                Some(intent) => classes[intent.as_str()],
+                None => oos_class.unwrap_or_default() as u32,
+            })
+            .collect();
+        let docs: Vec<Grams> = examples.iter().map(|e| grams(&e.text)).collect();
+        let n_classes = labels.len();
+
+        // Hold out every k-th example of each class (deterministic), fit, choose the
+        // temperature and threshold on what was held out.
+        let every = (1.0 / options.holdout.clamp(0.01, 0.5)).round().max(2.0) as usize;
+        let mut seen = vec![0usize; n_classes];
+        let held_out: Vec<bool> = ys
+            .iter()
+            .map(|y| {
+                seen[*y as usize] += 1;
+                seen[*y as usize].is_multiple_of(every)
+            })
+            .collect();
+        let (mut temperature, mut threshold) = (1.0, 0.0);
+        if held_out.iter().any(|h| *h) && held_out.iter().any(|h| !*h) {
+            let pick = |keep: bool| -> (Vec<Grams>, Vec<u32>) {
+                let mut d = Vec::new();
+                let mut y = Vec::new();
+                for ((doc, label), held) in docs.iter().zip(&ys).zip(&held_out) {
+                    if *held == keep {
+                        d.push(Grams {
+                            words: doc.words.clone(),
+                            chars: doc.chars.clone(),
+                        });
+                        y.push(*label);
+                    }
+                }
+                (d, y)
+            };
+            let (train_docs, train_ys) = pick(false);
+            let (dev_docs, dev_ys) = pick(true);
+            let partial = fit(&train_docs, &train_ys, n_classes, &options.sgd);
+            let dev_scores: Vec<Vec<f32>> = dev_docs
+                .iter()
+                .map(|d| {
+                    let mut s = vec![0.0; n_classes];
+                    partial.model.scores_into(&partial.vectorizer.transform(d), &mut s);
+                    s
+                })
+                .collect();
+            temperature = fit_temperature(&dev_scores, &dev_ys);
+            threshold = choose_threshold(
+                &dev_scores,
+                &dev_ys,
+                temperature,
+                oos_class,
+                options.max_false_rejection,
+            );
+        }
+        let full = fit(&docs, &ys, n_classes, &options.sgd);
+        Ok(Self {
+            vectorizer: full.vectorizer,
+            model: full.model,
+            labels,
+            oos_class,
+            temperature,
+            threshold,
+        })
+    }
+
+    /// The in-scope intents the model knows, sorted.
+    pub fn intents(&self) -> impl Iterator<Item = &str> {
+        self.labels
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| Some(*i) != self.oos_class)
+            .map(|(_, l)| l.as_str())
+    }
+
+    /// The confidence below which a message is out of scope.
+    pub fn threshold(&self) -> f32 {
+        self.threshold
+    }
+
+    /// Number of features the model uses.
+    pub fn feature_count(&self) -> usize {
+        self.vectorizer.len()
+    }
+
+    /// Classifies one message.
+    pub fn predict(&self, text: &str) -> Prediction {
+        let x = self.vectorizer.transform(&grams(text));
+        let mut scores = vec![0.0; self.labels.len()];
+        self.model.scores_into(&x, &mut scores);
+        let probs = calibrated(&scores, self.temperature);
+        let best = argmax(&probs);
+        let mut ranked: Vec<(usize, f32)> = probs
+            .iter()
+            .copied()
+            .enumerate()
+            .filter(|(i, _)| Some(*i) != self.oos_class)
+            .collect();
+        ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        let top: Vec<IntentPrediction> = ranked
+            .iter()
+            .take(TOP)
+            .map(|(i, p)| IntentPrediction {
+                intent: self.labels[*i].clone(),
+                confidence: *p,
+            })
+            .collect();
+        let best_in_scope = ranked.first().map(|(_, p)| *p).unwrap_or(0.0);
+        let out_of_scope = x.is_empty() || Some(best) == self.oos_class || best_in_scope < self.threshold;
+        Prediction { top, out_of_scope }
+    }
+}
+
+fn argmax(values: &[f32]) -> usize {
+    values
+        .iter()
+        .enumerate()
+        .max_by(|a, b| a.1.total_cmp(b.1).then(b.0.cmp(&a.0)))
+        .map(|(i, _)| i)
+        .unwrap_or(0)
+}
+
+fn calibrated(scores: &[f32], temperature: f32) -> Vec<f32> {
+    let mut p: Vec<f32> = scores.iter().map(|s| s / temperature).collect();
+    softmax(&mut p);
+    p
+}
+
+/// The temperature that minimizes the held-out negative log-likelihood (golden-section search).
+fn fit_temperature(scores: &[Vec<f32>], ys: &[u32]) -> f32 {
+    let nll = |t: f32| -> f32 {
+        scores
+            .iter()
+            .zip(ys)
+            .map(|(s, y)| -(calibrated(s, t)[*y as usize].max(1e-12)).ln())
+            .sum::<f32>()
+    };
+    let (mut lo, mut hi) = (0.05f32, 20.0f32);
+    let ratio = 0.618_034f32;
+    for _ in 0..60 {
+        let a = hi - ratio * (hi - lo);
+        let b = lo + ratio * (hi - lo);
+        if nll(a) < nll(b) {
+            hi = b;
+        } else {
+            lo = a;
+        }
+    }
+    (lo + hi) / 2.0
+}
+
+/// The confidence threshold. With out-of-scope examples held out: the one that maximizes the
+/// mean of in-scope accuracy and out-of-scope recall. Without: the highest threshold that
+/// rejects at most `max_false_rejection` of held-out in-scope messages.
+fn choose_threshold(
+    scores: &[Vec<f32>],
+    ys: &[u32],
+    temperature: f32,
+    oos_class: Option<usize>,
+    max_false_rejection: f32,
+) -> f32 {
+    let rows: Vec<(f32, bool, bool)> = scores
+        .iter()
+        .zip(ys)
+        .map(|(s, y)| {
+            let p = calibrated(s, temperature);
+            let best = argmax(&p);
+            let best_in_scope = p
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| Some(*i) != oos_class)
+                .map(|(_, v)| *v)
+                .fold(0.0, f32::max);
+            let is_oos = Some(*y as usize) == oos_class;
+            let predicted_oos_class = Some(best) == oos_class;
+            (
+                if predicted_oos_class { 0.0 } else { best_in_scope },
+                is_oos,
+                best == *y as usize,
+            )
+        })
+        .collect();
+    let in_scope: Vec<&(f32, bool, bool)> = rows.iter().filter(|r| !r.1).collect();
+    let oos: Vec<&(f32, bool, bool)> = rows.iter().filter(|r| r.1).collect();
+    if in_scope.is_empty() {
+        return 0.0;
+    }
+    let mut candidates: Vec<f32> = rows.iter().map(|r| r.0).collect();
+    candidates.push(0.0);
+    candidates.sort_by(f32::total_cmp);
+    candidates.dedup();
+    if oos.is_empty() {
+        let allowed = (max_false_rejection * in_scope.len() as f32).floor() as usize;
+        let mut confidences: Vec<f32> = in_scope.iter().map(|r| r.0).collect();
+        confidences.sort_by(f32::total_cmp);
+        // Rejecting below the (allowed)-th lowest confidence rejects exactly `allowed`.
+        return confidences.get(allowed).copied().map(|c| c.min(0.999)).unwrap_or(0.0) * 0.999;
+    }
+    let score = |t: f32| -> f32 {
+        let accuracy = in_scope.iter().filter(|r| r.2 && r.0 >= t).count() as f32 / in_scope.len() as f32;
+        let recall = oos.iter().filter(|r| r.0 < t).count() as f32 / oos.len() as f32;
+        (accuracy + recall) / 2.0
+    };
+    candidates
+        .into_iter()
+        .fold((0.0, f32::MIN), |best, t| {
+            let s = score(t);
+            if s > best.1 {
+                (t, s)
+            } else {
+                best
+            }
+        })
+        .0
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,18 @@
+//! Understanding customer messages.
+//!
+//! This crate turns a message into what the bot and the agent's brief need: the intent (with
+//! calibrated confidences and out-of-scope rejection). It is pure: it reads only the text and
+//! the labelled examples it is given, does no I/O, never reads the clock and is deterministic
+//! for a given input (training shuffles with a fixed seed).
+//!
+//! - [`features`]: TF-IDF over word 1-2 grams and character 2-5 grams inside word boundaries.
+//! - [`classifier`]: multinomial logistic regression trained by SGD over those features.
+//! - [`intent`]: the intent model: training from examples, out-of-scope threshold chosen on
+//!   held-out training data, top intents with confidences.
+
+pub mod classifier;
+pub mod features;
+pub mod intent;
+pub mod metrics;
+
+pub use intent::{IntentModel, IntentPrediction, Prediction, TrainError, TrainingExample, TrainingOptions};
