@@ -11,6 +11,7 @@
 //!   held-out training data, top intents with confidences.
 
 pub mod classifier;
+pub mod entities;
 pub mod features;
 pub mod intent;
 pub mod metrics;
