@@ -15,5 +15,6 @@ pub mod entities;
 pub mod features;
 pub mod intent;
 pub mod metrics;
+pub mod sentiment;
 
 pub use intent::{IntentModel, IntentPrediction, Prediction, TrainError, TrainingExample, TrainingOptions};
