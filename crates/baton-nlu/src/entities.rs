@@ -121,7 +121,8 @@ fn re(pattern: &str) -> Regex {
 }
 
 const MONTHS: &str = "january|february|march|april|may|june|july|august|september|october|november|december|jan|feb|mar|apr|jun|jul|aug|sept|sep|oct|nov|dec";
-const MESES: &str = "enero|febrero|marzo|abril|mayo|junio|julio|agosto|septiembre|setiembre|octubre|noviembre|diciembre";
+const MESES: &str =
+    "enero|febrero|marzo|abril|mayo|junio|julio|agosto|septiembre|setiembre|octubre|noviembre|diciembre";
 
 fn month_number(name: &str) -> Option<Month> {
     let n = match name.to_lowercase().trim_end_matches('.') {
@@ -185,7 +186,11 @@ fn normalize_amount(raw: &str) -> Option<String> {
     if int.is_empty() && frac.is_none() {
         return None;
     }
-    let int = if int.is_empty() { "0".to_owned() } else { int.trim_start_matches('0').to_owned() };
+    let int = if int.is_empty() {
+        "0".to_owned()
+    } else {
+        int.trim_start_matches('0').to_owned()
+    };
     let int = if int.is_empty() { "0".to_owned() } else { int };
     let frac = format!("{:0<2}", frac.unwrap_or("00"));
     Some(format!("{int}.{frac}"))
@@ -217,7 +222,10 @@ impl EntityExtractor {
             for (index, entry) in list.entries.iter().enumerate() {
                 for form in std::iter::once(&entry.value).chain(&entry.synonyms) {
                     if form.trim().is_empty() {
-                        return Err(EntityConfigError::EmptyLookup { list: list.name.clone(), index });
+                        return Err(EntityConfigError::EmptyLookup {
+                            list: list.name.clone(),
+                            index,
+                        });
                     }
                     let pattern = format!(r"(?i)\b{}\b", regex::escape(form.trim()));
                     lookups.push((list.name.clone(), entry.value.clone(), re(&pattern)));
@@ -225,19 +233,31 @@ impl EntityExtractor {
             }
         }
         // Longer forms first, so "pro plan annual" wins over "pro plan".
-        lookups.sort_by(|a, b| b.2.as_str().len().cmp(&a.2.as_str().len()));
+        lookups.sort_by_key(|l| std::cmp::Reverse(l.2.as_str().len()));
         Ok(Self {
             order,
             email: re(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}"),
             phone: re(r"\+?\(?\d[\d\s().\-]{6,}\d"),
             money_symbol: re(r"([$€£])\s?(\d{1,3}(?:[.,\s]\d{3})+(?:[.,]\d{1,2})?|\d+(?:[.,]\d{1,2})?)"),
-            money_word: re(r"(?i)\b(\d{1,3}(?:[.,]\d{3})+(?:[.,]\d{1,2})?|\d+(?:[.,]\d{1,2})?)\s?((?:usd|eur|gbp|mxn|dollars?|d[oó]lar(?:es)?|euros?|pounds?|libras?|pesos?|bucks)\b|[$€£])"),
+            money_word: re(
+                r"(?i)\b(\d{1,3}(?:[.,]\d{3})+(?:[.,]\d{1,2})?|\d+(?:[.,]\d{1,2})?)\s?((?:usd|eur|gbp|mxn|dollars?|d[oó]lar(?:es)?|euros?|pounds?|libras?|pesos?|bucks)\b|[$€£])",
+            ),
             numeric_date: re(r"\b(\d{1,2})/(\d{1,2})(?:/(\d{2,4}))?\b"),
-            en_month_day: re(&format!(r"(?i)\b({MONTHS})\.?\s+(\d{{1,2}})(?:st|nd|rd|th)?(?:,?\s+(\d{{4}}))?\b")),
-            en_day_month: re(&format!(r"(?i)\b(\d{{1,2}})(?:st|nd|rd|th)?\s+(?:of\s+)?({MONTHS})\b(?:,?\s+(\d{{4}}))?")),
-            es_day_month: re(&format!(r"(?i)\b(\d{{1,2}})\s+de\s+({MESES})(?:\s+(?:de|del)\s+(\d{{4}}))?\b")),
-            relative: re(r"(?i)\b(day before yesterday|anteayer|antier|pasado mañana|yesterday|today|tomorrow|ayer|hoy|mañana)\b"),
-            weekday: re(r"(?i)\b(?:(last|this|next|el|este)\s+)?(monday|tuesday|wednesday|thursday|friday|saturday|sunday|lunes|martes|miércoles|miercoles|jueves|viernes|sábado|sabado|domingo)(?:\s+(pasado|que viene|próximo|proximo))?\b"),
+            en_month_day: re(&format!(
+                r"(?i)\b({MONTHS})\.?\s+(\d{{1,2}})(?:st|nd|rd|th)?(?:,?\s+(\d{{4}}))?\b"
+            )),
+            en_day_month: re(&format!(
+                r"(?i)\b(\d{{1,2}})(?:st|nd|rd|th)?\s+(?:of\s+)?({MONTHS})\b(?:,?\s+(\d{{4}}))?"
+            )),
+            es_day_month: re(&format!(
+                r"(?i)\b(\d{{1,2}})\s+de\s+({MESES})(?:\s+(?:de|del)\s+(\d{{4}}))?\b"
+            )),
+            relative: re(
+                r"(?i)\b(day before yesterday|anteayer|antier|pasado mañana|yesterday|today|tomorrow|ayer|hoy|mañana)\b",
+            ),
+            weekday: re(
+                r"(?i)\b(?:(last|this|next|el|este)\s+)?(monday|tuesday|wednesday|thursday|friday|saturday|sunday|lunes|martes|miércoles|miercoles|jueves|viernes|sábado|sabado|domingo)(?:\s+(pasado|que viene|próximo|proximo))?\b",
+            ),
             region,
             day_first: config.day_first,
             lookups,
@@ -257,7 +277,12 @@ impl EntityExtractor {
         for caps in self.order.captures_iter(text) {
             let Some(number) = caps.get(1) else { continue };
             if free(&found, &number.range()) {
-                found.push((number.range(), EntityKind::OrderNumber, number.as_str().to_owned(), "order_number"));
+                found.push((
+                    number.range(),
+                    EntityKind::OrderNumber,
+                    number.as_str().to_owned(),
+                    "order_number",
+                ));
             }
         }
         for m in self.phone.find_iter(text) {
@@ -277,18 +302,26 @@ impl EntityExtractor {
             }
         }
         for caps in self.money_symbol.captures_iter(text) {
-            let (Some(all), Some(sym), Some(amount)) = (caps.get(0), caps.get(1), caps.get(2)) else { continue };
-            if let (true, Some(value), Some(code)) =
-                (free(&found, &all.range()), normalize_amount(amount.as_str()), currency_code(sym.as_str()))
-            {
+            let (Some(all), Some(sym), Some(amount)) = (caps.get(0), caps.get(1), caps.get(2)) else {
+                continue;
+            };
+            if let (true, Some(value), Some(code)) = (
+                free(&found, &all.range()),
+                normalize_amount(amount.as_str()),
+                currency_code(sym.as_str()),
+            ) {
                 found.push((all.range(), EntityKind::Money, format!("{value} {code}"), "money"));
             }
         }
         for caps in self.money_word.captures_iter(text) {
-            let (Some(all), Some(amount), Some(word)) = (caps.get(0), caps.get(1), caps.get(2)) else { continue };
-            if let (true, Some(value), Some(code)) =
-                (free(&found, &all.range()), normalize_amount(amount.as_str()), currency_code(word.as_str()))
-            {
+            let (Some(all), Some(amount), Some(word)) = (caps.get(0), caps.get(1), caps.get(2)) else {
+                continue;
+            };
+            if let (true, Some(value), Some(code)) = (
+                free(&found, &all.range()),
+                normalize_amount(amount.as_str()),
+                currency_code(word.as_str()),
+            ) {
                 found.push((all.range(), EntityKind::Money, format!("{value} {code}"), "money"));
             }
         }
@@ -314,13 +347,14 @@ impl EntityExtractor {
     }
 
     fn dates(&self, text: &str, today: Date, found: &mut Vec<(Range<usize>, EntityKind, String, &'static str)>) {
-        let push = |r: Range<usize>, date: Option<Date>, found: &mut Vec<(Range<usize>, EntityKind, String, &'static str)>| {
-            if let Some(date) = date {
-                if found.iter().all(|(f, ..)| f.end <= r.start || r.end <= f.start) {
-                    found.push((r, EntityKind::Date, date.to_string(), "date"));
+        let push =
+            |r: Range<usize>, date: Option<Date>, found: &mut Vec<(Range<usize>, EntityKind, String, &'static str)>| {
+                if let Some(date) = date {
+                    if found.iter().all(|(f, ..)| f.end <= r.start || r.end <= f.start) {
+                        found.push((r, EntityKind::Date, date.to_string(), "date"));
+                    }
                 }
-            }
-        };
+            };
         for c in self.es_day_month.captures_iter(text) {
             let date = (|| {
                 let day: u8 = c.get(1)?.as_str().parse().ok()?;
@@ -365,7 +399,11 @@ impl EntityExtractor {
             let Some(m) = c.get(1) else { continue };
             let word = m.as_str().to_lowercase();
             let before = text[..m.start()].to_lowercase();
-            if word == "mañana" && ["esta ", "la ", "de la ", "por la "].iter().any(|p| before.ends_with(p)) {
+            if word == "mañana"
+                && ["esta ", "la ", "de la ", "por la "]
+                    .iter()
+                    .any(|p| before.ends_with(p))
+            {
                 continue; // "esta mañana" is this morning, not tomorrow
             }
             let offset = match word.as_str() {
@@ -379,11 +417,14 @@ impl EntityExtractor {
             push(m.range(), Some(today + Duration::days(offset)), found);
         }
         for c in self.weekday.captures_iter(text) {
-            let (Some(all), Some(day)) = (c.get(0), c.get(2)) else { continue };
+            let (Some(all), Some(day)) = (c.get(0), c.get(2)) else {
+                continue;
+            };
             let Some(target) = weekday(day.as_str()) else { continue };
             let before = c.get(1).map(|m| m.as_str().to_lowercase());
             let after = c.get(3).map(|m| m.as_str().to_lowercase());
-            let forward = matches!(before.as_deref(), Some("next")) || matches!(after.as_deref(), Some("que viene" | "próximo" | "proximo"));
+            let forward = matches!(before.as_deref(), Some("next"))
+                || matches!(after.as_deref(), Some("que viene" | "próximo" | "proximo"));
             let back = matches!(before.as_deref(), Some("last")) || matches!(after.as_deref(), Some("pasado"));
             let date = if forward {
                 Some(today.next_occurrence(target))

@@ -10,11 +10,14 @@
 //! - [`intent`]: the intent model: training from examples, out-of-scope threshold chosen on
 //!   held-out training data, top intents with confidences.
 
+pub mod analyzer;
 pub mod classifier;
 pub mod entities;
 pub mod features;
 pub mod intent;
+pub mod language;
 pub mod metrics;
 pub mod sentiment;
 
+pub use analyzer::{Analysis, Analyzer, NluConfig, NluConfigError};
 pub use intent::{IntentModel, IntentPrediction, Prediction, TrainError, TrainingExample, TrainingOptions};

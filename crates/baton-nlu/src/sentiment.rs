@@ -38,52 +38,233 @@ const ALPHA: f32 = 15.0;
 /// Word valences, -4 to 4 (VADER's scale), English and Spanish together: the words rarely clash.
 const LEXICON: &[(&str, f32)] = &[
     // English, positive
-    ("good", 1.9), ("great", 3.1), ("excellent", 3.2), ("amazing", 2.8), ("awesome", 3.1), ("perfect", 2.7),
-    ("love", 3.2), ("loved", 2.9), ("like", 1.5), ("happy", 2.7), ("glad", 2.0), ("pleased", 1.9), ("thanks", 1.9),
-    ("thank", 1.5), ("appreciate", 2.0), ("appreciated", 2.2), ("helpful", 1.8), ("nice", 1.8), ("kind", 2.0),
-    ("fast", 1.2), ("quick", 1.2), ("easy", 1.9), ("resolved", 1.4), ("fixed", 1.2), ("works", 0.9), ("wonderful", 2.7),
-    ("fantastic", 2.6), ("best", 3.2), ("better", 1.9), ("cool", 1.3), ("fine", 0.8), ("ok", 0.9), ("okay", 0.9),
-    ("satisfied", 1.8), ("brilliant", 2.8), ("lovely", 2.8), ("super", 2.0), ("recommend", 1.5), ("smooth", 1.2),
+    ("good", 1.9),
+    ("great", 3.1),
+    ("excellent", 3.2),
+    ("amazing", 2.8),
+    ("awesome", 3.1),
+    ("perfect", 2.7),
+    ("love", 3.2),
+    ("loved", 2.9),
+    ("like", 1.5),
+    ("happy", 2.7),
+    ("glad", 2.0),
+    ("pleased", 1.9),
+    ("thanks", 1.9),
+    ("thank", 1.5),
+    ("appreciate", 2.0),
+    ("appreciated", 2.2),
+    ("helpful", 1.8),
+    ("nice", 1.8),
+    ("kind", 2.0),
+    ("fast", 1.2),
+    ("quick", 1.2),
+    ("easy", 1.9),
+    ("resolved", 1.4),
+    ("fixed", 1.2),
+    ("works", 0.9),
+    ("wonderful", 2.7),
+    ("fantastic", 2.6),
+    ("best", 3.2),
+    ("better", 1.9),
+    ("cool", 1.3),
+    ("fine", 0.8),
+    ("ok", 0.9),
+    ("okay", 0.9),
+    ("satisfied", 1.8),
+    ("brilliant", 2.8),
+    ("lovely", 2.8),
+    ("super", 2.0),
+    ("recommend", 1.5),
+    ("smooth", 1.2),
     // English, negative
-    ("bad", -2.5), ("terrible", -2.9), ("awful", -2.8), ("horrible", -2.5), ("worst", -3.1), ("worse", -2.1),
-    ("hate", -2.7), ("angry", -2.3), ("annoyed", -1.6), ("annoying", -1.7), ("frustrated", -2.2), ("frustrating", -2.2),
-    ("ridiculous", -1.9), ("useless", -1.8), ("slow", -1.0), ("broken", -1.6), ("late", -0.9), ("disappointed", -1.9),
-    ("disappointing", -2.2), ("scam", -2.8), ("unacceptable", -2.3), ("waste", -1.8), ("wrong", -2.1), ("problem", -1.7),
-    ("problems", -1.7), ("issue", -0.8), ("fail", -2.3), ("failed", -2.3), ("fails", -2.0), ("missing", -1.2),
-    ("damaged", -1.9), ("lost", -1.3), ("never", -0.5), ("stupid", -2.4), ("incompetent", -2.3), ("rude", -2.0),
-    ("upset", -1.6), ("furious", -3.0), ("sad", -2.1), ("unhappy", -1.8), ("poor", -2.1), ("confusing", -1.3),
-    ("confused", -1.3), ("cheated", -2.5), ("stolen", -2.2), ("fraud", -2.6), ("disgusting", -2.9), ("pathetic", -2.4),
-    ("joke", -0.6), ("nightmare", -2.6), ("sucks", -1.5), ("garbage", -2.2), ("trash", -2.0), ("crap", -1.6),
-    ("mess", -1.5), ("sorry", -0.3), ("delay", -1.2), ("delayed", -1.3), ("overcharged", -2.0), ("hopeless", -2.0),
-    ("charged", -0.4), ("twice", -0.3), ("still", -0.2), ("again", -0.2), ("ignored", -1.7), ("waiting", -0.5),
+    ("bad", -2.5),
+    ("terrible", -2.9),
+    ("awful", -2.8),
+    ("horrible", -2.5),
+    ("worst", -3.1),
+    ("worse", -2.1),
+    ("hate", -2.7),
+    ("angry", -2.3),
+    ("annoyed", -1.6),
+    ("annoying", -1.7),
+    ("frustrated", -2.2),
+    ("frustrating", -2.2),
+    ("ridiculous", -1.9),
+    ("useless", -1.8),
+    ("slow", -1.0),
+    ("broken", -1.6),
+    ("late", -0.9),
+    ("disappointed", -1.9),
+    ("disappointing", -2.2),
+    ("scam", -2.8),
+    ("unacceptable", -2.3),
+    ("waste", -1.8),
+    ("wrong", -2.1),
+    ("problem", -1.7),
+    ("problems", -1.7),
+    ("issue", -0.8),
+    ("fail", -2.3),
+    ("failed", -2.3),
+    ("fails", -2.0),
+    ("missing", -1.2),
+    ("damaged", -1.9),
+    ("lost", -1.3),
+    ("never", -0.5),
+    ("stupid", -2.4),
+    ("incompetent", -2.3),
+    ("rude", -2.0),
+    ("upset", -1.6),
+    ("furious", -3.0),
+    ("sad", -2.1),
+    ("unhappy", -1.8),
+    ("poor", -2.1),
+    ("confusing", -1.3),
+    ("confused", -1.3),
+    ("cheated", -2.5),
+    ("stolen", -2.2),
+    ("fraud", -2.6),
+    ("disgusting", -2.9),
+    ("pathetic", -2.4),
+    ("joke", -0.6),
+    ("nightmare", -2.6),
+    ("sucks", -1.5),
+    ("garbage", -2.2),
+    ("trash", -2.0),
+    ("crap", -1.6),
+    ("mess", -1.5),
+    ("sorry", -0.3),
+    ("delay", -1.2),
+    ("delayed", -1.3),
+    ("overcharged", -2.0),
+    ("hopeless", -2.0),
+    ("charged", -0.4),
+    ("twice", -0.3),
+    ("still", -0.2),
+    ("again", -0.2),
+    ("ignored", -1.7),
+    ("waiting", -0.5),
     // Spanish, positive
-    ("bueno", 1.9), ("buena", 1.9), ("buenísimo", 2.8), ("genial", 3.0), ("excelente", 3.2), ("perfecto", 2.7),
-    ("perfecta", 2.7), ("gracias", 1.9), ("encanta", 3.0), ("encantado", 2.5), ("encantada", 2.5), ("feliz", 2.7),
-    ("contento", 2.0), ("contenta", 2.0), ("amable", 2.0), ("útil", 1.8), ("rápido", 1.2), ("rápida", 1.2),
-    ("fácil", 1.9), ("resuelto", 1.4), ("solucionado", 1.4), ("maravilloso", 2.7), ("fantástico", 2.6), ("mejor", 1.9),
-    ("estupendo", 2.7), ("bien", 1.5), ("agradezco", 2.0), ("satisfecho", 1.8), ("satisfecha", 1.8), ("vale", 0.6),
+    ("bueno", 1.9),
+    ("buena", 1.9),
+    ("buenísimo", 2.8),
+    ("genial", 3.0),
+    ("excelente", 3.2),
+    ("perfecto", 2.7),
+    ("perfecta", 2.7),
+    ("gracias", 1.9),
+    ("encanta", 3.0),
+    ("encantado", 2.5),
+    ("encantada", 2.5),
+    ("feliz", 2.7),
+    ("contento", 2.0),
+    ("contenta", 2.0),
+    ("amable", 2.0),
+    ("útil", 1.8),
+    ("rápido", 1.2),
+    ("rápida", 1.2),
+    ("fácil", 1.9),
+    ("resuelto", 1.4),
+    ("solucionado", 1.4),
+    ("maravilloso", 2.7),
+    ("fantástico", 2.6),
+    ("mejor", 1.9),
+    ("estupendo", 2.7),
+    ("bien", 1.5),
+    ("agradezco", 2.0),
+    ("satisfecho", 1.8),
+    ("satisfecha", 1.8),
+    ("vale", 0.6),
     // Spanish, negative
-    ("malo", -2.5), ("mala", -2.5), ("mal", -2.1), ("pésimo", -3.0),
-    ("pésima", -3.0), ("peor", -3.0), ("odio", -2.7), ("enojado", -2.3), ("enojada", -2.3), ("enfadado", -2.3),
-    ("enfadada", -2.3), ("molesto", -1.7), ("molesta", -1.7), ("frustrado", -2.2), ("frustrada", -2.2),
-    ("ridículo", -1.9), ("inútil", -1.8), ("inútiles", -1.8), ("lento", -1.0), ("roto", -1.6), ("rota", -1.6),
-    ("tarde", -0.8), ("decepcionado", -1.9), ("decepcionada", -1.9), ("estafa", -2.8), ("inaceptable", -2.3),
-    ("vergüenza", -2.0), ("fatal", -2.6), ("problema", -1.7), ("problemas", -1.7), ("falla", -2.0), ("fallo", -2.0),
-    ("falló", -2.3), ("error", -1.5), ("perdido", -1.3), ("dañado", -1.9), ("dañada", -1.9), ("triste", -2.1),
-    ("furioso", -3.0), ("furiosa", -3.0), ("harto", -2.4), ("harta", -2.4), ("cansado", -1.2), ("cansada", -1.2),
-    ("robo", -2.4), ("fraude", -2.6), ("asco", -2.6), ("desastre", -2.6), ("nunca", -0.5), ("retraso", -1.2),
-    ("cobraron", -0.4), ("esperando", -0.5), ("ignoran", -1.7),
+    ("malo", -2.5),
+    ("mala", -2.5),
+    ("mal", -2.1),
+    ("pésimo", -3.0),
+    ("pésima", -3.0),
+    ("peor", -3.0),
+    ("odio", -2.7),
+    ("enojado", -2.3),
+    ("enojada", -2.3),
+    ("enfadado", -2.3),
+    ("enfadada", -2.3),
+    ("molesto", -1.7),
+    ("molesta", -1.7),
+    ("frustrado", -2.2),
+    ("frustrada", -2.2),
+    ("ridículo", -1.9),
+    ("inútil", -1.8),
+    ("inútiles", -1.8),
+    ("lento", -1.0),
+    ("roto", -1.6),
+    ("rota", -1.6),
+    ("tarde", -0.8),
+    ("decepcionado", -1.9),
+    ("decepcionada", -1.9),
+    ("estafa", -2.8),
+    ("inaceptable", -2.3),
+    ("vergüenza", -2.0),
+    ("fatal", -2.6),
+    ("problema", -1.7),
+    ("problemas", -1.7),
+    ("falla", -2.0),
+    ("fallo", -2.0),
+    ("falló", -2.3),
+    ("error", -1.5),
+    ("perdido", -1.3),
+    ("dañado", -1.9),
+    ("dañada", -1.9),
+    ("triste", -2.1),
+    ("furioso", -3.0),
+    ("furiosa", -3.0),
+    ("harto", -2.4),
+    ("harta", -2.4),
+    ("cansado", -1.2),
+    ("cansada", -1.2),
+    ("robo", -2.4),
+    ("fraude", -2.6),
+    ("asco", -2.6),
+    ("desastre", -2.6),
+    ("nunca", -0.5),
+    ("retraso", -1.2),
+    ("cobraron", -0.4),
+    ("esperando", -0.5),
+    ("ignoran", -1.7),
 ];
 
 /// Words that strengthen (positive) or weaken (negative) the next sentiment word.
 const BOOSTERS: &[(&str, f32)] = &[
-    ("very", BOOST), ("really", BOOST), ("extremely", BOOST), ("so", BOOST), ("totally", BOOST),
-    ("absolutely", BOOST), ("incredibly", BOOST), ("completely", BOOST), ("too", BOOST), ("utterly", BOOST),
-    ("super", BOOST), ("most", BOOST), ("such", BOOST), ("quite", BOOST * 0.5),
-    ("slightly", -BOOST), ("somewhat", -BOOST), ("barely", -BOOST), ("little", -BOOST), ("kinda", -BOOST),
-    ("muy", BOOST), ("realmente", BOOST), ("súper", BOOST), ("totalmente", BOOST), ("extremadamente", BOOST),
-    ("tan", BOOST), ("demasiado", BOOST), ("bastante", BOOST * 0.5), ("completamente", BOOST), ("increíblemente", BOOST),
-    ("poco", -BOOST), ("algo", -BOOST * 0.5), ("apenas", -BOOST),
+    ("very", BOOST),
+    ("really", BOOST),
+    ("extremely", BOOST),
+    ("so", BOOST),
+    ("totally", BOOST),
+    ("absolutely", BOOST),
+    ("incredibly", BOOST),
+    ("completely", BOOST),
+    ("too", BOOST),
+    ("utterly", BOOST),
+    ("super", BOOST),
+    ("most", BOOST),
+    ("such", BOOST),
+    ("quite", BOOST * 0.5),
+    ("slightly", -BOOST),
+    ("somewhat", -BOOST),
+    ("barely", -BOOST),
+    ("little", -BOOST),
+    ("kinda", -BOOST),
+    ("muy", BOOST),
+    ("realmente", BOOST),
+    ("súper", BOOST),
+    ("totalmente", BOOST),
+    ("extremadamente", BOOST),
+    ("tan", BOOST),
+    ("demasiado", BOOST),
+    ("bastante", BOOST * 0.5),
+    ("completamente", BOOST),
+    ("increíblemente", BOOST),
+    ("poco", -BOOST),
+    ("algo", -BOOST * 0.5),
+    ("apenas", -BOOST),
 ];
 
 const NEGATIONS: &[&str] = &[
@@ -95,15 +276,44 @@ const NEGATIONS: &[&str] = &[
 const CONTRAST: &[&str] = &["but", "however", "pero", "sin embargo", "aunque"];
 
 const ASKS_FOR_HUMAN: &[&str] = &[
-    "human", "real person", "a person", "an agent", "live agent", "representative", "speak to someone",
-    "talk to someone", "humano", "persona real", "una persona", "un agente", "agente", "hablar con alguien",
+    "human",
+    "real person",
+    "a person",
+    "an agent",
+    "live agent",
+    "representative",
+    "speak to someone",
+    "talk to someone",
+    "humano",
+    "persona real",
+    "una persona",
+    "un agente",
+    "agente",
+    "hablar con alguien",
 ];
 
 const EXASPERATION: &[&str] = &[
-    "this is ridiculous", "ridiculous", "unacceptable", "are you kidding", "you're kidding", "seriously?",
-    "this is a joke", "fed up", "sick of", "waste of time", "es ridículo", "qué vergüenza", "que verguenza",
-    "es una vergüenza", "inaceptable", "estoy harto", "estoy harta", "es una broma", "me tienen harto",
-    "me tienen harta", "pérdida de tiempo",
+    "this is ridiculous",
+    "ridiculous",
+    "unacceptable",
+    "are you kidding",
+    "you're kidding",
+    "seriously?",
+    "this is a joke",
+    "fed up",
+    "sick of",
+    "waste of time",
+    "es ridículo",
+    "qué vergüenza",
+    "que verguenza",
+    "es una vergüenza",
+    "inaceptable",
+    "estoy harto",
+    "estoy harta",
+    "es una broma",
+    "me tienen harto",
+    "me tienen harta",
+    "pérdida de tiempo",
 ];
 
 const PROFANITY: &[&str] = &[
@@ -168,7 +378,13 @@ pub fn analyze(text: &str) -> Sentiment {
     // Contrast: what follows "but" counts more, what precedes it less.
     if let Some(k) = words.iter().position(|(_, w)| CONTRAST.contains(&w.as_str())) {
         for (i, v) in valences.iter_mut().enumerate() {
-            *v *= if i < k { 0.5 } else if i > k { 1.5 } else { 1.0 };
+            *v *= if i < k {
+                0.5
+            } else if i > k {
+                1.5
+            } else {
+                1.0
+            };
         }
     }
     let mut sum: f32 = valences.iter().sum();
@@ -182,7 +398,10 @@ pub fn analyze(text: &str) -> Sentiment {
         sum += (exclamations + questions) * sum.signum();
     }
     let score = (sum / (sum * sum + ALPHA).sqrt()).clamp(-1.0, 1.0);
-    Sentiment { score, markers: markers(text, &words, letters, upper) }
+    Sentiment {
+        score,
+        markers: markers(text, &words, letters, upper),
+    }
 }
 
 fn markers(text: &str, words: &[(&str, String)], letters: usize, upper: usize) -> Vec<FrustrationMarker> {
@@ -192,7 +411,10 @@ fn markers(text: &str, words: &[(&str, String)], letters: usize, upper: usize) -
         found.push(FrustrationMarker::AllCaps);
     }
     let chars: Vec<char> = text.chars().collect();
-    if chars.windows(2).any(|w| matches!(w[0], '!' | '?' | '¡' | '¿') && matches!(w[1], '!' | '?' | '¡' | '¿')) {
+    if chars
+        .windows(2)
+        .any(|w| matches!(w[0], '!' | '?' | '¡' | '¿') && matches!(w[1], '!' | '?' | '¡' | '¿'))
+    {
         found.push(FrustrationMarker::RepeatedPunctuation);
     }
     let contains_phrase = |phrases: &[&str]| {
@@ -279,11 +501,19 @@ mod tests {
         assert!(s.markers.contains(&FrustrationMarker::AllCaps));
         assert!(s.markers.contains(&FrustrationMarker::RepeatedPunctuation));
         assert!(s.markers.contains(&FrustrationMarker::AsksForHuman));
-        assert_eq!(analyze("this is ridiculous").markers, vec![FrustrationMarker::Exasperation]);
-        assert_eq!(analyze("qué vergüenza, quiero hablar con una persona real").markers, vec![FrustrationMarker::AsksForHuman, FrustrationMarker::Exasperation]);
+        assert_eq!(
+            analyze("this is ridiculous").markers,
+            vec![FrustrationMarker::Exasperation]
+        );
+        assert_eq!(
+            analyze("qué vergüenza, quiero hablar con una persona real").markers,
+            vec![FrustrationMarker::AsksForHuman, FrustrationMarker::Exasperation]
+        );
         assert_eq!(analyze("what the hell").markers, vec![FrustrationMarker::Profanity]);
         assert!(analyze("Where is my order?").markers.is_empty());
         assert!(analyze("OK").markers.is_empty(), "a short capital word is not shouting");
-        assert!(!analyze("I'm a humanist").markers.contains(&FrustrationMarker::AsksForHuman));
+        assert!(!analyze("I'm a humanist")
+            .markers
+            .contains(&FrustrationMarker::AsksForHuman));
     }
 }

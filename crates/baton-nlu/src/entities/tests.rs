@@ -10,8 +10,14 @@ fn extractor() -> EntityExtractor {
         lookups: vec![LookupList {
             name: "plan".into(),
             entries: vec![
-                LookupEntry { value: "Pro".into(), synonyms: vec!["pro plan".into(), "plan pro".into()] },
-                LookupEntry { value: "Basic".into(), synonyms: vec!["basic plan".into(), "plan básico".into()] },
+                LookupEntry {
+                    value: "Pro".into(),
+                    synonyms: vec!["pro plan".into(), "plan pro".into()],
+                },
+                LookupEntry {
+                    value: "Basic".into(),
+                    synonyms: vec!["basic plan".into(), "plan básico".into()],
+                },
             ],
         }],
         ..EntityConfig::default()
@@ -20,7 +26,11 @@ fn extractor() -> EntityExtractor {
 }
 
 fn found(text: &str) -> Vec<(String, String)> {
-    extractor().extract(text, TODAY).into_iter().map(|e| (e.kind.name().to_owned(), e.value)).collect()
+    extractor()
+        .extract(text, TODAY)
+        .into_iter()
+        .map(|e| (e.kind.name().to_owned(), e.value))
+        .collect()
 }
 
 fn one(kind: &str, value: &str) -> Vec<(String, String)> {
@@ -42,7 +52,10 @@ fn order_numbers_need_a_cue() {
 
 #[test]
 fn emails_inside_punctuation() {
-    assert_eq!(found("email me (sarah.k+shop@Example.co.uk)."), one("email", "sarah.k+shop@example.co.uk"));
+    assert_eq!(
+        found("email me (sarah.k+shop@Example.co.uk)."),
+        one("email", "sarah.k+shop@example.co.uk")
+    );
     assert_eq!(found("<bob@example.com>, thanks"), one("email", "bob@example.com"));
     assert_eq!(found("mi correo es ana@correo.es."), one("email", "ana@correo.es"));
     assert_eq!(found("not an email: bob@localhost"), vec![]);
@@ -71,7 +84,11 @@ fn dates_absolute_and_relative_in_english_and_spanish() {
     assert_eq!(found("I paid on Mar 3rd, 2025"), one("date", "2025-03-03"));
     assert_eq!(found("paid 3 March"), one("date", "2026-03-03"));
     assert_eq!(found("pagué el 3 de marzo"), one("date", "2026-03-03"));
-    assert_eq!(found("el 25 de diciembre"), one("date", "2025-12-25"), "the recent past, not nine months ahead");
+    assert_eq!(
+        found("el 25 de diciembre"),
+        one("date", "2025-12-25"),
+        "the recent past, not nine months ahead"
+    );
     assert_eq!(found("3 de marzo de 2024"), one("date", "2024-03-03"));
     assert_eq!(found("it arrived yesterday"), one("date", "2026-03-09"));
     assert_eq!(found("llegó ayer"), one("date", "2026-03-09"));
@@ -98,30 +115,67 @@ fn spans_are_character_offsets() {
     assert_eq!(entities.len(), 1);
     let e = &entities[0];
     assert_eq!(e.text, "54192");
-    assert_eq!(text.chars().skip(e.span.start).take(e.span.len()).collect::<String>(), "54192");
+    assert_eq!(
+        text.chars().skip(e.span.start).take(e.span.len()).collect::<String>(),
+        "54192"
+    );
     assert_eq!(e.extractor, "order_number");
 }
 
 #[test]
 fn several_entities_in_order() {
     let text = "Order #54192, paid $20 on March 3, email sarah@example.com";
-    let kinds: Vec<String> = extractor().extract(text, TODAY).into_iter().map(|e| e.kind.name().to_owned()).collect();
+    let kinds: Vec<String> = extractor()
+        .extract(text, TODAY)
+        .into_iter()
+        .map(|e| e.kind.name().to_owned())
+        .collect();
     assert_eq!(kinds, vec!["order_number", "money", "date", "email"]);
 }
 
 #[test]
 fn bad_configuration_names_the_entry() {
-    let bad = EntityConfig { order_number_pattern: "(unclosed".into(), ..EntityConfig::default() };
-    assert!(matches!(EntityExtractor::new(&bad), Err(EntityConfigError::OrderPattern(_))));
-    let no_group = EntityConfig { order_number_pattern: r"#\d+".into(), ..EntityConfig::default() };
-    assert_eq!(EntityExtractor::new(&no_group).err(), Some(EntityConfigError::OrderPatternGroup));
-    let region = EntityConfig { phone_region: "Narnia".into(), ..EntityConfig::default() };
-    assert_eq!(EntityExtractor::new(&region).err(), Some(EntityConfigError::PhoneRegion("Narnia".into())));
-    let empty = EntityConfig {
-        lookups: vec![LookupList { name: "plan".into(), entries: vec![LookupEntry { value: " ".into(), synonyms: vec![] }] }],
+    let bad = EntityConfig {
+        order_number_pattern: "(unclosed".into(),
         ..EntityConfig::default()
     };
-    assert_eq!(EntityExtractor::new(&empty).err(), Some(EntityConfigError::EmptyLookup { list: "plan".into(), index: 0 }));
+    assert!(matches!(
+        EntityExtractor::new(&bad),
+        Err(EntityConfigError::OrderPattern(_))
+    ));
+    let no_group = EntityConfig {
+        order_number_pattern: r"#\d+".into(),
+        ..EntityConfig::default()
+    };
+    assert_eq!(
+        EntityExtractor::new(&no_group).err(),
+        Some(EntityConfigError::OrderPatternGroup)
+    );
+    let region = EntityConfig {
+        phone_region: "Narnia".into(),
+        ..EntityConfig::default()
+    };
+    assert_eq!(
+        EntityExtractor::new(&region).err(),
+        Some(EntityConfigError::PhoneRegion("Narnia".into()))
+    );
+    let empty = EntityConfig {
+        lookups: vec![LookupList {
+            name: "plan".into(),
+            entries: vec![LookupEntry {
+                value: " ".into(),
+                synonyms: vec![],
+            }],
+        }],
+        ..EntityConfig::default()
+    };
+    assert_eq!(
+        EntityExtractor::new(&empty).err(),
+        Some(EntityConfigError::EmptyLookup {
+            list: "plan".into(),
+            index: 0
+        })
+    );
 }
 
 #[test]

@@ -1,0 +1,190 @@
+//! The analyzer on the demo configuration: held-out accuracy per language, the whole
+//! analysis of typical messages, and configuration errors that name the entry.
+
+use super::*;
+use crate::sentiment::FrustrationMarker;
+use time::macros::date;
+
+const TODAY: Date = date!(2026 - 03 - 10);
+
+#[derive(Debug, Deserialize)]
+struct Wrapper {
+    nlu: NluConfig,
+}
+
+fn demo_config() -> NluConfig {
+    toml::from_str::<Wrapper>(DEMO_NLU_TOML).expect("demo nlu config").nlu
+}
+
+fn demo() -> Analyzer {
+    Analyzer::new(&demo_config()).expect("demo analyzer")
+}
+
+/// Held-out rows: (text, intent or None for out of scope, language).
+fn heldout() -> Vec<(String, Option<String>, String)> {
+    DEMO_HELDOUT_CSV
+        .lines()
+        .skip(1)
+        .map(|line| {
+            // The file is written without quotes inside fields except where a comma appears.
+            let (text, rest) = if let Some(stripped) = line.strip_prefix('"') {
+                let end = stripped.find("\",").expect("closing quote");
+                (stripped[..end].to_owned(), &stripped[end + 2..])
+            } else {
+                let (t, r) = line.split_once(',').expect("text,category");
+                (t.to_owned(), r)
+            };
+            let (category, language) = rest.split_once(',').expect("category,language");
+            let intent = (category != "out_of_scope").then(|| category.to_owned());
+            (text, intent, language.to_owned())
+        })
+        .collect()
+}
+
+#[test]
+fn the_demo_has_enough_intents_and_examples() {
+    let config = demo_config();
+    assert!(config.intents.len() >= 15);
+    for intent in &config.intents {
+        for language in ["en", "es"] {
+            assert!(intent.examples[language].len() >= 20, "{} in {language}", intent.name);
+        }
+    }
+    let rows = heldout();
+    assert!(rows.iter().filter(|r| r.2 == "en").count() >= 100);
+    assert!(rows.iter().filter(|r| r.2 == "es").count() >= 100);
+}
+
+#[test]
+fn held_out_accuracy_per_language() {
+    let analyzer = demo();
+    for language in ["en", "es"] {
+        let rows: Vec<_> = heldout().into_iter().filter(|r| r.2 == language).collect();
+        let in_scope: Vec<_> = rows.iter().filter(|r| r.1.is_some()).collect();
+        let correct = in_scope
+            .iter()
+            .filter(|(text, intent, _)| {
+                let a = analyzer.analyze(text, Some(language), TODAY);
+                a.intent.intent().map(|i| i.intent.as_str()) == intent.as_deref()
+            })
+            .count();
+        let accuracy = correct as f64 / in_scope.len() as f64;
+        let oos: Vec<_> = rows.iter().filter(|r| r.1.is_none()).collect();
+        let rejected = oos
+            .iter()
+            .filter(|(text, _, _)| analyzer.analyze(text, Some(language), TODAY).intent.out_of_scope)
+            .count();
+        eprintln!(
+            "{language}: in-scope accuracy {:.1}% ({correct}/{}), out-of-scope recall {rejected}/{}",
+            accuracy * 100.0,
+            in_scope.len(),
+            oos.len()
+        );
+        assert!(accuracy >= 0.85, "{language} held-out accuracy {accuracy}");
+        assert!(
+            rejected * 2 >= oos.len(),
+            "{language}: most out-of-scope messages are rejected"
+        );
+    }
+}
+
+#[test]
+fn a_whole_analysis() {
+    let a = demo().analyze(
+        "I was charged TWICE for order #54192 on March 3!! This is ridiculous",
+        Some("en"),
+        TODAY,
+    );
+    assert_eq!(a.language.code, "en");
+    assert_eq!(a.intent.intent().map(|i| i.intent.as_str()), Some("duplicate_charge"));
+    let entities: Vec<(&str, &str)> = a.entities.iter().map(|e| (e.kind.name(), e.value.as_str())).collect();
+    assert_eq!(entities, vec![("order_number", "54192"), ("date", "2026-03-03")]);
+    assert!(a.sentiment.score < 0.0);
+    assert!(a.sentiment.markers.contains(&FrustrationMarker::Exasperation));
+    assert!(a.sentiment.markers.contains(&FrustrationMarker::RepeatedPunctuation));
+
+    let a = demo().analyze("hola, ¿dónde está mi pedido 54192?", Some("en"), TODAY);
+    assert_eq!(a.language.code, "es");
+    assert_eq!(a.intent.intent().map(|i| i.intent.as_str()), Some("order_status"));
+    assert_eq!(a.entities[0].value, "54192");
+}
+
+#[test]
+fn asking_for_a_human_in_either_language() {
+    let analyzer = demo();
+    for (text, language) in [
+        ("HUMAN", "en"),
+        ("I want to speak to a person", "en"),
+        ("quiero hablar con un agente", "es"),
+    ] {
+        let a = analyzer.analyze(text, Some(language), TODAY);
+        assert_eq!(
+            a.intent.intent().map(|i| i.intent.as_str()),
+            Some("talk_to_human"),
+            "{text}"
+        );
+    }
+}
+
+#[test]
+fn bad_input_is_handled() {
+    let analyzer = demo();
+    for text in ["", "   \n\t", "?!"] {
+        let a = analyzer.analyze(text, Some("es"), TODAY);
+        assert!(a.intent.out_of_scope, "{text:?}");
+        assert!(a.entities.is_empty());
+        assert_eq!(a.language.code, "es", "the conversation's language stands");
+    }
+    let huge = "where is my order 54192 ".repeat(5_000); // 120 kB
+    let a = analyzer.analyze(&huge, None, TODAY);
+    assert_eq!(a.intent.intent().map(|i| i.intent.as_str()), Some("order_status"));
+    assert!(a.entities.iter().all(|e| e.span.end <= MAX_ANALYZED_CHARS));
+    // An unknown conversation language falls back to the default.
+    assert_eq!(analyzer.analyze("ok", Some("fr"), TODAY).language.code, "en");
+}
+
+#[test]
+fn invalid_configuration_names_the_bad_entry() {
+    let mut config = demo_config();
+    config.intents[2].examples.insert("fr".into(), vec!["bonjour".into()]);
+    let err = Analyzer::new(&config).expect_err("fr examples").to_string();
+    assert!(err.contains("nlu.intents[2]") && err.contains("`fr`"), "{err}");
+
+    let mut config = demo_config();
+    config.intents[1].examples.get_mut("es").expect("es").truncate(2);
+    let err = Analyzer::new(&config).expect_err("too few").to_string();
+    assert!(
+        err.contains("nlu.intents[1]") && err.contains("2 examples in `es`"),
+        "{err}"
+    );
+
+    let mut config = demo_config();
+    config.intents[3].name = config.intents[0].name.clone();
+    let err = Analyzer::new(&config).expect_err("duplicate").to_string();
+    assert!(
+        err.contains("nlu.intents[3]") && err.contains("nlu.intents[0]"),
+        "{err}"
+    );
+
+    let mut config = demo_config();
+    config.intents[4].examples.get_mut("en").expect("en")[7] = " ".into();
+    let err = Analyzer::new(&config).expect_err("empty example").to_string();
+    assert!(err.contains("example 7 in `en` is empty"), "{err}");
+
+    let mut config = demo_config();
+    config.default_language = "de".into();
+    assert_eq!(
+        Analyzer::new(&config).err(),
+        Some(NluConfigError::DefaultLanguage("de".into()))
+    );
+
+    let mut config = demo_config();
+    config.entities.order_number_pattern = "[".into();
+    assert!(matches!(Analyzer::new(&config), Err(NluConfigError::Entities(_))));
+
+    let err =
+        toml::from_str::<Wrapper>("[nlu]\nlanguages = [\"en\"]\ndefault_language = \"en\"\nintents = []\nbogus = 1\n")
+            .expect_err("unknown key")
+            .to_string();
+    assert!(err.contains("bogus"), "{err}");
+}
