@@ -265,6 +265,13 @@ impl Analyzer {
         }
     }
 
+    /// The languages it understands, sorted.
+    pub fn languages(&self) -> Vec<&str> {
+        let mut languages: Vec<&str> = self.intents.keys().map(String::as_str).collect();
+        languages.sort_unstable();
+        languages
+    }
+
     /// The intent model of a language.
     pub fn intent_model(&self, language: &str) -> Option<&IntentModel> {
         self.intents.get(language)

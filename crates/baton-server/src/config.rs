@@ -6,8 +6,13 @@ use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-/// The demo configuration compiled into the binary.
-pub const DEMO_CONFIG: &str = include_str!("../config/demo.toml");
+/// The demo configuration compiled into the binary: the server part, then the demo shop's
+/// NLU section (intents with examples in English and Spanish).
+pub const DEMO_CONFIG: &str = concat!(
+    include_str!("../config/demo.toml"),
+    "\n",
+    include_str!("../../baton-nlu/demo/nlu.toml")
+);
 
 /// Why a configuration was refused.
 #[derive(Debug, thiserror::Error)]
@@ -27,6 +32,9 @@ pub struct Config {
     pub shop: Shop,
     #[serde(default)]
     pub agents: Vec<AgentSeed>,
+    /// Understanding customer messages; `baton serve` trains the models from it at start.
+    #[serde(default)]
+    pub nlu: Option<baton_nlu::NluConfig>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -155,6 +163,9 @@ mod tests {
         let config = Config::parse(DEMO_CONFIG, "demo").expect("demo config");
         assert_eq!(config.server.listen.to_string(), "127.0.0.1:8080");
         assert!(config.agents.len() >= 2);
+        let nlu = config.nlu.expect("the demo has an nlu section");
+        assert_eq!(nlu.languages, vec!["en", "es"]);
+        assert!(nlu.intents.len() >= 15);
     }
 
     #[test]

@@ -81,7 +81,8 @@ fn main() -> anyhow::Result<()> {
         Commands::Config {
             command: ConfigCommand::Check { file },
         } => {
-            load_config(Some(&file))?;
+            let config = load_config(Some(&file))?;
+            train_nlu(&config).with_context(|| format!("checking {}", file.display()))?;
             println!("{}: ok", file.display());
             Ok(())
         }
@@ -117,8 +118,21 @@ fn load_config(path: Option<&PathBuf>) -> anyhow::Result<Config> {
     })
 }
 
+/// Trains the NLU models of a configuration, which checks every intent and example.
+fn train_nlu(config: &Config) -> anyhow::Result<Option<baton_nlu::Analyzer>> {
+    config
+        .nlu
+        .as_ref()
+        .map(baton_nlu::Analyzer::new)
+        .transpose()
+        .map_err(Into::into)
+}
+
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let config = load_config(args.config.as_ref())?;
+    if let Some(analyzer) = train_nlu(&config)? {
+        tracing::info!(languages = ?analyzer.languages(), "message understanding ready");
+    }
     let durability = if args.fsync_every_commit {
         Durability::PowerLoss
     } else {
