@@ -235,6 +235,20 @@ impl Analyzer {
         })
     }
 
+    /// An analyzer around an intent model trained elsewhere (for evaluations): one language,
+    /// default entity extractors.
+    pub fn with_intent_model(model: IntentModel, language: &str) -> Result<Self, NluConfigError> {
+        let languages = LanguageDetector::new(&[language.to_owned()])?;
+        let entities = EntityExtractor::new(&EntityConfig::default())?;
+        let intents = HashMap::from([(language.to_owned(), model)]);
+        Ok(Self {
+            default_language: language.to_owned(),
+            languages,
+            intents,
+            entities,
+        })
+    }
+
     /// Analyses one message. `conversation_language` is the language so far (used when the
     /// message itself does not tell); `today` resolves relative dates.
     pub fn analyze(&self, text: &str, conversation_language: Option<&str>, today: Date) -> Analysis {
