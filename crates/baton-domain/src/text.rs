@@ -318,6 +318,21 @@ mod tests {
         assert_eq!(Language::parse("en-"), Err(InputError::NotALanguageTag));
     }
 
+    proptest::proptest! {
+        /// Whatever arrives, parsing answers Ok or a reason, and an accepted value is in bounds.
+        #[test]
+        fn parsing_any_input_never_panics(s in "\\PC{0,300}", t in "[a-zA-Z0-9-]{0,12}") {
+            if let Ok(text) = MessageText::parse(s.clone()) {
+                proptest::prop_assert!(!text.as_str().trim().is_empty());
+                proptest::prop_assert!(text.as_str().chars().count() <= MAX_MESSAGE_CHARS);
+            }
+            let _ = ClientMessageId::parse(s.clone());
+            let _ = Language::parse(s.clone());
+            let _ = Language::parse(t);
+            let _ = CustomerProfile::parse(Some(s.clone()), Some(s.clone()), Some(s));
+        }
+    }
+
     #[test]
     fn profile_names_the_bad_field() {
         assert!(CustomerProfile::parse(Some("Sarah".into()), Some("sarah@example.com".into()), None).is_ok());
