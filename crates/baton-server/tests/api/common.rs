@@ -36,12 +36,17 @@ pub struct TestApp {
 
 pub struct TestAppBuilder {
     config: Config,
-    agents: Vec<(&'static str, &'static str)>,
+    agents: Vec<(&'static str, &'static str, Role)>,
 }
 
 impl TestAppBuilder {
     pub fn with_agent(mut self, email: &'static str, name: &'static str) -> Self {
-        self.agents.push((email, name));
+        self.agents.push((email, name, Role::Agent));
+        self
+    }
+
+    pub fn with_supervisor(mut self, email: &'static str, name: &'static str) -> Self {
+        self.agents.push((email, name, Role::Supervisor));
         self
     }
 
@@ -68,12 +73,12 @@ impl TestAppBuilder {
             .expect("open store");
         let store: Arc<dyn Store> = Arc::new(store);
         let password_hash = hash_password(AGENT_PASSWORD).expect("hash");
-        for (email, name) in self.agents {
+        for (email, name, role) in self.agents {
             let agent = Agent {
                 id: baton_domain::AgentId(uuid::Uuid::now_v7()),
                 email: email.into(),
                 display_name: name.into(),
-                role: Role::Agent,
+                role,
             };
             store
                 .insert_agent_if_absent(

@@ -1,6 +1,7 @@
 //! Integration tests of Baton's public API: a real server on a loopback port, a temporary
 //! SQLite database per test, real HTTP and WebSocket clients.
 
+mod access;
 mod agents;
 mod bad_input;
 mod common;
