@@ -5,3 +5,4 @@ mod common;
 mod config;
 mod durability;
 mod nlu;
+mod secrets;

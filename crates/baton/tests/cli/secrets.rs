@@ -1,0 +1,114 @@
+//! Logs carry no secrets: after a whole scripted conversation with a card number, an email,
+//! tokens and a password in it, the server's info-level log contains none of them.
+
+use crate::common::{Server, TempDir};
+use serde_json::{json, Value};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_log_holds_no_token_password_or_message_text() {
+    let dir = TempDir::new("secrets");
+    let server = Server::start(dir.path());
+    let password = server
+        .console
+        .iter()
+        .find(|l| l.contains("nina@example.com"))
+        .and_then(|l| l.split_whitespace().last())
+        .expect("password")
+        .to_owned();
+    let http = reqwest::Client::new();
+    let created: Value = http
+        .post(server.url("/api/v1/conversations"))
+        .json(&json!({"customer": {"name": "Sarah Secret", "email": "sarah.secret@example.com"}}))
+        .send()
+        .await
+        .expect("create")
+        .json()
+        .await
+        .expect("json");
+    let (id, token) = (
+        created["conversation_id"].as_str().expect("id"),
+        created["customer_token"].as_str().expect("token"),
+    );
+    let secret_text = "my card is 4111 1111 1111 1111 and my pin is 9876";
+    let send = |text: &'static str, token: String, cmid: &'static str| {
+        let http = http.clone();
+        let url = server.url(&format!("/api/v1/conversations/{id}/messages"));
+        async move {
+            http.post(url)
+                .bearer_auth(token)
+                .json(&json!({"text": text, "client_message_id": cmid}))
+                .send()
+                .await
+                .expect("send")
+                .status()
+        }
+    };
+    assert_eq!(send(secret_text, token.to_owned(), "c1").await, 201);
+    // A rejected message and a bad token too: errors must not echo secrets into the log either.
+    assert_eq!(send("", token.to_owned(), "c2").await, 422);
+    assert_eq!(send(secret_text, format!("{token}x"), "c3").await, 404);
+    http.post(server.url(&format!("/api/v1/conversations/{id}/handoff-request")))
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("handoff");
+    let wrong = http
+        .post(server.url("/api/v1/agents/login"))
+        .json(&json!({"email": "nina@example.com", "password": "hunter2-wrong"}))
+        .send()
+        .await
+        .expect("login");
+    assert_eq!(wrong.status(), 401);
+    let login: Value = http
+        .post(server.url("/api/v1/agents/login"))
+        .json(&json!({"email": "nina@example.com", "password": password}))
+        .send()
+        .await
+        .expect("login")
+        .json()
+        .await
+        .expect("json");
+    let agent = login["token"].as_str().expect("agent token").to_owned();
+    http.post(server.url(&format!("/api/v1/conversations/{id}/accept")))
+        .bearer_auth(&agent)
+        .send()
+        .await
+        .expect("accept");
+    let reply = http
+        .post(server.url(&format!("/api/v1/conversations/{id}/messages")))
+        .bearer_auth(&agent)
+        .json(&json!({"text": "thanks Sarah, please never share card numbers here", "client_message_id": "a1"}))
+        .send()
+        .await
+        .expect("reply");
+    assert_eq!(reply.status(), 201);
+    // The stream with the token in the query string.
+    let ws = format!(
+        "{}/api/v1/conversations/{id}/ws?access_token={token}",
+        server.base.replacen("http", "ws", 1)
+    );
+    drop(tokio_tungstenite::connect_async(ws).await.expect("ws"));
+    http.post(server.url(&format!("/api/v1/conversations/{id}/resolve")))
+        .bearer_auth(&agent)
+        .send()
+        .await
+        .expect("resolve");
+
+    server.signal("TERM");
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let log = server.stderr();
+    assert!(log.contains("listening"), "the log was captured: {log}");
+    for secret in [
+        token,
+        &agent,
+        &password,
+        "hunter2-wrong",
+        "4111",
+        "9876",
+        "Sarah Secret",
+        "sarah.secret@example.com",
+        "never share card",
+    ] {
+        assert!(!log.contains(secret), "the log contains `{secret}`:\n{log}");
+    }
+}
