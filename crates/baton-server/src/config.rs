@@ -64,6 +64,11 @@ pub struct Limits {
     pub messages_per_second: u32,
     pub message_burst: u32,
     pub agent_session_hours: u32,
+    pub max_streams_per_token: u32,
+    pub ws_ping_seconds: u32,
+    pub ws_idle_seconds: u32,
+    pub conversations_per_minute_per_ip: u32,
+    pub logins_per_minute: u32,
 }
 
 impl Default for Limits {
@@ -74,6 +79,11 @@ impl Default for Limits {
             messages_per_second: 5,
             message_burst: 20,
             agent_session_hours: 12,
+            max_streams_per_token: 5,
+            ws_ping_seconds: 30,
+            ws_idle_seconds: 90,
+            conversations_per_minute_per_ip: 60,
+            logins_per_minute: 10,
         }
     }
 }
@@ -120,10 +130,23 @@ impl Config {
             ("limits.messages_per_second", limits.messages_per_second as usize),
             ("limits.message_burst", limits.message_burst as usize),
             ("limits.agent_session_hours", limits.agent_session_hours as usize),
+            ("limits.max_streams_per_token", limits.max_streams_per_token as usize),
+            ("limits.ws_ping_seconds", limits.ws_ping_seconds as usize),
+            ("limits.ws_idle_seconds", limits.ws_idle_seconds as usize),
+            (
+                "limits.conversations_per_minute_per_ip",
+                limits.conversations_per_minute_per_ip as usize,
+            ),
+            ("limits.logins_per_minute", limits.logins_per_minute as usize),
         ] {
             if value == 0 {
                 return Err(invalid(format!("`{name}` must be greater than 0")));
             }
+        }
+        if limits.ws_idle_seconds <= limits.ws_ping_seconds {
+            return Err(invalid(
+                "`limits.ws_idle_seconds` must be longer than `limits.ws_ping_seconds`".into(),
+            ));
         }
         let mut seen = std::collections::HashSet::new();
         for (i, agent) in config.agents.iter().enumerate() {

@@ -10,6 +10,7 @@ pub mod auth;
 pub mod config;
 pub mod extract;
 pub mod hub;
+pub mod limits;
 pub mod openapi;
 pub mod problem;
 pub mod ws;
@@ -21,9 +22,7 @@ use axum::serve::ListenerExt;
 use axum::Router;
 use baton_domain::{AgentId, Command, ConversationId};
 use baton_store::{Agent, NewAgent, Role, Store, StoreError, TokenHash};
-use governor::{clock::Clock, DefaultKeyedRateLimiter, Quota};
 use std::future::Future;
-use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -47,7 +46,7 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     pub hub: Arc<Hub>,
     pub config: Arc<Config>,
-    limiter: Arc<DefaultKeyedRateLimiter<[u8; 32]>>,
+    pub limits: Arc<limits::Limiters>,
     shutdown: watch::Receiver<bool>,
     open_streams: Arc<AtomicUsize>,
 }
@@ -64,10 +63,7 @@ impl AppState {
 
     /// Counts one message against the sender's rate limit.
     pub fn check_rate(&self, key: TokenHash) -> Result<(), ApiError> {
-        self.limiter.check_key(&key.0).map_err(|not_until| {
-            let wait = not_until.wait_time_from(governor::clock::DefaultClock::default().now());
-            ApiError::rate_limited(wait.as_secs().max(1))
-        })
+        self.limits.message(key)
     }
 
     /// Resolves when the server starts shutting down.
@@ -103,18 +99,13 @@ pub struct Baton {
 
 impl Baton {
     pub fn new(store: Arc<dyn Store>, config: Config) -> Self {
-        let limits = &config.limits;
-        let per_second = NonZeroU32::new(limits.messages_per_second).unwrap_or(NonZeroU32::MIN);
-        let burst = NonZeroU32::new(limits.message_burst).unwrap_or(NonZeroU32::MIN);
-        let limiter = Arc::new(governor::RateLimiter::keyed(
-            Quota::per_second(per_second).allow_burst(burst),
-        ));
+        let limits = Arc::new(limits::Limiters::new(&config.limits));
         let (shutdown, shutdown_rx) = watch::channel(false);
         let state = AppState {
             store,
             hub: Arc::new(Hub::default()),
             config: Arc::new(config),
-            limiter,
+            limits,
             shutdown: shutdown_rx,
             open_streams: Arc::new(AtomicUsize::new(0)),
         };
@@ -141,6 +132,18 @@ impl Baton {
                 header::CACHE_CONTROL,
                 HeaderValue::from_static("no-store"),
             ))
+            .layer(SetResponseHeaderLayer::overriding(
+                header::REFERRER_POLICY,
+                HeaderValue::from_static("no-referrer"),
+            ))
+            .layer(SetResponseHeaderLayer::overriding(
+                header::X_FRAME_OPTIONS,
+                HeaderValue::from_static("DENY"),
+            ))
+            .layer(SetResponseHeaderLayer::overriding(
+                header::CONTENT_SECURITY_POLICY,
+                HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"),
+            ))
             .layer(trace)
     }
 
@@ -155,12 +158,12 @@ impl Baton {
         let app = self.router();
         let state = self.state.clone();
         let sender = self.shutdown;
-        let limiter = state.limiter.clone();
+        let limits = state.limits.clone();
         let sweeper = tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs(60));
             loop {
                 tick.tick().await;
-                limiter.retain_recent();
+                limits.retain_recent();
             }
         });
         let (fired_tx, mut fired_rx) = watch::channel(false);
@@ -175,6 +178,7 @@ impl Baton {
                 tracing::debug!(error = %e, "could not set TCP_NODELAY");
             }
         });
+        let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
         axum::serve(listener, app).with_graceful_shutdown(shutdown).await?;
         let _ = fired_rx.wait_for(|fired| *fired).await;
         sweeper.abort();

@@ -123,14 +123,25 @@ impl ApiError {
         )
     }
 
-    pub fn rate_limited(retry_after: u64) -> Self {
+    pub fn rate_limited(retry_after: u64, what: &str) -> Self {
         let mut e = Self::new(
             StatusCode::TOO_MANY_REQUESTS,
             "rate-limited",
             "Too many requests",
-            format!("this token is sending too fast; retry in {retry_after} s"),
+            format!("{what}; retry in {retry_after} s"),
         );
         e.retry_after = Some(retry_after);
+        e
+    }
+
+    pub fn too_many_streams(max: u32) -> Self {
+        let mut e = Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too-many-streams",
+            "Too many open streams",
+            format!("this token already has {max} open streams, the most allowed; close one first"),
+        );
+        e.retry_after = Some(5);
         e
     }
 

@@ -27,8 +27,6 @@ use std::time::Duration;
 use tokio::sync::broadcast::error::RecvError;
 use tokio::time::Instant;
 
-const PING_EVERY: Duration = Duration::from_secs(30);
-const IDLE_LIMIT: Duration = Duration::from_secs(90);
 const CATCH_UP_PAGE: u32 = 500;
 const WS_BUFFER_BYTES: usize = 4 * 1024;
 
@@ -139,7 +137,9 @@ pub async fn conversation_stream(
         .ok_or_else(|| ApiError::not_found("no such conversation"))?;
     check_resume_point(query.after, conversation.last_seq)?;
     let ws = configure(ws.map_err(upgrade_rejection)?, &state);
+    let slot = state.limits.open_stream(caller.rate_key())?;
     Ok(ws.on_upgrade(move |socket| async move {
+        let _slot = slot;
         let mut stream = ConversationStream {
             state,
             id,
@@ -180,7 +180,7 @@ impl ConversationStream {
         self.socket.flush().await?;
         let stop = stopped(state.shutdown_signal());
         tokio::pin!(stop);
-        let mut liveness = Liveness::new();
+        let mut liveness = Liveness::new(&state);
         loop {
             tokio::select! {
                 () = &mut stop => {
@@ -306,18 +306,21 @@ impl ConversationStream {
     }
 }
 
-/// Keeps a stream alive: pings every [`PING_EVERY`] and closes it when the client has been
-/// silent for [`IDLE_LIMIT`].
+/// Keeps a stream alive: pings every `limits.ws_ping_seconds` and closes it when the client
+/// has been silent for `limits.ws_idle_seconds`.
 struct Liveness {
     ping: tokio::time::Interval,
     last_heard: Instant,
+    idle_limit: Duration,
 }
 
 impl Liveness {
-    fn new() -> Self {
+    fn new(state: &AppState) -> Self {
+        let every = Duration::from_secs(u64::from(state.config.limits.ws_ping_seconds));
         Self {
-            ping: tokio::time::interval_at(Instant::now() + PING_EVERY, PING_EVERY),
+            ping: tokio::time::interval_at(Instant::now() + every, every),
             last_heard: Instant::now(),
+            idle_limit: Duration::from_secs(u64::from(state.config.limits.ws_idle_seconds)),
         }
     }
 
@@ -327,7 +330,7 @@ impl Liveness {
 
     /// On each ping tick: false (after closing the stream) when the client went quiet.
     async fn check(&self, socket: &mut WebSocket) -> Result<bool, StreamError> {
-        if self.last_heard.elapsed() > IDLE_LIMIT {
+        if self.last_heard.elapsed() > self.idle_limit {
             close(socket, POLICY, "idle timeout").await?;
             return Ok(false);
         }
@@ -359,7 +362,11 @@ pub async fn agent_stream(
     ws: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
 ) -> Result<Response, ApiError> {
     let ws = configure(ws.map_err(upgrade_rejection)?, &state);
+    let slot = state
+        .limits
+        .open_stream(crate::auth::Caller::Agent(agent.clone()).rate_key())?;
     Ok(ws.on_upgrade(move |socket| async move {
+        let _slot = slot;
         let mut stream = AgentStream {
             state,
             agent_id: agent.id,
@@ -387,7 +394,7 @@ impl AgentStream {
         self.snapshot().await?;
         let stop = stopped(state.shutdown_signal());
         tokio::pin!(stop);
-        let mut liveness = Liveness::new();
+        let mut liveness = Liveness::new(&state);
         loop {
             tokio::select! {
                 () = &mut stop => {

@@ -3,6 +3,7 @@
 use super::{AgentView, ConversationView};
 use crate::auth::{dummy_password_hash, verify_password, AgentCaller, Token, AGENT_TOKEN_PREFIX};
 use crate::extract::ApiJson;
+use crate::limits::ClientIp;
 use crate::problem::{ApiError, Problem};
 use crate::AppState;
 use axum::extract::State;
@@ -53,9 +54,11 @@ const QUEUE_PAGE: u32 = 200;
         (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Wrong email or password", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "A field is invalid", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many login attempts", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn login(
     State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
     ApiJson(body): ApiJson<Login>,
 ) -> Result<Json<LoginResponse>, ApiError> {
     if body.email.len() > 320 {
@@ -67,6 +70,8 @@ pub async fn login(
             "`password` is longer than 1024 bytes",
         ));
     }
+    // Throttled per address and per account, before any password is checked.
+    state.limits.login(ip, &body.email)?;
     let found = state.store.agent_credentials(body.email.trim()).await?;
     let (phc, agent) = match &found {
         Some((agent, phc)) => (phc.as_str(), Some(agent)),

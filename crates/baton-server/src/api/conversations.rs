@@ -4,6 +4,7 @@
 use super::{CommandResult, ConversationView};
 use crate::auth::{authorize_conversation, AgentCaller, Caller, Token, CUSTOMER_TOKEN_PREFIX};
 use crate::extract::{ApiJson, ApiQuery, ConversationPath, OptionalJson};
+use crate::limits::ClientIp;
 use crate::problem::{ApiError, Problem};
 use crate::AppState;
 use axum::extract::State;
@@ -122,11 +123,14 @@ async fn load(state: &AppState, id: ConversationId) -> Result<ConversationView, 
         (status = 201, description = "Created", body = CreatedConversation),
         (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "A field is invalid", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many new conversations from this address", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn create(
     State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
     OptionalJson(body): OptionalJson<CreateConversation>,
 ) -> Result<impl IntoResponse, ApiError> {
+    state.limits.new_conversation(ip)?;
     let customer = body.customer.unwrap_or_default();
     let customer =
         CustomerProfile::parse(customer.name, customer.email, customer.external_id).map_err(|(field, e)| {

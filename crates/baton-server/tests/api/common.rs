@@ -56,6 +56,11 @@ impl TestAppBuilder {
         self
     }
 
+    pub fn with_limits(mut self, change: impl FnOnce(&mut baton_server::config::Limits)) -> Self {
+        change(&mut self.config.limits);
+        self
+    }
+
     pub fn with_max_body(mut self, bytes: usize) -> Self {
         self.config.limits.max_body_bytes = bytes;
         self
@@ -130,6 +135,9 @@ impl TestApp {
         // Generous by default so tests that are not about rate limits are not slowed by them.
         config.limits.messages_per_second = 10_000;
         config.limits.message_burst = 10_000;
+        config.limits.conversations_per_minute_per_ip = 100_000;
+        config.limits.logins_per_minute = 100_000;
+        config.limits.max_streams_per_token = 1_000;
         TestAppBuilder {
             config,
             agents: Vec::new(),

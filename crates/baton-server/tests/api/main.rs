@@ -6,5 +6,6 @@ mod agents;
 mod bad_input;
 mod common;
 mod conversations;
+mod limits;
 mod openapi;
 mod websocket;

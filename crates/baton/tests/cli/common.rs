@@ -15,6 +15,7 @@ shutdown_grace_seconds = 5
 [limits]
 messages_per_second = 100000
 message_burst = 100000
+conversations_per_minute_per_ip = 100000
 
 [[agents]]
 email = "nina@example.com"

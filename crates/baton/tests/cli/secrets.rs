@@ -29,7 +29,7 @@ async fn the_log_holds_no_token_password_or_message_text() {
         created["conversation_id"].as_str().expect("id"),
         created["customer_token"].as_str().expect("token"),
     );
-    let secret_text = "my card is 4111 1111 1111 1111 and my pin is 9876";
+    let secret_text = "my card is 4111 1111 1111 1111 and my passphrase is zebra-quartz";
     let send = |text: &'static str, token: String, cmid: &'static str| {
         let http = http.clone();
         let url = server.url(&format!("/api/v1/conversations/{id}/messages"));
@@ -103,8 +103,10 @@ async fn the_log_holds_no_token_password_or_message_text() {
         &agent,
         &password,
         "hunter2-wrong",
-        "4111",
-        "9876",
+        // Distinctive fragments only: short digit runs also occur in timestamps and ids.
+        "4111 1111",
+        "4111111111111111",
+        "zebra-quartz",
         "Sarah Secret",
         "sarah.secret@example.com",
         "never share card",

@@ -1,0 +1,147 @@
+//! Abuse limits: one client over its limit gets 429 and everyone else is served as usual.
+
+use crate::common::{next_json, TestApp, AGENT_PASSWORD};
+use futures_util::StreamExt;
+use serde_json::json;
+use std::time::Duration;
+use tokio_tungstenite::tungstenite::Message;
+
+#[tokio::test]
+async fn one_address_cannot_start_unlimited_conversations() {
+    let app = TestApp::builder()
+        .with_limits(|l| l.conversations_per_minute_per_ip = 3)
+        .start()
+        .await;
+    for _ in 0..3 {
+        app.new_conversation().await;
+    }
+    let refused = app
+        .http
+        .post(app.url("/api/v1/conversations"))
+        .send()
+        .await
+        .expect("create");
+    assert_eq!(refused.status(), 429);
+    assert!(refused.headers().get("retry-after").is_some());
+}
+
+#[tokio::test]
+async fn login_guessing_is_throttled_per_account() {
+    let app = TestApp::builder()
+        .with_agent("nina@example.com", "Nina")
+        .with_agent("omar@example.com", "Omar")
+        .with_limits(|l| l.logins_per_minute = 3)
+        .start()
+        .await;
+    let attempt = |email: &'static str, password: &'static str| {
+        app.http
+            .post(app.url("/api/v1/agents/login"))
+            .json(&json!({"email": email, "password": password}))
+            .send()
+    };
+    for _ in 0..3 {
+        assert_eq!(attempt("nina@example.com", "guess").await.expect("login").status(), 401);
+    }
+    // Even the right password waits now: the guesser cannot tell when they hit it.
+    assert_eq!(
+        attempt("NINA@example.com", AGENT_PASSWORD)
+            .await
+            .expect("login")
+            .status(),
+        429
+    );
+}
+
+#[tokio::test]
+async fn a_token_holds_a_bounded_number_of_streams() {
+    let app = TestApp::builder()
+        .with_limits(|l| l.max_streams_per_token = 2)
+        .start()
+        .await;
+    let conv = app.new_conversation().await;
+    let path = format!("/api/v1/conversations/{}/ws", conv.id);
+    let first = app.connect_ws(&path, &conv.token).await;
+    let _second = app.connect_ws(&path, &conv.token).await;
+    let third = tokio_tungstenite::connect_async(app.ws_url(&format!("{path}?access_token={}", conv.token))).await;
+    match third {
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => assert_eq!(response.status(), 429),
+        other => panic!("a third stream must be refused, got {other:?}"),
+    }
+    // Another customer is not affected.
+    let other = app.new_conversation().await;
+    app.connect_ws(&format!("/api/v1/conversations/{}/ws", other.id), &other.token)
+        .await;
+    // Closing a stream frees its slot.
+    drop(first);
+    let mut reopened = None;
+    for _ in 0..50 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        if let Ok((ws, _)) =
+            tokio_tungstenite::connect_async(app.ws_url(&format!("{path}?access_token={}", conv.token))).await
+        {
+            reopened = Some(ws);
+            break;
+        }
+    }
+    assert!(reopened.is_some(), "the slot of a closed stream is given back");
+}
+
+#[tokio::test]
+async fn a_silent_stream_is_closed_after_the_idle_limit() {
+    let app = TestApp::builder()
+        .with_limits(|l| {
+            l.ws_ping_seconds = 1;
+            l.ws_idle_seconds = 2;
+        })
+        .start()
+        .await;
+    let conv = app.new_conversation().await;
+    let mut ws = app
+        .connect_ws(&format!("/api/v1/conversations/{}/ws", conv.id), &conv.token)
+        .await;
+    assert_eq!(next_json(&mut ws).await["type"], "event");
+    // Stay silent: do not even read, so the client library cannot answer the server's pings.
+    tokio::time::sleep(Duration::from_millis(3_500)).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    let mut pings = 0;
+    let code = loop {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        match tokio::time::timeout(left, ws.next())
+            .await
+            .expect("the server closes the stream")
+        {
+            Some(Ok(Message::Ping(_))) => pings += 1,
+            Some(Ok(Message::Close(frame))) => break frame.map(|f| u16::from(f.code)),
+            Some(Ok(other)) => panic!("unexpected {other:?}"),
+            Some(Err(e)) => panic!("stream error {e}"),
+            None => break None,
+        }
+    };
+    assert!(pings >= 1, "the server pinged first");
+    assert_eq!(code, Some(1008), "closed for policy (idle)");
+}
+
+#[tokio::test]
+async fn messages_on_a_stream_count_against_the_token_rate() {
+    let app = TestApp::builder().with_rate(1, 2).start().await;
+    let conv = app.new_conversation().await;
+    let mut ws = app
+        .connect_ws(&format!("/api/v1/conversations/{}/ws", conv.id), &conv.token)
+        .await;
+    assert_eq!(next_json(&mut ws).await["type"], "event");
+    for i in 0..3 {
+        crate::common::ws_send(&mut ws, "hi", &format!("m{i}")).await;
+    }
+    let mut errors = Vec::new();
+    let mut acks = 0;
+    while acks + errors.len() < 3 {
+        let frame = next_json(&mut ws).await;
+        match frame["type"].as_str() {
+            Some("ack") => acks += 1,
+            Some("error") => errors.push(frame["problem"]["status"].clone()),
+            _ => {}
+        }
+    }
+    assert_eq!(acks, 2);
+    assert_eq!(errors, vec![json!(429)]);
+}
