@@ -49,6 +49,17 @@ fn data_error(path: &serde_path_to_error::Path, message: &str) -> ApiError {
 }
 
 fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    // Every body and frame is a JSON object; serde would also fill a struct from an array.
+    if bytes
+        .iter()
+        .find(|b| !b.is_ascii_whitespace())
+        .is_some_and(|b| *b != b'{')
+    {
+        return Err(match serde_json::from_slice::<serde::de::IgnoredAny>(bytes) {
+            Ok(_) => ApiError::invalid_body("the body must be a JSON object"),
+            Err(e) => ApiError::malformed_json(e.to_string()),
+        });
+    }
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
         let message = error.inner().to_string();
@@ -175,6 +186,11 @@ mod tests {
         let e = parse_json::<Body>(br#"{"text": "a""#).expect_err("syntax");
         assert_eq!(e.status.as_u16(), 400);
         let e = parse_json::<Body>(br#"{"text": "a"} trailing"#).expect_err("trailing");
+        assert_eq!(e.status.as_u16(), 400);
+        // Found by schemathesis: serde fills a struct from an array.
+        let e = parse_json::<Body>(br#"["a", null]"#).expect_err("array");
+        assert_eq!(e.status.as_u16(), 422);
+        let e = parse_json::<Body>(b"  [1, ").expect_err("broken array");
         assert_eq!(e.status.as_u16(), 400);
     }
 }

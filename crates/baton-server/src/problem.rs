@@ -69,6 +69,15 @@ impl ApiError {
         .with_field(field)
     }
 
+    pub fn invalid_body(detail: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid-body",
+            "The body has the wrong shape",
+            detail,
+        )
+    }
+
     pub fn invalid_query(field: impl Into<String>, detail: impl Into<String>) -> Self {
         Self::new(
             StatusCode::BAD_REQUEST,
