@@ -162,12 +162,26 @@ impl From<Language> for String {
     }
 }
 
-/// A bounded string schema for the OpenAPI document.
-fn bounded_string(max: usize, description: &str) -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+/// A bounded string schema for the OpenAPI document. The pattern says what `parse` checks:
+/// at least one character that is neither white space nor a control character, and no control
+/// characters but those in `allowed_controls` (a regex class fragment such as `\t\n\r`).
+fn bounded_string(
+    max: usize,
+    allowed_controls: &str,
+    description: &str,
+) -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+    const CONTROLS: &str = r"\u0000-\u001F\u007F-\u009F";
+    let other = if allowed_controls.is_empty() {
+        format!("[^{CONTROLS}]")
+    } else {
+        format!("(?:[^{CONTROLS}]|[{allowed_controls}])")
+    };
+    let pattern = format!(r"^{other}*[^\s{CONTROLS}]{other}*$");
     utoipa::openapi::ObjectBuilder::new()
         .schema_type(utoipa::openapi::schema::Type::String)
         .min_length(Some(1))
         .max_length(Some(max))
+        .pattern(Some(pattern))
         .description(Some(description))
         .into()
 }
@@ -176,6 +190,7 @@ impl utoipa::PartialSchema for MessageText {
     fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
         bounded_string(
             MAX_MESSAGE_CHARS,
+            r"\t\n\r",
             "Message text: not blank; no control characters but line breaks and tabs.",
         )
     }
@@ -186,6 +201,7 @@ impl utoipa::PartialSchema for ClientMessageId {
     fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
         bounded_string(
             MAX_CLIENT_MESSAGE_ID_CHARS,
+            "",
             "The sender's id for this message; a retry with the same id is not stored twice.",
         )
     }

@@ -122,6 +122,8 @@ async fn load(state: &AppState, id: ConversationId) -> Result<ConversationView, 
     responses(
         (status = 201, description = "Created", body = CreatedConversation),
         (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "A field is invalid", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Too many new conversations from this address", body = Problem, content_type = "application/problem+json"),
     ))]
@@ -287,6 +289,9 @@ async fn run_command(state: &AppState, id: ConversationId, command: Command) -> 
     security(("bearer" = [])),
     responses(
         (status = 200, description = "Waiting for an agent", body = CommandResult),
+        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No or bad token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Agents cannot ask for a human", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such conversation (or not yours)", body = Problem, content_type = "application/problem+json"),
