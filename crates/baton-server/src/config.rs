@@ -65,6 +65,7 @@ pub struct Limits {
     pub message_burst: u32,
     pub agent_session_hours: u32,
     pub max_streams_per_token: u32,
+    pub max_streams_per_ip: u32,
     pub ws_ping_seconds: u32,
     pub ws_idle_seconds: u32,
     pub conversations_per_minute_per_ip: u32,
@@ -80,6 +81,7 @@ impl Default for Limits {
             message_burst: 20,
             agent_session_hours: 12,
             max_streams_per_token: 5,
+            max_streams_per_ip: 500,
             ws_ping_seconds: 30,
             ws_idle_seconds: 90,
             conversations_per_minute_per_ip: 60,
@@ -131,6 +133,7 @@ impl Config {
             ("limits.message_burst", limits.message_burst as usize),
             ("limits.agent_session_hours", limits.agent_session_hours as usize),
             ("limits.max_streams_per_token", limits.max_streams_per_token as usize),
+            ("limits.max_streams_per_ip", limits.max_streams_per_ip as usize),
             ("limits.ws_ping_seconds", limits.ws_ping_seconds as usize),
             ("limits.ws_idle_seconds", limits.ws_idle_seconds as usize),
             (

@@ -22,7 +22,9 @@ pub struct Limiters {
     logins_per_ip: DefaultKeyedRateLimiter<IpAddr>,
     logins_per_email: DefaultKeyedRateLimiter<String>,
     streams: Mutex<HashMap<[u8; 32], u32>>,
+    streams_per_ip: Mutex<HashMap<IpAddr, u32>>,
     max_streams: u32,
+    max_streams_per_ip: u32,
 }
 
 fn nonzero(n: u32) -> NonZeroU32 {
@@ -47,7 +49,9 @@ impl Limiters {
             logins_per_ip: RateLimiter::keyed(per_minute(limits.logins_per_minute)),
             logins_per_email: RateLimiter::keyed(per_minute(limits.logins_per_minute)),
             streams: Mutex::new(HashMap::new()),
+            streams_per_ip: Mutex::new(HashMap::new()),
             max_streams: limits.max_streams_per_token,
+            max_streams_per_ip: limits.max_streams_per_ip,
         }
     }
 
@@ -80,17 +84,30 @@ impl Limiters {
         )
     }
 
-    /// Reserves one open stream for `token`; the slot is given back when dropped.
-    pub fn open_stream(self: &Arc<Self>, token: TokenHash) -> Result<StreamSlot, ApiError> {
+    /// Reserves one open stream for `token` from `ip`; the slot is given back when dropped.
+    pub fn open_stream(self: &Arc<Self>, token: TokenHash, ip: Option<IpAddr>) -> Result<StreamSlot, ApiError> {
         let mut streams = self.streams.lock().unwrap_or_else(PoisonError::into_inner);
-        let open = streams.entry(token.0).or_default();
-        if *open >= self.max_streams {
-            return Err(ApiError::too_many_streams(self.max_streams));
+        let mut per_ip = self.streams_per_ip.lock().unwrap_or_else(PoisonError::into_inner);
+        if streams.get(&token.0).copied().unwrap_or(0) >= self.max_streams {
+            return Err(ApiError::too_many_streams(format!(
+                "this token already has {} open streams, the most allowed; close one first",
+                self.max_streams
+            )));
         }
-        *open += 1;
+        if let Some(ip) = ip {
+            if per_ip.get(&ip).copied().unwrap_or(0) >= self.max_streams_per_ip {
+                return Err(ApiError::too_many_streams(format!(
+                    "this address already has {} open streams, the most allowed",
+                    self.max_streams_per_ip
+                )));
+            }
+            *per_ip.entry(ip).or_default() += 1;
+        }
+        *streams.entry(token.0).or_default() += 1;
         Ok(StreamSlot {
             limiters: self.clone(),
             key: token.0,
+            ip,
         })
     }
 
@@ -107,16 +124,25 @@ impl Limiters {
 pub struct StreamSlot {
     limiters: Arc<Limiters>,
     key: [u8; 32],
+    ip: Option<IpAddr>,
+}
+
+/// Takes one from a counter, removing it at zero.
+fn release<K: Hash + Eq>(counts: &Mutex<HashMap<K, u32>>, key: &K) {
+    let mut counts = counts.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some(open) = counts.get_mut(key) {
+        *open = open.saturating_sub(1);
+        if *open == 0 {
+            counts.remove(key);
+        }
+    }
 }
 
 impl Drop for StreamSlot {
     fn drop(&mut self) {
-        let mut streams = self.limiters.streams.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(open) = streams.get_mut(&self.key) {
-            *open -= 1;
-            if *open == 0 {
-                streams.remove(&self.key);
-            }
+        release(&self.limiters.streams, &self.key);
+        if let Some(ip) = &self.ip {
+            release(&self.limiters.streams_per_ip, ip);
         }
     }
 }

@@ -143,12 +143,12 @@ impl ApiError {
         e
     }
 
-    pub fn too_many_streams(max: u32) -> Self {
+    pub fn too_many_streams(detail: String) -> Self {
         let mut e = Self::new(
             StatusCode::TOO_MANY_REQUESTS,
             "too-many-streams",
             "Too many open streams",
-            format!("this token already has {max} open streams, the most allowed; close one first"),
+            detail,
         );
         e.retry_after = Some(5);
         e

@@ -13,6 +13,7 @@ use crate::api::conversations::{check_resume_point, message_command};
 use crate::api::ConversationView;
 use crate::auth::{authorize_conversation, AgentCaller, Caller};
 use crate::extract::{parse_json_text, ApiQuery, ConversationPath};
+use crate::limits::ClientIp;
 use crate::problem::{ApiError, Problem};
 use crate::AppState;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
@@ -126,6 +127,7 @@ pub async fn conversation_stream(
     State(state): State<AppState>,
     ConversationPath(id): ConversationPath,
     caller: Caller,
+    ClientIp(ip): ClientIp,
     ApiQuery(query): ApiQuery<StreamQuery>,
     ws: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
 ) -> Result<Response, ApiError> {
@@ -137,7 +139,7 @@ pub async fn conversation_stream(
         .ok_or_else(|| ApiError::not_found("no such conversation"))?;
     check_resume_point(query.after, conversation.last_seq)?;
     let ws = configure(ws.map_err(upgrade_rejection)?, &state);
-    let slot = state.limits.open_stream(caller.rate_key())?;
+    let slot = state.limits.open_stream(caller.rate_key(), ip)?;
     Ok(ws.on_upgrade(move |socket| async move {
         let _slot = slot;
         let mut stream = ConversationStream {
@@ -358,13 +360,14 @@ async fn close(socket: &mut WebSocket, code: u16, reason: &'static str) -> Resul
 pub async fn agent_stream(
     State(state): State<AppState>,
     AgentCaller(agent): AgentCaller,
+    ClientIp(ip): ClientIp,
     ApiQuery(_query): ApiQuery<AgentStreamQuery>,
     ws: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
 ) -> Result<Response, ApiError> {
     let ws = configure(ws.map_err(upgrade_rejection)?, &state);
     let slot = state
         .limits
-        .open_stream(crate::auth::Caller::Agent(agent.clone()).rate_key())?;
+        .open_stream(crate::auth::Caller::Agent(agent.clone()).rate_key(), ip)?;
     Ok(ws.on_upgrade(move |socket| async move {
         let _slot = slot;
         let mut stream = AgentStream {

@@ -138,6 +138,7 @@ impl TestApp {
         config.limits.conversations_per_minute_per_ip = 100_000;
         config.limits.logins_per_minute = 100_000;
         config.limits.max_streams_per_token = 1_000;
+        config.limits.max_streams_per_ip = 10_000;
         TestAppBuilder {
             config,
             agents: Vec::new(),

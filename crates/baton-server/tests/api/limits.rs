@@ -87,6 +87,38 @@ async fn a_token_holds_a_bounded_number_of_streams() {
 }
 
 #[tokio::test]
+async fn an_address_holds_a_bounded_number_of_streams() {
+    let app = TestApp::builder()
+        .with_limits(|l| l.max_streams_per_ip = 2)
+        .start()
+        .await;
+    let mut open = Vec::new();
+    for _ in 0..2 {
+        let conv = app.new_conversation().await;
+        open.push(
+            app.connect_ws(&format!("/api/v1/conversations/{}/ws", conv.id), &conv.token)
+                .await,
+        );
+    }
+    let conv = app.new_conversation().await;
+    let url = app.ws_url(&format!(
+        "/api/v1/conversations/{}/ws?access_token={}",
+        conv.id, conv.token
+    ));
+    match tokio_tungstenite::connect_async(url).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => assert_eq!(response.status(), 429),
+        other => panic!("a third stream from one address must be refused, got {other:?}"),
+    }
+    // Plain requests from the same address are still served.
+    assert_eq!(
+        app.post_message(&conv.id, &conv.token, "still here", "p1")
+            .await
+            .status(),
+        201
+    );
+}
+
+#[tokio::test]
 async fn a_silent_stream_is_closed_after_the_idle_limit() {
     let app = TestApp::builder()
         .with_limits(|l| {
