@@ -1,4 +1,5 @@
-//! Acknowledged messages survive `kill -9`; SIGTERM drains and closes streams cleanly.
+//! Acknowledged messages survive `kill -9`, once or twenty times in a row; SIGTERM drains and
+//! closes streams cleanly.
 
 use crate::common::{Server, TempDir};
 use futures_util::StreamExt;
@@ -6,15 +7,18 @@ use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use tokio::task::JoinHandle;
 use tokio_tungstenite::tungstenite::Message;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn acknowledged_messages_survive_kill_9() {
-    let dir = TempDir::new("kill9");
-    let server = Server::start(dir.path());
-    let http = reqwest::Client::new();
-    let mut conversations = Vec::new();
-    for _ in 0..4 {
+/// (conversation id, customer token).
+type Conversation = (String, String);
+
+/// Acknowledged messages: client message id → (conversation id, acknowledged seq).
+type Acked = Arc<Mutex<HashMap<String, (String, u64)>>>;
+
+async fn start_conversations(http: &reqwest::Client, server: &Server, n: usize) -> Vec<Conversation> {
+    let mut conversations = Vec::with_capacity(n);
+    for _ in 0..n {
         let created: Value = http
             .post(server.url("/api/v1/conversations"))
             .send()
@@ -28,57 +32,76 @@ async fn acknowledged_messages_survive_kill_9() {
             created["customer_token"].as_str().expect("token").to_owned(),
         ));
     }
-    // Senders keep going while the server is killed; every 201 is recorded as acknowledged.
-    let acked: Arc<Mutex<HashMap<String, (String, u64)>>> = Arc::default();
-    let mut senders = Vec::new();
-    for (id, token) in conversations.clone() {
-        let (http, acked, url) = (
-            http.clone(),
-            acked.clone(),
-            server.url(&format!("/api/v1/conversations/{id}/messages")),
-        );
-        senders.push(tokio::spawn(async move {
-            for i in 0.. {
-                let cmid = format!("{id}-{i}");
-                let sent = http
-                    .post(&url)
-                    .bearer_auth(&token)
-                    .json(&json!({"text": format!("m{i}"), "client_message_id": cmid}))
-                    .send()
-                    .await;
-                match sent {
-                    Ok(response) if response.status() == 201 => {
-                        let event: Value = response.json().await.expect("event");
-                        acked
-                            .lock()
-                            .expect("lock")
-                            .insert(cmid, (id.clone(), event["seq"].as_u64().expect("seq")));
-                    }
-                    _ => return,
-                }
-            }
-        }));
-    }
-    tokio::time::sleep(Duration::from_millis(700)).await;
-    server.kill_hard();
-    for sender in senders {
-        sender.await.expect("sender");
-    }
-    let acked = acked.lock().expect("lock").clone();
-    assert!(acked.len() > 20, "the load ran before the kill ({} acks)", acked.len());
+    conversations
+}
 
-    let restarted = Server::start(dir.path());
-    for (id, token) in &conversations {
-        let page: Value = http
-            .get(restarted.url(&format!("/api/v1/conversations/{id}/events?after=0&limit=1000")))
-            .bearer_auth(token)
-            .send()
-            .await
-            .expect("events")
-            .json()
-            .await
-            .expect("json");
-        let events = page["events"].as_array().expect("events");
+/// One sender per conversation, sending until the server stops answering; every 201 is
+/// recorded in `acked`. Each task returns how many sends it attempted.
+fn spawn_senders(
+    http: &reqwest::Client,
+    server: &Server,
+    conversations: &[Conversation],
+    label: &str,
+    acked: &Acked,
+) -> Vec<JoinHandle<usize>> {
+    conversations
+        .iter()
+        .cloned()
+        .map(|(id, token)| {
+            let (http, acked, url) = (
+                http.clone(),
+                acked.clone(),
+                server.url(&format!("/api/v1/conversations/{id}/messages")),
+            );
+            let label = label.to_owned();
+            tokio::spawn(async move {
+                let mut attempted = 0;
+                for i in 0.. {
+                    let cmid = format!("{label}-{id}-{i}");
+                    attempted += 1;
+                    let body = json!({"text": format!("{label} message {i}"), "client_message_id": cmid});
+                    match http.post(&url).bearer_auth(&token).json(&body).send().await {
+                        Ok(response) if response.status() == 201 => {
+                            let Ok(event) = response.json::<Value>().await else {
+                                break;
+                            };
+                            let seq = event["seq"].as_u64().expect("seq");
+                            acked.lock().expect("lock").insert(cmid, (id.clone(), seq));
+                        }
+                        _ => break,
+                    }
+                }
+                attempted
+            })
+        })
+        .collect()
+}
+
+/// Reads every conversation back and checks: gapless sequence numbers, no message stored
+/// twice, every acknowledged message at its acknowledged seq. Returns the messages stored.
+async fn verify(http: &reqwest::Client, server: &Server, conversations: &[Conversation], acked: &Acked) -> usize {
+    let acked = acked.lock().expect("lock").clone();
+    let mut stored_messages = 0;
+    for (id, token) in conversations {
+        let mut events: Vec<Value> = Vec::new();
+        loop {
+            let page: Value = http
+                .get(server.url(&format!(
+                    "/api/v1/conversations/{id}/events?after={}&limit=1000",
+                    events.len()
+                )))
+                .bearer_auth(token)
+                .send()
+                .await
+                .expect("events")
+                .json()
+                .await
+                .expect("json");
+            events.extend(page["events"].as_array().expect("events").iter().cloned());
+            if page["has_more"] != true {
+                break;
+            }
+        }
         for (i, event) in events.iter().enumerate() {
             assert_eq!(event["seq"].as_u64(), Some(i as u64 + 1), "gapless after restart");
         }
@@ -87,14 +110,31 @@ async fn acknowledged_messages_survive_kill_9() {
             .filter_map(|e| Some((e["client_message_id"].as_str()?, e["seq"].as_u64()?)))
             .collect();
         assert_eq!(stored.len(), events.len() - 1, "no message stored twice");
-        for (cmid, (conversation, seq)) in acked.iter().filter(|(_, (c, _))| c == id) {
-            assert_eq!(
-                stored.get(cmid.as_str()),
-                Some(seq),
-                "acknowledged {cmid} in {conversation} survives"
-            );
+        stored_messages += stored.len();
+        for (cmid, (_, seq)) in acked.iter().filter(|(_, (c, _))| c == id) {
+            assert_eq!(stored.get(cmid.as_str()), Some(seq), "acknowledged {cmid} survives");
         }
     }
+    stored_messages
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledged_messages_survive_kill_9() {
+    let dir = TempDir::new("kill9");
+    let server = Server::start(dir.path());
+    let http = reqwest::Client::new();
+    let conversations = start_conversations(&http, &server, 4).await;
+    let acked = Acked::default();
+    let senders = spawn_senders(&http, &server, &conversations, "once", &acked);
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    server.kill_hard();
+    for sender in senders {
+        sender.await.expect("sender");
+    }
+    let acknowledged = acked.lock().expect("lock").len();
+    assert!(acknowledged > 20, "the load ran before the kill ({acknowledged} acks)");
+    let restarted = Server::start(dir.path());
+    verify(&http, &restarted, &conversations, &acked).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -178,105 +218,26 @@ async fn every_acknowledged_message_survives_a_crash_loop() {
     let dir = TempDir::new("crashloop");
     let http = reqwest::Client::new();
     let mut server = Server::start(dir.path());
-    let mut conversations = Vec::new();
-    for _ in 0..6 {
-        let created: Value = http
-            .post(server.url("/api/v1/conversations"))
-            .send()
-            .await
-            .expect("create")
-            .json()
-            .await
-            .expect("json");
-        conversations.push((
-            created["conversation_id"].as_str().expect("id").to_owned(),
-            created["customer_token"].as_str().expect("token").to_owned(),
-        ));
-    }
-    let acked: Arc<Mutex<HashMap<String, (String, u64)>>> = Arc::default();
+    let conversations = start_conversations(&http, &server, 6).await;
+    let acked = Acked::default();
     let mut attempted = 0usize;
     for cycle in 0..cycles {
-        let mut senders = Vec::new();
-        for (n, (id, token)) in conversations.iter().cloned().enumerate() {
-            let (http, acked, url) = (
-                http.clone(),
-                acked.clone(),
-                server.url(&format!("/api/v1/conversations/{id}/messages")),
-            );
-            senders.push(tokio::spawn(async move {
-                let mut sent = 0usize;
-                for i in 0.. {
-                    let cmid = format!("c{cycle}-s{n}-{i}");
-                    sent += 1;
-                    let body = json!({"text": format!("cycle {cycle} message {i}"), "client_message_id": cmid});
-                    match http.post(&url).bearer_auth(&token).json(&body).send().await {
-                        Ok(response) if response.status() == 201 => {
-                            let Ok(event) = response.json::<Value>().await else {
-                                break;
-                            };
-                            let seq = event["seq"].as_u64().expect("seq");
-                            acked.lock().expect("lock").insert(cmid, (id.clone(), seq));
-                        }
-                        _ => break,
-                    }
-                }
-                sent
-            }));
-        }
+        let senders = spawn_senders(&http, &server, &conversations, &format!("c{cycle}"), &acked);
         // Kill at a random moment between 50 and 400 ms into the load.
-        let wait = 50 + next(&mut seed) % 350;
-        tokio::time::sleep(Duration::from_millis(wait)).await;
+        tokio::time::sleep(Duration::from_millis(50 + next(&mut seed) % 350)).await;
         server.kill_hard();
         for sender in senders {
             attempted += sender.await.expect("sender");
         }
         server = Server::start(dir.path());
     }
-
-    let acked = acked.lock().expect("lock").clone();
-    let mut stored_messages = 0usize;
-    for (id, token) in &conversations {
-        let mut events: Vec<Value> = Vec::new();
-        loop {
-            let after = events.len();
-            let page: Value = http
-                .get(server.url(&format!("/api/v1/conversations/{id}/events?after={after}&limit=1000")))
-                .bearer_auth(token)
-                .send()
-                .await
-                .expect("events")
-                .json()
-                .await
-                .expect("json");
-            events.extend(page["events"].as_array().expect("events").iter().cloned());
-            if page["has_more"] != true {
-                break;
-            }
-        }
-        for (i, event) in events.iter().enumerate() {
-            assert_eq!(
-                event["seq"].as_u64(),
-                Some(i as u64 + 1),
-                "gapless after {cycles} crashes"
-            );
-        }
-        let stored: HashMap<&str, u64> = events
-            .iter()
-            .filter_map(|e| Some((e["client_message_id"].as_str()?, e["seq"].as_u64()?)))
-            .collect();
-        assert_eq!(stored.len(), events.len() - 1, "no message stored twice");
-        stored_messages += stored.len();
-        for (cmid, (_, seq)) in acked.iter().filter(|(_, (c, _))| c == id) {
-            assert_eq!(stored.get(cmid.as_str()), Some(seq), "acknowledged {cmid} survives");
-        }
-    }
+    let stored = verify(&http, &server, &conversations, &acked).await;
+    let acknowledged = acked.lock().expect("lock").len();
     eprintln!(
-        "crash loop: {cycles} kill -9 cycles survived, {attempted} sends attempted, {} acknowledged, {stored_messages} stored, 0 lost, 0 duplicated",
-        acked.len()
+        "crash loop: {cycles} kill -9 cycles survived, {attempted} sends attempted, {acknowledged} acknowledged, {stored} stored, 0 lost, 0 duplicated"
     );
     assert!(
-        acked.len() >= cycles * 6,
-        "load ran in every cycle ({} acks)",
-        acked.len()
+        acknowledged >= cycles * 6,
+        "load ran in every cycle ({acknowledged} acks)"
     );
 }
