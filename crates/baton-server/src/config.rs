@@ -70,6 +70,8 @@ pub struct Limits {
     pub ws_idle_seconds: u32,
     pub conversations_per_minute_per_ip: u32,
     pub logins_per_minute: u32,
+    /// Seconds a client may take to send a request's headers (slow-client protection).
+    pub header_read_timeout_seconds: u32,
 }
 
 impl Default for Limits {
@@ -86,6 +88,7 @@ impl Default for Limits {
             ws_idle_seconds: 90,
             conversations_per_minute_per_ip: 60,
             logins_per_minute: 10,
+            header_read_timeout_seconds: 10,
         }
     }
 }
@@ -141,6 +144,10 @@ impl Config {
                 limits.conversations_per_minute_per_ip as usize,
             ),
             ("limits.logins_per_minute", limits.logins_per_minute as usize),
+            (
+                "limits.header_read_timeout_seconds",
+                limits.header_read_timeout_seconds as usize,
+            ),
         ] {
             if value == 0 {
                 return Err(invalid(format!("`{name}` must be greater than 0")));

@@ -18,7 +18,6 @@ pub mod ws;
 use crate::config::Config;
 use crate::problem::ApiError;
 use axum::http::{header, HeaderValue, Request};
-use axum::serve::ListenerExt;
 use axum::Router;
 use baton_domain::{AgentId, Command, ConversationId};
 use baton_store::{Agent, NewAgent, Role, Store, StoreError, TokenHash};
@@ -166,23 +165,51 @@ impl Baton {
                 limits.retain_recent();
             }
         });
-        let (fired_tx, mut fired_rx) = watch::channel(false);
-        let shutdown = async move {
-            signal.await;
-            let _ = sender.send(true);
-            let _ = fired_tx.send(true);
-        };
-        // Chat frames are small and latency-bound: send them without Nagle's delay.
-        let listener = listener.tap_io(|tcp| {
+        // hyper's own connection loop rather than `axum::serve`, for the header-read timeout:
+        // a client that trickles its headers (slowloris) is disconnected.
+        let mut builder = hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
+        builder
+            .http1()
+            .timer(hyper_util::rt::TokioTimer::new())
+            .header_read_timeout(Duration::from_secs(u64::from(
+                state.config.limits.header_read_timeout_seconds,
+            )));
+        let builder = builder.http1_only();
+        let connections = hyper_util::server::graceful::GracefulShutdown::new();
+        tokio::pin!(signal);
+        loop {
+            let (tcp, address) = tokio::select! {
+                accepted = listener.accept() => match accepted {
+                    Ok(accepted) => accepted,
+                    Err(e) => {
+                        // Out of file descriptors and the like: wait instead of spinning.
+                        tracing::warn!(error = %e, "accepting a connection failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                },
+                () = &mut signal => break,
+            };
+            // Chat frames are small and latency-bound: send them without Nagle's delay.
             if let Err(e) = tcp.set_nodelay(true) {
                 tracing::debug!(error = %e, "could not set TCP_NODELAY");
             }
-        });
-        let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
-        axum::serve(listener, app).with_graceful_shutdown(shutdown).await?;
-        let _ = fired_rx.wait_for(|fired| *fired).await;
-        sweeper.abort();
+            let app = app.clone().layer(axum::Extension(axum::extract::ConnectInfo(address)));
+            let service = hyper_util::service::TowerToHyperService::new(app);
+            let connection = builder.serve_connection_with_upgrades(hyper_util::rt::TokioIo::new(tcp), service);
+            let connection = connections.watch(connection.into_owned());
+            tokio::spawn(async move {
+                if let Err(e) = connection.await {
+                    tracing::debug!(error = %e, "connection ended with an error");
+                }
+            });
+        }
+        drop(listener);
+        // Streams close with "going away"; open requests get the grace period to finish.
+        let _ = sender.send(true);
         let grace = Duration::from_secs(state.config.server.shutdown_grace_seconds);
+        let _ = tokio::time::timeout(grace, connections.shutdown()).await;
+        sweeper.abort();
         let deadline = tokio::time::Instant::now() + grace;
         while state.open_streams() > 0 && tokio::time::Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(20)).await;

@@ -177,3 +177,28 @@ async fn messages_on_a_stream_count_against_the_token_rate() {
     assert_eq!(acks, 2);
     assert_eq!(errors, vec![json!(429)]);
 }
+
+#[tokio::test]
+async fn a_client_that_trickles_its_headers_is_disconnected() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = TestApp::builder()
+        .with_limits(|l| l.header_read_timeout_seconds = 1)
+        .start()
+        .await;
+    let mut slow = tokio::net::TcpStream::connect(app.addr).await.expect("connect");
+    slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: baton\r\n")
+        .await
+        .expect("partial headers");
+    // Others are served while the slow client holds its connection.
+    let healthy = app.http.get(app.url("/healthz")).send().await.expect("healthz");
+    assert_eq!(healthy.status(), 200);
+    // The slow client never finishes its headers: the server hangs up (possibly after a 408).
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(5), slow.read_to_end(&mut answer)).await;
+    assert!(
+        read.is_ok(),
+        "the server closed the connection within the header timeout"
+    );
+    let text = String::from_utf8_lossy(&answer);
+    assert!(answer.is_empty() || text.starts_with("HTTP/1.1 408"), "{text}");
+}
