@@ -18,16 +18,20 @@ enum Who {
     Agent,
     /// The agent who owns it (for conversations with an agent).
     OwningAgent,
+    // Supervisors and admins have no extra powers yet (no teams, no admin endpoints); their
+    // columns pin that down, so granting one must change this table.
     Supervisor,
+    Admin,
 }
 
-const EVERYONE: [Who; 6] = [
+const EVERYONE: [Who; 7] = [
     Who::Anonymous,
     Who::Customer,
     Who::OtherCustomer,
     Who::Agent,
     Who::OwningAgent,
     Who::Supervisor,
+    Who::Admin,
 ];
 
 /// The state the conversation is put in before the call.
@@ -44,7 +48,7 @@ struct Row {
     setup: Setup,
     body: Option<fn() -> Value>,
     /// Expected status per caller, in the order of `EVERYONE`.
-    expect: [u16; 6],
+    expect: [u16; 7],
 }
 
 fn message() -> Value {
@@ -55,36 +59,37 @@ fn login() -> Value {
     json!({"email": "agent@example.com", "password": AGENT_PASSWORD})
 }
 
-//                          anon cust other agent owner super
+//                          anon cust other agent owner super admin
 #[rustfmt::skip]
 const ROWS: &[Row] = &[
-    Row { method: "GET", path: "/healthz", setup: Setup::Bot, body: None, expect: [200, 200, 200, 200, 200, 200] },
-    Row { method: "GET", path: "/api/v1/openapi.json", setup: Setup::Bot, body: None, expect: [200, 200, 200, 200, 200, 200] },
-    Row { method: "POST", path: "/api/v1/conversations", setup: Setup::Bot, body: None, expect: [201, 201, 201, 201, 201, 201] },
-    Row { method: "GET", path: "/api/v1/conversations/{id}", setup: Setup::Bot, body: None, expect: [401, 200, 404, 200, 200, 200] },
-    Row { method: "POST", path: "/api/v1/conversations/{id}/messages", setup: Setup::WithOwner, body: Some(message), expect: [401, 201, 404, 409, 201, 409] },
-    Row { method: "GET", path: "/api/v1/conversations/{id}/events", setup: Setup::Bot, body: None, expect: [401, 200, 404, 200, 200, 200] },
-    Row { method: "POST", path: "/api/v1/conversations/{id}/handoff-request", setup: Setup::Bot, body: None, expect: [401, 200, 404, 403, 403, 403] },
-    Row { method: "POST", path: "/api/v1/conversations/{id}/accept", setup: Setup::Waiting, body: None, expect: [401, 403, 403, 200, 200, 200] },
-    Row { method: "POST", path: "/api/v1/conversations/{id}/hand-back", setup: Setup::WithOwner, body: None, expect: [401, 403, 403, 409, 200, 409] },
-    Row { method: "POST", path: "/api/v1/conversations/{id}/resolve", setup: Setup::WithOwner, body: None, expect: [401, 403, 403, 409, 200, 409] },
-    Row { method: "POST", path: "/api/v1/agents/login", setup: Setup::Bot, body: Some(login), expect: [200, 200, 200, 200, 200, 200] },
-    Row { method: "GET", path: "/api/v1/agents/me", setup: Setup::Bot, body: None, expect: [401, 403, 403, 200, 200, 200] },
-    Row { method: "GET", path: "/api/v1/agents/me/conversations", setup: Setup::Bot, body: None, expect: [401, 403, 403, 200, 200, 200] },
-    Row { method: "GET", path: "/api/v1/queue", setup: Setup::Bot, body: None, expect: [401, 403, 403, 200, 200, 200] },
+    Row { method: "GET", path: "/healthz", setup: Setup::Bot, body: None, expect: [200, 200, 200, 200, 200, 200, 200] },
+    Row { method: "GET", path: "/api/v1/openapi.json", setup: Setup::Bot, body: None, expect: [200, 200, 200, 200, 200, 200, 200] },
+    Row { method: "POST", path: "/api/v1/conversations", setup: Setup::Bot, body: None, expect: [201, 201, 201, 201, 201, 201, 201] },
+    Row { method: "GET", path: "/api/v1/conversations/{id}", setup: Setup::Bot, body: None, expect: [401, 200, 404, 200, 200, 200, 200] },
+    Row { method: "POST", path: "/api/v1/conversations/{id}/messages", setup: Setup::WithOwner, body: Some(message), expect: [401, 201, 404, 409, 201, 409, 409] },
+    Row { method: "GET", path: "/api/v1/conversations/{id}/events", setup: Setup::Bot, body: None, expect: [401, 200, 404, 200, 200, 200, 200] },
+    Row { method: "POST", path: "/api/v1/conversations/{id}/handoff-request", setup: Setup::Bot, body: None, expect: [401, 200, 404, 403, 403, 403, 403] },
+    Row { method: "POST", path: "/api/v1/conversations/{id}/accept", setup: Setup::Waiting, body: None, expect: [401, 403, 403, 200, 200, 200, 200] },
+    Row { method: "POST", path: "/api/v1/conversations/{id}/hand-back", setup: Setup::WithOwner, body: None, expect: [401, 403, 403, 409, 200, 409, 409] },
+    Row { method: "POST", path: "/api/v1/conversations/{id}/resolve", setup: Setup::WithOwner, body: None, expect: [401, 403, 403, 409, 200, 409, 409] },
+    Row { method: "POST", path: "/api/v1/agents/login", setup: Setup::Bot, body: Some(login), expect: [200, 200, 200, 200, 200, 200, 200] },
+    Row { method: "GET", path: "/api/v1/agents/me", setup: Setup::Bot, body: None, expect: [401, 403, 403, 200, 200, 200, 200] },
+    Row { method: "GET", path: "/api/v1/agents/me/conversations", setup: Setup::Bot, body: None, expect: [401, 403, 403, 200, 200, 200, 200] },
+    Row { method: "GET", path: "/api/v1/queue", setup: Setup::Bot, body: None, expect: [401, 403, 403, 200, 200, 200, 200] },
 ];
 
 /// WebSocket routes (not in the OpenAPI document): 101 is a successful upgrade.
 #[rustfmt::skip]
 const STREAMS: &[Row] = &[
-    Row { method: "GET", path: "/api/v1/conversations/{id}/ws", setup: Setup::Bot, body: None, expect: [401, 101, 404, 101, 101, 101] },
-    Row { method: "GET", path: "/api/v1/agents/ws", setup: Setup::Bot, body: None, expect: [401, 403, 403, 101, 101, 101] },
+    Row { method: "GET", path: "/api/v1/conversations/{id}/ws", setup: Setup::Bot, body: None, expect: [401, 101, 404, 101, 101, 101, 101] },
+    Row { method: "GET", path: "/api/v1/agents/ws", setup: Setup::Bot, body: None, expect: [401, 403, 403, 101, 101, 101, 101] },
 ];
 
 struct Principals {
     agent: String,
     owner: String,
     supervisor: String,
+    admin: String,
     other: CustomerSession,
 }
 
@@ -110,6 +115,7 @@ fn token_for<'a>(who: Who, conv: &'a CustomerSession, p: &'a Principals) -> Opti
         Who::Agent => Some(&p.agent),
         Who::OwningAgent => Some(&p.owner),
         Who::Supervisor => Some(&p.supervisor),
+        Who::Admin => Some(&p.admin),
     }
 }
 
@@ -147,12 +153,14 @@ async fn every_endpoint_against_every_caller() {
         .with_agent("agent@example.com", "Agent")
         .with_agent("owner@example.com", "Owner")
         .with_supervisor("super@example.com", "Supervisor")
+        .with_admin("admin@example.com", "Admin")
         .start()
         .await;
     let principals = Principals {
         agent: app.login("agent@example.com").await,
         owner: app.login("owner@example.com").await,
         supervisor: app.login("super@example.com").await,
+        admin: app.login("admin@example.com").await,
         other: app.new_conversation().await,
     };
     let mut failures = Vec::new();

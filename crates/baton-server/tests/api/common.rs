@@ -50,6 +50,11 @@ impl TestAppBuilder {
         self
     }
 
+    pub fn with_admin(mut self, email: &'static str, name: &'static str) -> Self {
+        self.agents.push((email, name, Role::Admin));
+        self
+    }
+
     pub fn with_rate(mut self, per_second: u32, burst: u32) -> Self {
         self.config.limits.messages_per_second = per_second;
         self.config.limits.message_burst = burst;

@@ -202,3 +202,38 @@ async fn a_client_that_trickles_its_headers_is_disconnected() {
     let text = String::from_utf8_lossy(&answer);
     assert!(answer.is_empty() || text.starts_with("HTTP/1.1 408"), "{text}");
 }
+
+#[tokio::test]
+async fn an_oversized_websocket_message_closes_only_that_stream() {
+    use futures_util::SinkExt;
+    let app = TestApp::builder()
+        .with_limits(|l| l.max_ws_message_bytes = 1024)
+        .start()
+        .await;
+    let conv = app.new_conversation().await;
+    let path = format!("/api/v1/conversations/{}/ws", conv.id);
+    let mut abuser = app.connect_ws(&path, &conv.token).await;
+    let mut bystander = app.connect_ws(&path, &conv.token).await;
+    assert_eq!(next_json(&mut abuser).await["type"], "event");
+    assert_eq!(next_json(&mut bystander).await["type"], "event");
+    let huge = json!({"type": "send", "text": "x".repeat(4_000), "client_message_id": "big"}).to_string();
+    let _ = abuser.send(Message::text(huge)).await;
+    let ended = loop {
+        match tokio::time::timeout(Duration::from_secs(5), abuser.next())
+            .await
+            .expect("the stream ends")
+        {
+            Some(Ok(Message::Close(frame))) => break frame.map(|f| u16::from(f.code)),
+            Some(Ok(_)) => continue,
+            Some(Err(_)) | None => break None,
+        }
+    };
+    assert!(
+        matches!(ended, None | Some(1009)),
+        "closed, as too big if with a code: {ended:?}"
+    );
+    // Nothing was stored, and the other stream still works.
+    crate::common::ws_send(&mut bystander, "still fine", "ok-1").await;
+    assert_eq!(next_json(&mut bystander).await["event"]["text"], "still fine");
+    assert_eq!(app.events(&conv.id, &conv.token, 0).await.len(), 2);
+}
