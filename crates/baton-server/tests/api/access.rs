@@ -191,15 +191,7 @@ async fn every_endpoint_against_every_caller() {
     );
 
     // Completeness: every documented operation has a row.
-    let doc: Value = app
-        .http
-        .get(app.url("/api/v1/openapi.json"))
-        .send()
-        .await
-        .expect("doc")
-        .json()
-        .await
-        .expect("json");
+    let doc = app.get_json("/api/v1/openapi.json", None).await;
     let documented: BTreeSet<(String, String)> = doc["paths"]
         .as_object()
         .expect("paths")

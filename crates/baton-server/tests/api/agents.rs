@@ -23,16 +23,7 @@ async fn login_checks_the_password_and_tokens_are_required() {
         .expect("login");
     assert_eq!(unknown.status(), 401);
     let token = app.login("NINA@example.com").await;
-    let me: Value = app
-        .http
-        .get(app.url("/api/v1/agents/me"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .expect("me")
-        .json()
-        .await
-        .expect("json");
+    let me = app.get_json("/api/v1/agents/me", Some(&token)).await;
     assert_eq!(me["display_name"], "Nina");
     assert_eq!(
         app.http
@@ -80,16 +71,7 @@ async fn the_queue_is_oldest_first_and_exactly_one_concurrent_accept_wins() {
         app.login("b@example.com").await,
         app.login("c@example.com").await,
     ];
-    let queue: Value = app
-        .http
-        .get(app.url("/api/v1/queue"))
-        .bearer_auth(&tokens[0])
-        .send()
-        .await
-        .expect("q")
-        .json()
-        .await
-        .expect("json");
+    let queue = app.get_json("/api/v1/queue", Some(&tokens[0])).await;
     let waiting: Vec<&str> = queue["waiting"]
         .as_array()
         .expect("waiting")
@@ -113,16 +95,7 @@ async fn the_queue_is_oldest_first_and_exactly_one_concurrent_accept_wins() {
     );
     let events = app.events(&second.id, &second.token, 0).await;
     assert_eq!(events.iter().filter(|e| e["type"] == "assigned").count(), 1);
-    let queue: Value = app
-        .http
-        .get(app.url("/api/v1/queue"))
-        .bearer_auth(&tokens[0])
-        .send()
-        .await
-        .expect("q")
-        .json()
-        .await
-        .expect("json");
+    let queue = app.get_json("/api/v1/queue", Some(&tokens[0])).await;
     assert_eq!(queue["waiting"].as_array().expect("waiting").len(), 1);
 }
 
@@ -193,16 +166,7 @@ async fn only_the_owner_speaks_and_the_conversation_runs_to_resolution() {
         403
     );
 
-    let mine: Value = app
-        .http
-        .get(app.url("/api/v1/agents/me/conversations"))
-        .bearer_auth(&nina)
-        .send()
-        .await
-        .expect("mine")
-        .json()
-        .await
-        .expect("json");
+    let mine = app.get_json("/api/v1/agents/me/conversations", Some(&nina)).await;
     assert_eq!(mine["conversations"][0]["conversation_id"], conv.id.as_str());
 
     let resolved = app

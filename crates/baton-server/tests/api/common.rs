@@ -237,6 +237,17 @@ impl TestApp {
         body["token"].as_str().expect("token").to_owned()
     }
 
+    /// GETs `path` (with a bearer token if given), expects 200 and returns the JSON body.
+    pub async fn get_json(&self, path: &str, token: Option<&str>) -> Value {
+        let mut request = self.http.get(self.url(path));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.expect("request");
+        assert_eq!(response.status(), 200, "GET {path}");
+        response.json().await.expect("json body")
+    }
+
     pub async fn agent_post(&self, path: &str, token: &str) -> reqwest::Response {
         self.http
             .post(self.url(path))

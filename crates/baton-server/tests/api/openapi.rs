@@ -1,20 +1,11 @@
 //! The published OpenAPI document describes every route the server answers.
 
 use crate::common::TestApp;
-use serde_json::Value;
 
 #[tokio::test]
 async fn the_openapi_document_lists_every_rest_route() {
     let app = TestApp::init().await;
-    let doc: Value = app
-        .http
-        .get(app.url("/api/v1/openapi.json"))
-        .send()
-        .await
-        .expect("doc")
-        .json()
-        .await
-        .expect("json");
+    let doc = app.get_json("/api/v1/openapi.json", None).await;
     assert_eq!(doc["openapi"], "3.1.0");
     let paths = doc["paths"].as_object().expect("paths");
     for (method, path) in [

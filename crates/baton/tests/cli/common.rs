@@ -105,6 +105,19 @@ impl Server {
         format!("{}{}", self.base, path)
     }
 
+    /// Starts a conversation (with `body`, or none); returns its id and customer token.
+    pub async fn new_conversation(&self, http: &reqwest::Client, body: Option<serde_json::Value>) -> (String, String) {
+        let mut request = http.post(self.url("/api/v1/conversations"));
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let created: serde_json::Value = request.send().await.expect("create").json().await.expect("json");
+        (
+            created["conversation_id"].as_str().expect("id").to_owned(),
+            created["customer_token"].as_str().expect("token").to_owned(),
+        )
+    }
+
     /// `kill -9`: no chance to flush or clean up.
     pub fn kill_hard(mut self) {
         self.child.kill().expect("kill -9");

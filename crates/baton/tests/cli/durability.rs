@@ -19,18 +19,7 @@ type Acked = Arc<Mutex<HashMap<String, (String, u64)>>>;
 async fn start_conversations(http: &reqwest::Client, server: &Server, n: usize) -> Vec<Conversation> {
     let mut conversations = Vec::with_capacity(n);
     for _ in 0..n {
-        let created: Value = http
-            .post(server.url("/api/v1/conversations"))
-            .send()
-            .await
-            .expect("create")
-            .json()
-            .await
-            .expect("json");
-        conversations.push((
-            created["conversation_id"].as_str().expect("id").to_owned(),
-            created["customer_token"].as_str().expect("token").to_owned(),
-        ));
+        conversations.push(server.new_conversation(http, None).await);
     }
     conversations
 }
@@ -142,18 +131,7 @@ async fn sigterm_closes_streams_and_exits_cleanly() {
     let dir = TempDir::new("sigterm");
     let mut server = Server::start(dir.path());
     let http = reqwest::Client::new();
-    let created: Value = http
-        .post(server.url("/api/v1/conversations"))
-        .send()
-        .await
-        .expect("create")
-        .json()
-        .await
-        .expect("json");
-    let (id, token) = (
-        created["conversation_id"].as_str().expect("id"),
-        created["customer_token"].as_str().expect("token"),
-    );
+    let (id, token) = server.new_conversation(&http, None).await;
     let ws_url = format!(
         "{}/api/v1/conversations/{id}/ws?access_token={token}",
         server.base.replacen("http", "ws", 1)

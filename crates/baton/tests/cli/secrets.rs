@@ -16,19 +16,13 @@ async fn the_log_holds_no_token_password_or_message_text() {
         .expect("password")
         .to_owned();
     let http = reqwest::Client::new();
-    let created: Value = http
-        .post(server.url("/api/v1/conversations"))
-        .json(&json!({"customer": {"name": "Sarah Secret", "email": "sarah.secret@example.com"}}))
-        .send()
-        .await
-        .expect("create")
-        .json()
-        .await
-        .expect("json");
-    let (id, token) = (
-        created["conversation_id"].as_str().expect("id"),
-        created["customer_token"].as_str().expect("token"),
-    );
+    let (id, token) = server
+        .new_conversation(
+            &http,
+            Some(json!({"customer": {"name": "Sarah Secret", "email": "sarah.secret@example.com"}})),
+        )
+        .await;
+    let (id, token) = (id.as_str(), token.as_str());
     let secret_text = "my card is 4111 1111 1111 1111 and my passphrase is zebra-quartz";
     let send = |text: &'static str, token: String, cmid: &'static str| {
         let http = http.clone();
