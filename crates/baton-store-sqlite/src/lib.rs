@@ -10,24 +10,22 @@
 //! This crate owns the SQL and the migrations for SQLite and nothing else: no HTTP, no
 //! domain rules (it asks `baton-domain` to decide and stores what it returns).
 
+mod checkpoint;
 mod rows;
 mod writer;
 
 use async_trait::async_trait;
 use baton_domain::{AgentId, Command, ConversationId, Event};
 use baton_store::{Agent, ConversationRecord, Executed, NewAgent, NewConversation, Store, StoreError, TokenHash};
-use rows::{
-    agent_from_row, backend, conversation_from_row, corrupt, event_from_row, load_conversation, micros,
-    CONVERSATION_COLUMNS,
-};
+use rows::{agent_from_row, backend, corrupt, micros, ConversationRow, EventRow, CONVERSATION_COLUMNS, EVENT_COLUMNS};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::Row;
+use sqlx::{ConnectOptions, Connection, Row};
 use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 use time::OffsetDateTime;
 use tokio::sync::{mpsc, oneshot};
-use writer::{run_writer, writer_stopped, WriteRequest, MAX_BATCH};
+use writer::{writer_stopped, WriteRequest, MAX_BATCH};
 
 /// How much a commit must survive before it is acknowledged.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -39,10 +37,24 @@ pub enum Durability {
     PowerLoss,
 }
 
-/// The SQLite store: one writer connection, a pool of readers.
+impl Durability {
+    fn synchronous(self) -> &'static str {
+        match self {
+            Durability::ProcessCrash => "NORMAL",
+            Durability::PowerLoss => "FULL",
+        }
+    }
+}
+
+/// How long a connection waits for a lock another connection holds.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Page cache of the writer connection (SQLite's default is 2 MiB).
+const WRITER_CACHE_KIB: i64 = 16 * 1024;
+
+/// The SQLite store: one writer thread, one checkpointer thread, a pool of readers.
 #[derive(Clone)]
 pub struct SqliteStore {
-    writer: SqlitePool,
     reader: SqlitePool,
     requests: mpsc::Sender<WriteRequest>,
 }
@@ -69,49 +81,75 @@ impl SqliteStore {
                 Durability::ProcessCrash => SqliteSynchronous::Normal,
                 Durability::PowerLoss => SqliteSynchronous::Full,
             })
-            .busy_timeout(Duration::from_secs(10))
+            .busy_timeout(BUSY_TIMEOUT)
             .foreign_keys(true)
             .pragma("temp_store", "memory");
-        let writer = SqlitePoolOptions::new()
-            .max_connections(1)
-            .min_connections(1)
-            .acquire_timeout(Duration::from_secs(30))
-            .connect_with(options.clone())
-            .await
-            .map_err(backend("opening the database"))?;
+        let mut migrator = options.connect().await.map_err(backend("opening the database"))?;
         sqlx::migrate!("./migrations")
-            .run(&writer)
+            .run(&mut migrator)
             .await
-            .map_err(|e| StoreError::Backend {
-                operation: "applying migrations",
-                source: Box::new(e),
-            })?;
+            .map_err(backend("applying migrations"))?;
+        migrator.close().await.map_err(backend("opening the database"))?;
+
+        let path = options.get_filename().to_owned();
+        let (writer_connection, checkpoint_connection) = tokio::task::spawn_blocking(move || {
+            let writer = open_writing_connection(&path, durability)?;
+            writer
+                .pragma_update(None, "wal_autocheckpoint", 0)
+                .and_then(|()| writer.pragma_update(None, "cache_size", -WRITER_CACHE_KIB))
+                .map_err(backend("configuring the writer connection"))?;
+            let checkpoint = open_writing_connection(&path, durability)?;
+            Ok::<_, StoreError>((writer, checkpoint))
+        })
+        .await
+        .map_err(backend("opening the writer connection"))??;
+        let checkpointer =
+            checkpoint::Checkpointer::start(checkpoint_connection).map_err(backend("starting the checkpointer"))?;
+        let (requests, receiver) = mpsc::channel(4 * MAX_BATCH);
+        writer::start(writer_connection, checkpointer, receiver).map_err(backend("starting the writer"))?;
+
         let reader = SqlitePoolOptions::new()
             .max_connections(4)
             .connect_with(options.read_only(true))
             .await
             .map_err(backend("opening read connections"))?;
-        let (requests, receiver) = mpsc::channel(4 * MAX_BATCH);
-        tokio::spawn(run_writer(writer.clone(), receiver));
-        Ok(Self {
-            writer,
-            reader,
-            requests,
-        })
+        Ok(Self { reader, requests })
     }
 
-    async fn submit(&self, request: WriteRequest) -> Result<(), StoreError> {
+    async fn submit<T>(
+        &self,
+        request: impl FnOnce(oneshot::Sender<Result<T, StoreError>>) -> WriteRequest,
+    ) -> Result<T, StoreError> {
+        let (reply, answer) = oneshot::channel();
         self.requests
-            .send(request)
+            .send(request(reply))
             .await
-            .map_err(|_| writer_stopped("queueing a write"))
+            .map_err(|_| writer_stopped("queueing a write"))?;
+        answer.await.map_err(|_| writer_stopped("waiting for a commit"))?
     }
 
-    /// Closes every connection, checkpointing the WAL.
+    /// Finishes the writes already queued, stops the writer and closes every connection;
+    /// the last one to close checkpoints the WAL into the database file.
     pub async fn close(&self) {
         self.reader.close().await;
-        self.writer.close().await;
+        let (done, closed) = oneshot::channel();
+        if self.requests.send(WriteRequest::Shutdown { done }).await.is_ok() {
+            let _ = closed.await;
+        }
     }
+}
+
+/// A rusqlite connection for the writer or the checkpointer, with the same settings as the
+/// readers (the journal mode is already WAL: it is a property of the database file).
+fn open_writing_connection(path: &Path, durability: Durability) -> Result<rusqlite::Connection, StoreError> {
+    let connection = rusqlite::Connection::open(path).map_err(backend("opening the database for writing"))?;
+    connection
+        .busy_timeout(BUSY_TIMEOUT)
+        .and_then(|()| connection.pragma_update(None, "synchronous", durability.synchronous()))
+        .and_then(|()| connection.pragma_update(None, "foreign_keys", true))
+        .and_then(|()| connection.pragma_update(None, "temp_store", "memory"))
+        .map_err(backend("configuring a writing connection"))?;
+    Ok(connection)
 }
 
 #[async_trait]
@@ -129,18 +167,19 @@ impl Store for SqliteStore {
         new: NewConversation,
         now: OffsetDateTime,
     ) -> Result<(ConversationRecord, Event), StoreError> {
-        let (reply, answer) = oneshot::channel();
-        self.submit(WriteRequest::Create { new, now, reply }).await?;
-        answer.await.map_err(|_| writer_stopped("waiting for a commit"))?
+        self.submit(|reply| WriteRequest::Create { new, now, reply }).await
     }
 
     async fn conversation(&self, id: ConversationId) -> Result<Option<ConversationRecord>, StoreError> {
-        let mut conn = self
-            .reader
-            .acquire()
-            .await
-            .map_err(backend("acquiring a read connection"))?;
-        load_conversation(&mut conn, id).await
+        sqlx::query_as::<_, ConversationRow>(&format!(
+            "SELECT {CONVERSATION_COLUMNS} FROM conversations WHERE id = ?"
+        ))
+        .bind(id.0)
+        .fetch_optional(&self.reader)
+        .await
+        .map_err(backend("loading a conversation"))?
+        .map(ConversationRow::into_record)
+        .transpose()
     }
 
     async fn customer_token_hash(&self, id: ConversationId) -> Result<Option<TokenHash>, StoreError> {
@@ -158,31 +197,28 @@ impl Store for SqliteStore {
     }
 
     async fn execute(&self, id: ConversationId, command: Command, now: OffsetDateTime) -> Result<Executed, StoreError> {
-        let (reply, answer) = oneshot::channel();
-        self.submit(WriteRequest::Execute {
+        self.submit(|reply| WriteRequest::Execute {
             id,
             command,
             now,
             reply,
         })
-        .await?;
-        answer.await.map_err(|_| writer_stopped("waiting for a commit"))?
+        .await
     }
 
     async fn events_after(&self, id: ConversationId, after: u64, limit: u32) -> Result<Vec<Event>, StoreError> {
         let after = i64::try_from(after).unwrap_or(i64::MAX);
-        sqlx::query(
-            "SELECT conversation_id, seq, at, body FROM events WHERE conversation_id = ? AND seq > ? \
-             ORDER BY seq LIMIT ?",
-        )
+        sqlx::query_as::<_, EventRow>(&format!(
+            "SELECT {EVENT_COLUMNS} FROM events WHERE conversation_id = ? AND seq > ? ORDER BY seq LIMIT ?"
+        ))
         .bind(id.0)
         .bind(after)
         .bind(i64::from(limit))
         .fetch_all(&self.reader)
         .await
         .map_err(backend("reading events"))?
-        .iter()
-        .map(event_from_row)
+        .into_iter()
+        .map(EventRow::into_event)
         .collect()
     }
 
@@ -191,13 +227,13 @@ impl Store for SqliteStore {
             "SELECT {CONVERSATION_COLUMNS} FROM conversations WHERE phase = 'waiting_for_agent' \
              ORDER BY waiting_since, id LIMIT ?"
         );
-        sqlx::query(&sql)
+        sqlx::query_as::<_, ConversationRow>(&sql)
             .bind(i64::from(limit))
             .fetch_all(&self.reader)
             .await
             .map_err(backend("listing waiting conversations"))?
-            .iter()
-            .map(conversation_from_row)
+            .into_iter()
+            .map(ConversationRow::into_record)
             .collect()
     }
 
@@ -206,31 +242,18 @@ impl Store for SqliteStore {
             "SELECT {CONVERSATION_COLUMNS} FROM conversations WHERE agent_id = ? AND phase = 'with_agent' \
              ORDER BY updated_at"
         );
-        sqlx::query(&sql)
+        sqlx::query_as::<_, ConversationRow>(&sql)
             .bind(agent_id.0)
             .fetch_all(&self.reader)
             .await
             .map_err(backend("listing an agent's conversations"))?
-            .iter()
-            .map(conversation_from_row)
+            .into_iter()
+            .map(ConversationRow::into_record)
             .collect()
     }
 
     async fn insert_agent_if_absent(&self, new: NewAgent, now: OffsetDateTime) -> Result<bool, StoreError> {
-        let result = sqlx::query(
-            "INSERT INTO agents (id, email, display_name, role, password_hash, created_at) VALUES (?, ?, ?, ?, ?, ?) \
-             ON CONFLICT (email) DO NOTHING",
-        )
-        .bind(new.agent.id.0)
-        .bind(&new.agent.email)
-        .bind(&new.agent.display_name)
-        .bind(new.agent.role.as_str())
-        .bind(&new.password_hash)
-        .bind(micros(now))
-        .execute(&self.writer)
-        .await
-        .map_err(backend("creating an agent"))?;
-        Ok(result.rows_affected() == 1)
+        self.submit(|reply| WriteRequest::InsertAgent { new, now, reply }).await
     }
 
     async fn agent_credentials(&self, email: &str) -> Result<Option<(Agent, String)>, StoreError> {
@@ -266,15 +289,14 @@ impl Store for SqliteStore {
         now: OffsetDateTime,
         expires_at: OffsetDateTime,
     ) -> Result<(), StoreError> {
-        sqlx::query("INSERT INTO agent_sessions (token_hash, agent_id, created_at, expires_at) VALUES (?, ?, ?, ?)")
-            .bind(&token_hash.0[..])
-            .bind(agent_id.0)
-            .bind(micros(now))
-            .bind(micros(expires_at))
-            .execute(&self.writer)
-            .await
-            .map_err(backend("creating a session"))?;
-        Ok(())
+        self.submit(|reply| WriteRequest::CreateSession {
+            token_hash,
+            agent_id,
+            now,
+            expires_at,
+            reply,
+        })
+        .await
     }
 
     async fn session_agent(&self, token_hash: TokenHash, now: OffsetDateTime) -> Result<Option<Agent>, StoreError> {

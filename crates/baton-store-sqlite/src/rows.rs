@@ -1,14 +1,21 @@
-//! Row mapping and the small SQL helpers shared by the reader and the writer: timestamps in
-//! microseconds, conversions from rows to records, and error wrapping.
+//! Row mapping and the small SQL helpers shared by the readers (sqlx) and the writer
+//! (rusqlite): timestamps in microseconds, the raw column values of each table and their
+//! conversion to records, and error wrapping.
+//!
+//! Both drivers fill the same row structs ([`ConversationRow`], [`EventRow`]), so the rules
+//! for turning stored values into domain types are written once.
 
 use baton_domain::{AgentId, Channel, ConversationId, CustomerProfile, Event, EventKind, Language, Phase, PhaseName};
 use baton_store::{Agent, ConversationRecord, Role, StoreError};
 use sqlx::sqlite::SqliteRow;
-use sqlx::{Row, SqliteConnection};
+use sqlx::Row;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-pub(crate) fn backend(operation: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
+pub(crate) fn backend<E>(operation: &'static str) -> impl FnOnce(E) -> StoreError
+where
+    E: std::error::Error + Send + Sync + 'static,
+{
     move |e| StoreError::Backend {
         operation,
         source: Box::new(e),
@@ -35,52 +42,108 @@ pub(crate) fn stored_precision(at: OffsetDateTime) -> Result<OffsetDateTime, Sto
     from_micros(micros(at))
 }
 
+fn uuid(what: &'static str, bytes: &[u8]) -> Result<Uuid, StoreError> {
+    Uuid::from_slice(bytes).map_err(|e| corrupt(what, e))
+}
+
+/// The columns of `conversations` that make a [`ConversationRecord`], in this order.
 pub(crate) const CONVERSATION_COLUMNS: &str = "id, phase, agent_id, last_seq, channel, language, customer_name, \
      customer_email, customer_external_id, created_at, updated_at, waiting_since";
 
-pub(crate) fn conversation_from_row(row: &SqliteRow) -> Result<ConversationRecord, StoreError> {
-    let get_err = |e: sqlx::Error| corrupt("conversation row", e);
-    let id: Uuid = row.try_get("id").map_err(get_err)?;
-    let phase_name: String = row.try_get("phase").map_err(get_err)?;
-    let agent_id: Option<Uuid> = row.try_get("agent_id").map_err(get_err)?;
-    let phase_name = PhaseName::parse(&phase_name).ok_or_else(|| corrupt("conversation phase", &phase_name))?;
-    let phase = Phase::from_parts(phase_name, agent_id.map(AgentId))
-        .ok_or_else(|| corrupt("conversation phase", format!("{phase_name} with agent {agent_id:?}")))?;
-    let last_seq: i64 = row.try_get("last_seq").map_err(get_err)?;
-    let channel: String = row.try_get("channel").map_err(get_err)?;
-    let language: Option<String> = row.try_get("language").map_err(get_err)?;
-    let waiting_since: Option<i64> = row.try_get("waiting_since").map_err(get_err)?;
-    Ok(ConversationRecord {
-        id: ConversationId(id),
-        phase,
-        last_seq: u64::try_from(last_seq).map_err(|e| corrupt("last_seq", e))?,
-        channel: Channel::parse(&channel).ok_or_else(|| corrupt("channel", &channel))?,
-        language: language
-            .map(Language::parse)
-            .transpose()
-            .map_err(|e| corrupt("language", e))?,
-        customer: CustomerProfile {
-            name: row.try_get("customer_name").map_err(get_err)?,
-            email: row.try_get("customer_email").map_err(get_err)?,
-            external_id: row.try_get("customer_external_id").map_err(get_err)?,
-        },
-        created_at: from_micros(row.try_get("created_at").map_err(get_err)?)?,
-        updated_at: from_micros(row.try_get("updated_at").map_err(get_err)?)?,
-        waiting_since: waiting_since.map(from_micros).transpose()?,
-    })
+/// One `conversations` row as stored.
+#[derive(sqlx::FromRow)]
+pub(crate) struct ConversationRow {
+    id: Vec<u8>,
+    phase: String,
+    agent_id: Option<Vec<u8>>,
+    last_seq: i64,
+    channel: String,
+    language: Option<String>,
+    customer_name: Option<String>,
+    customer_email: Option<String>,
+    customer_external_id: Option<String>,
+    created_at: i64,
+    updated_at: i64,
+    waiting_since: Option<i64>,
 }
 
-pub(crate) fn event_from_row(row: &SqliteRow) -> Result<Event, StoreError> {
-    let get_err = |e: sqlx::Error| corrupt("event row", e);
-    let conversation_id: Uuid = row.try_get("conversation_id").map_err(get_err)?;
-    let seq: i64 = row.try_get("seq").map_err(get_err)?;
-    let body: String = row.try_get("body").map_err(get_err)?;
-    Ok(Event {
-        conversation_id: ConversationId(conversation_id),
-        seq: u64::try_from(seq).map_err(|e| corrupt("event seq", e))?,
-        at: from_micros(row.try_get("at").map_err(get_err)?)?,
-        kind: serde_json::from_str::<EventKind>(&body).map_err(|e| corrupt("event body", e))?,
-    })
+impl ConversationRow {
+    /// Reads a row selected with [`CONVERSATION_COLUMNS`] through rusqlite.
+    pub(crate) fn from_rusqlite(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+        Ok(Self {
+            id: row.get(0)?,
+            phase: row.get(1)?,
+            agent_id: row.get(2)?,
+            last_seq: row.get(3)?,
+            channel: row.get(4)?,
+            language: row.get(5)?,
+            customer_name: row.get(6)?,
+            customer_email: row.get(7)?,
+            customer_external_id: row.get(8)?,
+            created_at: row.get(9)?,
+            updated_at: row.get(10)?,
+            waiting_since: row.get(11)?,
+        })
+    }
+
+    pub(crate) fn into_record(self) -> Result<ConversationRecord, StoreError> {
+        let agent_id = self.agent_id.map(|a| uuid("conversation agent id", &a)).transpose()?;
+        let phase_name = PhaseName::parse(&self.phase).ok_or_else(|| corrupt("conversation phase", &self.phase))?;
+        let phase = Phase::from_parts(phase_name, agent_id.map(AgentId))
+            .ok_or_else(|| corrupt("conversation phase", format!("{phase_name} with agent {agent_id:?}")))?;
+        Ok(ConversationRecord {
+            id: ConversationId(uuid("conversation id", &self.id)?),
+            phase,
+            last_seq: u64::try_from(self.last_seq).map_err(|e| corrupt("last_seq", e))?,
+            channel: Channel::parse(&self.channel).ok_or_else(|| corrupt("channel", &self.channel))?,
+            language: self
+                .language
+                .map(Language::parse)
+                .transpose()
+                .map_err(|e| corrupt("language", e))?,
+            customer: CustomerProfile {
+                name: self.customer_name,
+                email: self.customer_email,
+                external_id: self.customer_external_id,
+            },
+            created_at: from_micros(self.created_at)?,
+            updated_at: from_micros(self.updated_at)?,
+            waiting_since: self.waiting_since.map(from_micros).transpose()?,
+        })
+    }
+}
+
+/// The columns of `events` that make an [`Event`], in this order.
+pub(crate) const EVENT_COLUMNS: &str = "conversation_id, seq, at, body";
+
+/// One `events` row as stored.
+#[derive(sqlx::FromRow)]
+pub(crate) struct EventRow {
+    conversation_id: Vec<u8>,
+    seq: i64,
+    at: i64,
+    body: String,
+}
+
+impl EventRow {
+    /// Reads a row selected with [`EVENT_COLUMNS`] through rusqlite.
+    pub(crate) fn from_rusqlite(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+        Ok(Self {
+            conversation_id: row.get(0)?,
+            seq: row.get(1)?,
+            at: row.get(2)?,
+            body: row.get(3)?,
+        })
+    }
+
+    pub(crate) fn into_event(self) -> Result<Event, StoreError> {
+        Ok(Event {
+            conversation_id: ConversationId(uuid("event conversation id", &self.conversation_id)?),
+            seq: u64::try_from(self.seq).map_err(|e| corrupt("event seq", e))?,
+            at: from_micros(self.at)?,
+            kind: serde_json::from_str::<EventKind>(&self.body).map_err(|e| corrupt("event body", e))?,
+        })
+    }
 }
 
 pub(crate) fn agent_from_row(row: &SqliteRow) -> Result<Agent, StoreError> {
@@ -92,50 +155,4 @@ pub(crate) fn agent_from_row(row: &SqliteRow) -> Result<Agent, StoreError> {
         display_name: row.try_get("display_name").map_err(get_err)?,
         role: Role::parse(&role).ok_or_else(|| corrupt("agent role", &role))?,
     })
-}
-
-/// Most events in one INSERT statement (6 parameters each, well under SQLite's limit).
-const EVENTS_PER_INSERT: usize = 500;
-
-/// Appends events with one multi-row INSERT per chunk.
-pub(crate) async fn insert_events(conn: &mut SqliteConnection, events: &[&Event]) -> Result<(), StoreError> {
-    for chunk in events.chunks(EVENTS_PER_INSERT) {
-        let mut sql =
-            String::from("INSERT INTO events (conversation_id, seq, at, type, client_message_id, body) VALUES ");
-        for i in 0..chunk.len() {
-            sql.push_str(if i == 0 {
-                "(?, ?, ?, ?, ?, ?)"
-            } else {
-                ", (?, ?, ?, ?, ?, ?)"
-            });
-        }
-        let mut query = sqlx::query(&sql);
-        for event in chunk {
-            let body = serde_json::to_string(&event.kind).map_err(|e| corrupt("event body", e))?;
-            query = query
-                .bind(event.conversation_id.0)
-                .bind(event.seq as i64)
-                .bind(micros(event.at))
-                .bind(event.kind.type_name())
-                .bind(event.client_message_id().map(|c| c.as_str().to_owned()))
-                .bind(body);
-        }
-        query.execute(&mut *conn).await.map_err(backend("appending events"))?;
-    }
-    Ok(())
-}
-
-pub(crate) async fn load_conversation(
-    conn: &mut SqliteConnection,
-    id: ConversationId,
-) -> Result<Option<ConversationRecord>, StoreError> {
-    let sql = format!("SELECT {CONVERSATION_COLUMNS} FROM conversations WHERE id = ?");
-    sqlx::query(&sql)
-        .bind(id.0)
-        .fetch_optional(conn)
-        .await
-        .map_err(backend("loading a conversation"))?
-        .as_ref()
-        .map(conversation_from_row)
-        .transpose()
 }

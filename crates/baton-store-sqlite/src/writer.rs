@@ -1,18 +1,25 @@
 //! The single writer of a SQLite database, with group commit.
 //!
-//! Every write (a command on a conversation, or a new conversation) is queued to one task.
-//! It takes every write waiting, up to [`MAX_BATCH`], and runs them in order in one
-//! transaction: it reads the stored `client_message_id`s the batch names in one query, lets
-//! the domain decide each command against the conversation's current state (kept in a cache,
-//! since only this task changes conversations), appends all new events with one multi-row
-//! INSERT, updates the conversations whose phase changed, commits, and only then answers each
-//! caller. Nothing is acknowledged before it is durable; a database error anywhere in the batch
-//! rolls the whole batch back and fails every write in it (none was acknowledged).
+//! Every write (a command on a conversation, a new conversation, an agent, a session) is
+//! queued to one thread that owns the only writing connection. It takes every write waiting,
+//! up to [`MAX_BATCH`], and runs them in order in one transaction: it lets the domain decide
+//! each command against the conversation's current state (kept in a cache, since only this
+//! thread changes conversations), appends the new events (a retried `client_message_id` is
+//! caught by the unique index, and the stored original is returned instead), updates each
+//! conversation it touched once, commits, and only then answers each caller. Nothing is acknowledged before it is committed; a database error
+//! anywhere in the batch rolls the whole batch back and fails every write in it (none was
+//! acknowledged).
+//!
+//! The thread drives SQLite synchronously through rusqlite with cached prepared statements:
+//! an async driver would hand every statement to a worker thread and back, and on a busy
+//! machine each of those hand-offs costs more than the statement. Callers stay async; they
+//! wait on a oneshot answer.
 
-use crate::rows::{backend, corrupt, event_from_row, insert_events, load_conversation, micros, stored_precision};
-use baton_domain::{Command, ConversationId, ConversationState, Event, Language, Phase};
-use baton_store::{same_message, ConversationRecord, Executed, NewConversation, StoreError};
-use sqlx::{SqliteConnection, SqlitePool};
+use crate::checkpoint::{passive_checkpoint, Checkpointer};
+use crate::rows::{backend, corrupt, micros, stored_precision, ConversationRow, EventRow, CONVERSATION_COLUMNS};
+use baton_domain::{AgentId, Command, ConversationId, ConversationState, Event, Language, Phase};
+use baton_store::{same_message, ConversationRecord, Executed, NewAgent, NewConversation, StoreError, TokenHash};
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use std::collections::HashMap;
 use time::OffsetDateTime;
 use tokio::sync::{mpsc, oneshot};
@@ -23,42 +30,51 @@ pub(crate) const MAX_BATCH: usize = 256;
 /// Entries above which the writer cache starts over.
 const MAX_CACHED_CONVERSATIONS: usize = 50_000;
 
-/// Pairs per lookup of stored client message ids (2 parameters each).
-const LOOKUP_CHUNK: usize = 400;
-
 /// The writer's view of the conversations it has read or written, so a message to an active
 /// conversation needs no read. Only the writer changes conversation rows, so the cache cannot
 /// go stale; it is cleared whenever a batch rolls back.
 type WriterCache = HashMap<ConversationId, ConversationRecord>;
 
-/// Messages already stored (or stored earlier in this batch), by conversation and client id.
-type KnownMessages = HashMap<(ConversationId, String), Event>;
+type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
 
-/// One write waiting for the writer task.
+/// One write waiting for the writer thread.
 pub(crate) enum WriteRequest {
     Execute {
         id: ConversationId,
         command: Command,
         now: OffsetDateTime,
-        reply: oneshot::Sender<Result<Executed, StoreError>>,
+        reply: Reply<Executed>,
     },
     Create {
         new: NewConversation,
         now: OffsetDateTime,
-        reply: oneshot::Sender<Result<(ConversationRecord, Event), StoreError>>,
+        reply: Reply<(ConversationRecord, Event)>,
     },
+    InsertAgent {
+        new: NewAgent,
+        now: OffsetDateTime,
+        reply: Reply<bool>,
+    },
+    CreateSession {
+        token_hash: TokenHash,
+        agent_id: AgentId,
+        now: OffsetDateTime,
+        expires_at: OffsetDateTime,
+        reply: Reply<()>,
+    },
+    /// Commit what came before, close the connection, then answer.
+    Shutdown { done: oneshot::Sender<()> },
 }
 
 /// A write done inside the open batch, to be answered after the commit.
 enum Answer {
-    Executed(
-        oneshot::Sender<Result<Executed, StoreError>>,
-        Result<Executed, StoreError>,
-    ),
+    Executed(Reply<Executed>, Result<Executed, StoreError>),
     Created(
-        oneshot::Sender<Result<(ConversationRecord, Event), StoreError>>,
+        Reply<(ConversationRecord, Event)>,
         Result<(ConversationRecord, Event), StoreError>,
     ),
+    AgentInserted(Reply<bool>, Result<bool, StoreError>),
+    SessionCreated(Reply<()>, Result<(), StoreError>),
 }
 
 impl Answer {
@@ -67,6 +83,8 @@ impl Answer {
         match self {
             Answer::Executed(reply, outcome) => drop(reply.send(outcome)),
             Answer::Created(reply, outcome) => drop(reply.send(outcome)),
+            Answer::AgentInserted(reply, outcome) => drop(reply.send(outcome)),
+            Answer::SessionCreated(reply, outcome) => drop(reply.send(outcome)),
         }
     }
 
@@ -78,17 +96,19 @@ impl Answer {
         match self {
             Answer::Executed(reply, _) => drop(reply.send(Err(error()))),
             Answer::Created(reply, _) => drop(reply.send(Err(error()))),
+            Answer::AgentInserted(reply, _) => drop(reply.send(Err(error()))),
+            Answer::SessionCreated(reply, _) => drop(reply.send(Err(error()))),
         }
     }
-}
 
-impl WriteRequest {
-    /// The answer slot of a request that will not run.
-    fn unanswered(self) -> Answer {
-        match self {
-            WriteRequest::Execute { reply, .. } => Answer::Executed(reply, Err(writer_stopped("batch"))),
-            WriteRequest::Create { reply, .. } => Answer::Created(reply, Err(writer_stopped("batch"))),
-        }
+    /// The database error this write met, which fails the whole batch.
+    fn backend_error(&self) -> Option<String> {
+        let error = match self {
+            Answer::Executed(_, Err(e)) | Answer::Created(_, Err(e)) => e,
+            Answer::AgentInserted(_, Err(e)) | Answer::SessionCreated(_, Err(e)) => e,
+            _ => return None,
+        };
+        matches!(error, StoreError::Backend { .. } | StoreError::Corrupt { .. }).then(|| error.to_string())
     }
 }
 
@@ -99,78 +119,108 @@ pub(crate) fn writer_stopped(operation: &'static str) -> StoreError {
     }
 }
 
-/// Runs until every sender is gone.
-pub(crate) async fn run_writer(pool: SqlitePool, mut requests: mpsc::Receiver<WriteRequest>) {
-    let mut batch = Vec::with_capacity(MAX_BATCH);
+/// Starts the writer thread. It runs until a [`WriteRequest::Shutdown`] or until every
+/// sender is gone, then stops the checkpointer and closes its connection.
+pub(crate) fn start(
+    connection: Connection,
+    checkpointer: Checkpointer,
+    requests: mpsc::Receiver<WriteRequest>,
+) -> std::io::Result<()> {
+    std::thread::Builder::new()
+        .name("baton-db-writer".into())
+        .spawn(move || run(connection, checkpointer, requests))
+        .map(drop)
+}
+
+fn run(mut connection: Connection, checkpointer: Checkpointer, mut requests: mpsc::Receiver<WriteRequest>) {
     let mut cache = WriterCache::new();
-    while requests.recv_many(&mut batch, MAX_BATCH).await > 0 {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    let mut shutdown = None;
+    while let Some(first) = requests.blocking_recv() {
+        batch.push(first);
+        while batch.len() < MAX_BATCH {
+            match requests.try_recv() {
+                Ok(request) => batch.push(request),
+                Err(_) => break,
+            }
+        }
+        if let Some(at) = batch.iter().position(|r| matches!(r, WriteRequest::Shutdown { .. })) {
+            batch.drain(at..).for_each(|request| match request {
+                WriteRequest::Shutdown { done } if shutdown.is_none() => shutdown = Some(done),
+                other => other.unanswered().into_iter().for_each(Answer::send),
+            });
+        }
+        if checkpointer.take_catch_up() {
+            // Copy back what the checkpointer has not; the next write then rewinds the log.
+            if let Err(e) = passive_checkpoint(&connection) {
+                tracing::warn!(error = %e, "checkpoint before rewinding the log failed");
+            }
+        }
         if cache.len() >= MAX_CACHED_CONVERSATIONS {
             cache.clear();
         }
-        let answers = match run_batch(&pool, &mut cache, std::mem::take(&mut batch)).await {
-            Ok(answers) => answers,
-            Err((answers, operation, detail)) => {
-                cache.clear();
-                answers.into_iter().for_each(|a| a.fail(operation, &detail));
-                continue;
+        if !batch.is_empty() {
+            match run_batch(&mut connection, &mut cache, std::mem::take(&mut batch)) {
+                Ok(answers) => {
+                    answers.into_iter().for_each(Answer::send);
+                    checkpointer.committed();
+                }
+                Err((answers, operation, detail)) => {
+                    tracing::error!(operation, error = %detail, "a write batch was rolled back");
+                    cache.clear();
+                    answers.into_iter().for_each(|a| a.fail(operation, &detail));
+                }
             }
-        };
-        answers.into_iter().for_each(Answer::send);
+        }
+        if shutdown.is_some() {
+            break;
+        }
+    }
+    requests.close();
+    while let Ok(request) = requests.try_recv() {
+        request.unanswered().into_iter().for_each(Answer::send);
+    }
+    drop(checkpointer);
+    if let Err((_, e)) = connection.close() {
+        tracing::warn!(error = %e, "closing the database writer");
+    }
+    if let Some(done) = shutdown {
+        let _ = done.send(());
     }
 }
 
 type BatchFailure = (Vec<Answer>, &'static str, String);
 
 /// Runs and commits one batch. On a database error, returns every answer slot to be failed.
-async fn run_batch(
-    pool: &SqlitePool,
+fn run_batch(
+    connection: &mut Connection,
     cache: &mut WriterCache,
     batch: Vec<WriteRequest>,
 ) -> Result<Vec<Answer>, BatchFailure> {
-    // IMMEDIATE takes the write lock up front, waiting (busy_timeout) for a checkpoint that
-    // holds it; a deferred BEGIN would fail with SQLITE_BUSY when upgrading to a write.
-    let mut tx = match pool.begin_with("BEGIN IMMEDIATE").await {
+    // IMMEDIATE takes the write lock up front; a deferred BEGIN could fail with SQLITE_BUSY
+    // when upgrading to a write.
+    let tx = match connection.transaction_with_behavior(TransactionBehavior::Immediate) {
         Ok(tx) => tx,
         Err(e) => {
-            return Err((
-                batch.into_iter().map(WriteRequest::unanswered).collect(),
-                "starting a transaction",
-                e.to_string(),
-            ))
-        }
-    };
-    let mut known = match known_messages(&mut tx, &batch).await {
-        Ok(known) => known,
-        Err(e) => {
-            return Err((
-                batch.into_iter().map(WriteRequest::unanswered).collect(),
-                "reading client message ids",
-                e.to_string(),
-            ))
+            let answers = batch.into_iter().filter_map(WriteRequest::unanswered).collect();
+            return Err((answers, "starting a transaction", e.to_string()));
         }
     };
     let mut answers = Vec::with_capacity(batch.len());
-    let mut changed_phase: Vec<ConversationId> = Vec::new();
-    let mut failure: Option<(&'static str, String)> = None;
+    let mut touched: Vec<ConversationId> = Vec::new();
+    let mut failure: Option<String> = None;
     for request in batch {
         if failure.is_some() {
-            answers.push(request.unanswered());
+            answers.extend(request.unanswered());
             continue;
         }
-        match request {
+        let answer = match request {
             WriteRequest::Create { new, now, reply } => {
-                let outcome = match stored_precision(now) {
-                    Ok(now) => create_in(&mut tx, new, now).await,
-                    Err(e) => Err(e),
-                };
-                match &outcome {
-                    Ok((record, _)) => {
-                        cache.insert(record.id, record.clone());
-                    }
-                    Err(e @ StoreError::Backend { .. }) => failure = Some(("creating a conversation", e.to_string())),
-                    Err(_) => {}
+                let outcome = stored_precision(now).and_then(|now| create_in(&tx, new, now));
+                if let Ok((record, _)) = &outcome {
+                    cache.insert(record.id, record.clone());
                 }
-                answers.push(Answer::Created(reply, outcome));
+                Answer::Created(reply, outcome)
             }
             WriteRequest::Execute {
                 id,
@@ -178,103 +228,132 @@ async fn run_batch(
                 now,
                 reply,
             } => {
-                let outcome = match stored_precision(now) {
-                    Ok(now) => plan(&mut tx, cache, &mut known, id, command, now).await,
-                    Err(e) => Err(e),
-                };
-                match &outcome {
-                    Ok((_, true)) => changed_phase.push(id),
-                    Err(e @ StoreError::Backend { .. }) => failure = Some(("reading a conversation", e.to_string())),
-                    _ => {}
+                let outcome = stored_precision(now).and_then(|now| execute_in(&tx, cache, id, command, now));
+                if outcome
+                    .as_ref()
+                    .is_ok_and(|executed| !executed.replayed && !executed.events.is_empty())
+                {
+                    touched.push(id);
                 }
-                answers.push(Answer::Executed(reply, outcome.map(|(executed, _)| executed)));
+                Answer::Executed(reply, outcome)
             }
-        }
+            WriteRequest::InsertAgent { new, now, reply } => Answer::AgentInserted(reply, insert_agent(&tx, &new, now)),
+            WriteRequest::CreateSession {
+                token_hash,
+                agent_id,
+                now,
+                expires_at,
+                reply,
+            } => Answer::SessionCreated(reply, create_session(&tx, token_hash, agent_id, now, expires_at)),
+            WriteRequest::Shutdown { done } => {
+                let _ = done.send(());
+                continue;
+            }
+        };
+        failure = answer.backend_error();
+        answers.push(answer);
     }
-    if let Some((operation, detail)) = failure {
-        return Err((answers, operation, detail));
+    if let Some(detail) = failure {
+        return Err((answers, "writing a batch", detail));
     }
-    // Every new event of the batch, in order, in one statement.
-    let inserted = {
-        let new_events: Vec<&Event> = answers
-            .iter()
-            .filter_map(|a| match a {
-                Answer::Executed(_, Ok(executed)) if !executed.replayed => Some(executed.events.iter()),
-                _ => None,
-            })
-            .flatten()
-            .collect();
-        insert_events(&mut tx, &new_events).await
-    };
-    if let Err(e) = inserted {
-        return Err((answers, "appending events", e.to_string()));
-    }
-    changed_phase.dedup();
-    for id in changed_phase {
+    touched.sort_unstable();
+    touched.dedup();
+    for id in touched {
         let Some(record) = cache.get(&id) else { continue };
-        let updated = sqlx::query("UPDATE conversations SET phase = ?, agent_id = ?, waiting_since = ? WHERE id = ?")
-            .bind(record.phase.name().as_str())
-            .bind(record.phase.agent_id().map(|a| a.0))
-            .bind(record.waiting_since.map(micros))
-            .bind(id.0)
-            .execute(&mut *tx)
-            .await;
-        if let Err(e) = updated {
+        if let Err(e) = update_conversation(&tx, record) {
             return Err((answers, "updating a conversation", e.to_string()));
         }
     }
-    if let Err(e) = tx.commit().await {
-        return Err((answers, "committing events", e.to_string()));
+    if let Err(e) = tx.commit() {
+        return Err((answers, "committing a batch", e.to_string()));
     }
     Ok(answers)
 }
 
-/// Reads, in one query per chunk, the stored messages whose client ids this batch names.
-async fn known_messages(tx: &mut SqliteConnection, batch: &[WriteRequest]) -> Result<KnownMessages, StoreError> {
-    let pairs: Vec<(ConversationId, &str)> = batch
-        .iter()
-        .filter_map(|r| match r {
-            WriteRequest::Execute { id, command, .. } => command.client_message_id().map(|c| (*id, c.as_str())),
-            WriteRequest::Create { .. } => None,
+impl WriteRequest {
+    /// The answer slot of a request that will not run (its batch failed, or the writer is
+    /// stopping); a shutdown request is answered at once.
+    fn unanswered(self) -> Option<Answer> {
+        Some(match self {
+            WriteRequest::Execute { reply, .. } => Answer::Executed(reply, Err(writer_stopped("batch"))),
+            WriteRequest::Create { reply, .. } => Answer::Created(reply, Err(writer_stopped("batch"))),
+            WriteRequest::InsertAgent { reply, .. } => Answer::AgentInserted(reply, Err(writer_stopped("batch"))),
+            WriteRequest::CreateSession { reply, .. } => Answer::SessionCreated(reply, Err(writer_stopped("batch"))),
+            WriteRequest::Shutdown { done } => {
+                let _ = done.send(());
+                return None;
+            }
         })
-        .collect();
-    let mut known = KnownMessages::new();
-    for chunk in pairs.chunks(LOOKUP_CHUNK) {
-        let sql = lookup_sql(chunk.len());
-        let mut query = sqlx::query(&sql);
-        for (id, cmid) in chunk {
-            query = query.bind(id.0).bind(*cmid);
-        }
-        for row in query
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(backend("reading client message ids"))?
-        {
-            let event = event_from_row(&row)?;
-            let cmid = event
-                .client_message_id()
-                .map(|c| c.as_str().to_owned())
-                .unwrap_or_default();
-            known.insert((event.conversation_id, cmid), event);
-        }
     }
-    Ok(known)
 }
 
-/// The query for `pairs` (conversation id, client message id) pairs. A join on the VALUES list
-/// (CROSS JOIN fixes the VALUES list as the outer loop) searches the unique index once per
-/// pair whatever the table statistics say; a row-value `IN (VALUES ...)` would scan the
-/// whole table (checked by a test on the query plan).
-fn lookup_sql(pairs: usize) -> String {
-    let mut sql = String::from("SELECT e.conversation_id, e.seq, e.at, e.body FROM (VALUES ");
-    for i in 0..pairs {
-        sql.push_str(if i == 0 { "(?, ?)" } else { ", (?, ?)" });
-    }
-    sql.push_str(
-        ") AS k CROSS JOIN events e ON e.conversation_id = k.column1 AND e.client_message_id = k.column2 \
-         WHERE e.client_message_id IS NOT NULL",
-    );
-    sql
+/// The stored event for `client_message_id` in this conversation, if any, found through the
+/// unique index (checked by a test on the query plan). Only retries need it.
+const STORED_MESSAGE_SQL: &str = "SELECT conversation_id, seq, at, body FROM events \
+     WHERE conversation_id = ?1 AND client_message_id = ?2";
+
+fn stored_message(tx: &Connection, id: ConversationId, client_message_id: &str) -> Result<Option<Event>, StoreError> {
+    tx.prepare_cached(STORED_MESSAGE_SQL)
+        .and_then(|mut lookup| {
+            lookup
+                .query_row(
+                    params![&id.0.as_bytes()[..], client_message_id],
+                    EventRow::from_rusqlite,
+                )
+                .optional()
+        })
+        .map_err(backend("reading a client message id"))?
+        .map(EventRow::into_event)
+        .transpose()
+}
+
+fn load_conversation(tx: &Connection, id: ConversationId) -> Result<Option<ConversationRecord>, StoreError> {
+    tx.prepare_cached(&format!(
+        "SELECT {CONVERSATION_COLUMNS} FROM conversations WHERE id = ?1"
+    ))
+    .and_then(|mut select| {
+        select
+            .query_row(params![&id.0.as_bytes()[..]], ConversationRow::from_rusqlite)
+            .optional()
+    })
+    .map_err(backend("loading a conversation"))?
+    .map(ConversationRow::into_record)
+    .transpose()
+}
+
+/// What appending an event did.
+enum Appended {
+    Stored,
+    /// The event's `client_message_id` is already stored in its conversation.
+    AlreadyStored,
+}
+
+fn insert_event(tx: &Connection, event: &Event) -> Result<Appended, StoreError> {
+    let body = serde_json::to_string(&event.kind).map_err(|e| corrupt("event body", e))?;
+    tx.prepare_cached(
+        "INSERT INTO events (conversation_id, seq, at, type, client_message_id, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )
+    .and_then(|mut insert| {
+        insert.execute(params![
+            &event.conversation_id.0.as_bytes()[..],
+            i64::try_from(event.seq).unwrap_or(i64::MAX),
+            micros(event.at),
+            event.kind.type_name(),
+            event.client_message_id().map(|c| c.as_str()),
+            body,
+        ])
+    })
+    .map(|_| Appended::Stored)
+    .or_else(|e| match e.sqlite_error_code() {
+        // The only UNIQUE index on events is the client message id (the primary key has its
+        // own code, and a repeated seq is a fault, not a retry).
+        Some(rusqlite::ErrorCode::ConstraintViolation)
+            if e.sqlite_error().map(|f| f.extended_code) == Some(rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE) =>
+        {
+            Ok(Appended::AlreadyStored)
+        }
+        _ => Err(backend("appending an event")(e)),
+    })
 }
 
 /// The answer to a command whose `client_message_id` is already stored as `original`.
@@ -297,40 +376,56 @@ fn replay_of(record: ConversationRecord, original: Event, command: &Command) -> 
 }
 
 /// Decides one command against the conversation's current state (as of earlier writes in
-/// this batch) and records the outcome in the cache; returns it and whether the phase
-/// changed. Writes nothing: the batch appends the events afterwards.
-async fn plan(
-    tx: &mut SqliteConnection,
+/// this batch), appends its events and records the outcome in the cache (the caller writes
+/// the conversation row once per batch). A command whose `client_message_id` is already
+/// stored answers with the stored event, whatever the conversation's state is now.
+fn execute_in(
+    tx: &Connection,
     cache: &mut WriterCache,
-    known: &mut KnownMessages,
     id: ConversationId,
     command: Command,
     now: OffsetDateTime,
-) -> Result<(Executed, bool), StoreError> {
+) -> Result<Executed, StoreError> {
     let record = match cache.get(&id) {
         Some(record) => record.clone(),
         None => {
-            let record = load_conversation(tx, id)
-                .await?
-                .ok_or(StoreError::ConversationNotFound(id))?;
+            let record = load_conversation(tx, id)?.ok_or(StoreError::ConversationNotFound(id))?;
             cache.insert(id, record.clone());
             record
         }
     };
-    let key = command.client_message_id().map(|c| (id, c.as_str().to_owned()));
-    if let Some(original) = key.as_ref().and_then(|k| known.get(k)) {
-        return replay_of(record, original.clone(), &command).map(|executed| (executed, false));
-    }
-    let decision = record.state().decide(command, now)?;
+    let replay = |record: ConversationRecord, command: &Command| -> Result<Option<Executed>, StoreError> {
+        let Some(client_message_id) = command.client_message_id() else {
+            return Ok(None);
+        };
+        stored_message(tx, id, client_message_id.as_str())?
+            .map(|original| replay_of(record, original, command))
+            .transpose()
+    };
+    let decision = match record.state().decide(command.clone(), now) {
+        Ok(decision) => decision,
+        // A retry of a message stored before the conversation moved on is still a retry.
+        Err(rejection) => return replay(record, &command)?.ok_or(StoreError::Rejected(rejection)),
+    };
     if decision.events.is_empty() {
-        return Ok((
-            Executed {
-                conversation: record,
-                events: Vec::new(),
-                replayed: false,
-            },
-            false,
-        ));
+        let unchanged = Executed {
+            conversation: record.clone(),
+            events: Vec::new(),
+            replayed: false,
+        };
+        return Ok(replay(record, &command)?.unwrap_or(unchanged));
+    }
+    for (n, event) in decision.events.iter().enumerate() {
+        match insert_event(tx, event)? {
+            Appended::Stored => {}
+            // Only the first event carries the client message id, so nothing of this
+            // command was written.
+            Appended::AlreadyStored if n == 0 => {
+                return replay(record, &command)?
+                    .ok_or_else(|| corrupt("client message id", "reported stored but not found"));
+            }
+            Appended::AlreadyStored => return Err(corrupt("event", "a later event repeats a client message id")),
+        }
     }
     let new_phase = decision.state.phase;
     let waiting_since = match (record.phase, new_phase) {
@@ -338,7 +433,6 @@ async fn plan(
         (_, Phase::WaitingForAgent) => Some(now),
         _ => None,
     };
-    let phase_changed = new_phase != record.phase || waiting_since != record.waiting_since;
     let conversation = ConversationRecord {
         phase: new_phase,
         last_seq: decision.state.last_seq,
@@ -347,46 +441,61 @@ async fn plan(
         ..record
     };
     cache.insert(id, conversation.clone());
-    if let (Some(key), Some(first)) = (key, decision.events.first()) {
-        known.insert(key, first.clone());
-    }
-    Ok((
-        Executed {
-            conversation,
-            events: decision.events,
-            replayed: false,
-        },
-        phase_changed,
-    ))
+    Ok(Executed {
+        conversation,
+        events: decision.events,
+        replayed: false,
+    })
 }
 
-/// Inserts a conversation and its first event inside the caller's transaction.
-async fn create_in(
-    tx: &mut SqliteConnection,
+/// Writes the writer's view of a conversation back to its row.
+fn update_conversation(tx: &Connection, record: &ConversationRecord) -> rusqlite::Result<usize> {
+    tx.prepare_cached(
+        "UPDATE conversations SET phase = ?1, agent_id = ?2, waiting_since = ?3, last_seq = ?4, updated_at = ?5 \
+         WHERE id = ?6",
+    )?
+    .execute(params![
+        record.phase.name().as_str(),
+        record.phase.agent_id().map(|a| a.0.as_bytes().to_vec()),
+        record.waiting_since.map(micros),
+        i64::try_from(record.last_seq).unwrap_or(i64::MAX),
+        micros(record.updated_at),
+        &record.id.0.as_bytes()[..],
+    ])
+}
+
+/// Inserts a conversation and its first event inside the batch's transaction.
+fn create_in(
+    tx: &Connection,
     new: NewConversation,
     now: OffsetDateTime,
 ) -> Result<(ConversationRecord, Event), StoreError> {
     let decision = ConversationState::start(new.id, new.channel, new.language.clone(), new.customer.clone(), now);
-    sqlx::query(
+    tx.prepare_cached(
         "INSERT INTO conversations (id, customer_token_hash, phase, agent_id, last_seq, channel, language, \
          customer_name, customer_email, customer_external_id, created_at, updated_at, waiting_since) \
-         VALUES (?, ?, ?, NULL, ?, ?, ?, ?, ?, ?, ?, ?, NULL)",
+         VALUES (?1, ?2, ?3, NULL, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10, NULL)",
     )
-    .bind(new.id.0)
-    .bind(&new.customer_token_hash.0[..])
-    .bind(decision.state.phase.name().as_str())
-    .bind(decision.state.last_seq as i64)
-    .bind(new.channel.as_str())
-    .bind(new.language.as_ref().map(Language::as_str))
-    .bind(new.customer.name.as_deref())
-    .bind(new.customer.email.as_deref())
-    .bind(new.customer.external_id.as_deref())
-    .bind(micros(now))
-    .bind(micros(now))
-    .execute(&mut *tx)
-    .await
+    .and_then(|mut insert| {
+        insert.execute(params![
+            &new.id.0.as_bytes()[..],
+            &new.customer_token_hash.0[..],
+            decision.state.phase.name().as_str(),
+            i64::try_from(decision.state.last_seq).unwrap_or(i64::MAX),
+            new.channel.as_str(),
+            new.language.as_ref().map(Language::as_str),
+            new.customer.name.as_deref(),
+            new.customer.email.as_deref(),
+            new.customer.external_id.as_deref(),
+            micros(now),
+        ])
+    })
     .map_err(backend("creating a conversation"))?;
-    insert_events(&mut *tx, &decision.events.iter().collect::<Vec<_>>()).await?;
+    for event in &decision.events {
+        if let Appended::AlreadyStored = insert_event(tx, event)? {
+            return Err(corrupt("new conversation", "its first event is already stored"));
+        }
+    }
     let record = ConversationRecord {
         id: new.id,
         phase: decision.state.phase,
@@ -406,34 +515,71 @@ async fn create_in(
     Ok((record, first))
 }
 
+fn insert_agent(tx: &Connection, new: &NewAgent, now: OffsetDateTime) -> Result<bool, StoreError> {
+    let inserted = tx
+        .prepare_cached(
+            "INSERT INTO agents (id, email, display_name, role, password_hash, created_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (email) DO NOTHING",
+        )
+        .and_then(|mut insert| {
+            insert.execute(params![
+                &new.agent.id.0.as_bytes()[..],
+                new.agent.email,
+                new.agent.display_name,
+                new.agent.role.as_str(),
+                new.password_hash,
+                micros(now),
+            ])
+        })
+        .map_err(backend("creating an agent"))?;
+    Ok(inserted == 1)
+}
+
+fn create_session(
+    tx: &Connection,
+    token_hash: TokenHash,
+    agent_id: AgentId,
+    now: OffsetDateTime,
+    expires_at: OffsetDateTime,
+) -> Result<(), StoreError> {
+    tx.prepare_cached(
+        "INSERT INTO agent_sessions (token_hash, agent_id, created_at, expires_at) VALUES (?1, ?2, ?3, ?4)",
+    )
+    .and_then(|mut insert| {
+        insert.execute(params![
+            &token_hash.0[..],
+            &agent_id.0.as_bytes()[..],
+            micros(now),
+            micros(expires_at)
+        ])
+    })
+    .map_err(backend("creating a session"))?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
-    use super::lookup_sql;
-    use sqlx::Row;
+    use super::STORED_MESSAGE_SQL;
 
-    #[tokio::test]
-    async fn the_client_message_id_lookup_searches_the_index() {
-        let path = std::env::temp_dir().join(format!("baton-plan-{}.db", std::process::id()));
-        let store = crate::SqliteStore::open(&path, crate::Durability::default())
-            .await
-            .expect("open");
-        let plan = sqlx::query(&format!("EXPLAIN QUERY PLAN {}", lookup_sql(3)))
-            .bind(&b"a"[..])
-            .bind("x")
-            .bind(&b"b"[..])
-            .bind("y")
-            .bind(&b"c"[..])
-            .bind("z")
-            .fetch_all(&store.writer)
-            .await
+    #[test]
+    fn the_client_message_id_lookup_searches_the_unique_index() {
+        let connection = rusqlite::Connection::open_in_memory().expect("open");
+        connection
+            .execute_batch(include_str!("../migrations/0001_conversations.sql"))
+            .expect("schema");
+        let mut plan = connection
+            .prepare(&format!("EXPLAIN QUERY PLAN {STORED_MESSAGE_SQL}"))
             .expect("plan");
-        let steps: Vec<String> = plan.iter().map(|r| r.get::<String, _>("detail")).collect();
-        assert!(steps.iter().any(|s| s.starts_with("SEARCH e USING")), "{steps:?}");
+        let steps: Vec<String> = plan
+            .query_map(rusqlite::params![&b"a"[..], "x"], |row| row.get::<_, String>(3))
+            .expect("rows")
+            .collect::<Result<_, _>>()
+            .expect("steps");
         assert!(
-            !steps.iter().any(|s| s.starts_with("SCAN e") || s == "SCAN events"),
+            steps
+                .iter()
+                .any(|s| s.starts_with("SEARCH events USING INDEX events_client_message_id")),
             "{steps:?}"
         );
-        store.close().await;
-        let _ = std::fs::remove_file(&path);
     }
 }

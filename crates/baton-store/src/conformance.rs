@@ -37,6 +37,12 @@ fn customer_says(s: &str, id: &str) -> Command {
     }
 }
 
+fn resolve_by(agent_id: AgentId) -> Command {
+    Command::Resolve {
+        by: Resolver::Agent(agent_id),
+    }
+}
+
 fn handoff() -> Command {
     Command::RequestHandoff {
         requested_by: HandoffRequester::Customer,
@@ -83,6 +89,9 @@ where
             Box::pin(waiting_list_is_oldest_first(s))
         }),
         ("rejections store nothing", |s| Box::pin(rejections_store_nothing(s))),
+        ("a late retry still replays", |s| {
+            Box::pin(a_late_retry_still_replays(s))
+        }),
         ("agents and sessions", |s| Box::pin(agents_and_sessions(s))),
     ];
     for (name, check) in checks {
@@ -309,15 +318,7 @@ async fn rejections_store_nothing(store: Arc<dyn Store>) -> Result {
         Err(StoreError::Rejected(Rejection::BotNotOwner { .. }))
     ));
     assert_eq!(store.events_after(id, 0, 100).await?, before);
-    store
-        .execute(
-            id,
-            Command::Resolve {
-                by: Resolver::Agent(agent_id),
-            },
-            now(),
-        )
-        .await?;
+    store.execute(id, resolve_by(agent_id), now()).await?;
     assert!(matches!(
         store.execute(id, customer_says("hello?", "late"), now()).await,
         Err(StoreError::Rejected(Rejection::Closed { .. }))
@@ -327,6 +328,30 @@ async fn rejections_store_nothing(store: Arc<dyn Store>) -> Result {
         .await?
         .ok_or(StoreError::ConversationNotFound(id))?;
     assert_eq!(record.phase, Phase::Resolved);
+    Ok(())
+}
+
+/// A retry that arrives after the conversation moved on (here: was resolved, so a new message
+/// would be refused) still answers with the original event rather than a rejection.
+async fn a_late_retry_still_replays(store: Arc<dyn Store>) -> Result {
+    let id = new_conversation(&*store, 11).await?;
+    let first = store
+        .execute(id, customer_says("are you there?", "early"), now())
+        .await?;
+    store.execute(id, handoff(), now()).await?;
+    let agent_id = AgentId(Uuid::from_u128(78));
+    store.execute(id, Command::Accept { agent_id }, now()).await?;
+    store.execute(id, resolve_by(agent_id), now()).await?;
+    let retry = store
+        .execute(id, customer_says("are you there?", "early"), now() + Duration::MINUTE)
+        .await?;
+    assert!(retry.replayed);
+    assert_eq!(retry.events, first.events);
+    assert_eq!(retry.conversation.phase, Phase::Resolved);
+    assert!(matches!(
+        store.execute(id, customer_says("something new", "early"), now()).await,
+        Err(StoreError::IdempotencyConflict { seq: 2, .. })
+    ));
     Ok(())
 }
 
