@@ -51,6 +51,10 @@ struct BenchArgs {
     /// Messages each conversation sends first, not measured.
     #[arg(long, default_value_t = 10)]
     warmup: usize,
+    /// Rounds to run; each round runs Baton (on new conversations) and then the echo, and
+    /// the report gives every round and the median of the rounds.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..))]
+    rounds: u16,
     /// Skip the echo ceiling.
     #[arg(long)]
     no_echo: bool,
@@ -88,12 +92,40 @@ struct LoadResult {
 }
 
 #[derive(Debug, Serialize)]
-struct BenchReport {
+struct Round {
     baton: LoadResult,
     #[serde(skip_serializing_if = "Option::is_none")]
     echo: Option<LoadResult>,
     #[serde(skip_serializing_if = "Option::is_none")]
     fraction_of_echo: Option<f64>,
+}
+
+/// Medians over the rounds: the figures to report (one round's echo varies by ±20% on a
+/// shared machine).
+#[derive(Debug, Serialize)]
+struct Median {
+    baton_messages_per_second: f64,
+    baton_p99_ms: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    echo_messages_per_second: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    fraction_of_echo: Option<f64>,
+}
+
+#[derive(Debug, Serialize)]
+struct BenchReport {
+    rounds: Vec<Round>,
+    median: Median,
+}
+
+fn median(mut values: Vec<f64>) -> Option<f64> {
+    values.sort_by(f64::total_cmp);
+    let n = values.len();
+    match n {
+        0 => None,
+        _ if n % 2 == 1 => Some(values[n / 2]),
+        _ => Some((values[n / 2 - 1] + values[n / 2]) / 2.0),
+    }
 }
 
 #[tokio::main]
@@ -155,7 +187,7 @@ fn answers(frame: &str, needle: &str) -> bool {
 }
 
 /// Sends `warmup + messages` messages one at a time; returns the measured latencies.
-async fn drive(ws_url: String, tag: usize, warmup: usize, messages: usize) -> anyhow::Result<Vec<Duration>> {
+async fn drive(ws_url: String, tag: String, warmup: usize, messages: usize) -> anyhow::Result<Vec<Duration>> {
     let (mut ws, _) = tokio_tungstenite::connect_async_with_config(&ws_url, None, true)
         .await
         .with_context(|| "connecting a stream")?;
@@ -194,6 +226,7 @@ async fn drive(ws_url: String, tag: usize, warmup: usize, messages: usize) -> an
 
 async fn run_load(
     target: &'static str,
+    round: u16,
     urls: Vec<String>,
     warmup: usize,
     messages: usize,
@@ -203,7 +236,7 @@ async fn run_load(
     let tasks: Vec<_> = urls
         .into_iter()
         .enumerate()
-        .map(|(tag, url)| tokio::spawn(drive(url, tag, warmup, messages)))
+        .map(|(n, url)| tokio::spawn(drive(url, format!("{round}-{n}"), warmup, messages)))
         .collect();
     let mut all = Vec::with_capacity(conversations * messages);
     for task in tasks {
@@ -247,40 +280,68 @@ async fn spawn_echo() -> anyhow::Result<(tokio::process::Child, String)> {
 
 async fn bench(args: BenchArgs) -> anyhow::Result<()> {
     let url = args.url.trim_end_matches('/').to_owned();
-    let targets = create_conversations(&url, args.conversations).await?;
-    let baton = run_load(
-        "baton",
-        targets.into_iter().map(|t| t.ws_url).collect(),
-        args.warmup,
-        args.messages,
-    )
-    .await?;
-    let echo = if args.no_echo {
-        None
-    } else {
-        let (child, echo_url) = spawn_echo().await?;
-        let result = run_load("echo", vec![echo_url; args.conversations], args.warmup, args.messages).await?;
-        drop(child);
-        Some(result)
+    // One echo process for every round; dropping it stops it.
+    let echo = if args.no_echo { None } else { Some(spawn_echo().await?) };
+    let mut rounds = Vec::with_capacity(usize::from(args.rounds));
+    for round in 0..args.rounds {
+        let targets = create_conversations(&url, args.conversations).await?;
+        let urls = targets.into_iter().map(|t| t.ws_url).collect();
+        let baton = run_load("baton", round, urls, args.warmup, args.messages).await?;
+        let echo = match &echo {
+            Some((_, echo_url)) => {
+                let urls = vec![echo_url.clone(); args.conversations];
+                Some(run_load("echo", round, urls, args.warmup, args.messages).await?)
+            }
+            None => None,
+        };
+        let fraction_of_echo = echo.as_ref().map(|e| baton.messages_per_second / e.messages_per_second);
+        rounds.push(Round {
+            baton,
+            echo,
+            fraction_of_echo,
+        });
+    }
+    drop(echo);
+    let median = Median {
+        baton_messages_per_second: median(rounds.iter().map(|r| r.baton.messages_per_second).collect())
+            .unwrap_or_default(),
+        baton_p99_ms: median(rounds.iter().map(|r| r.baton.p99_ms).collect()).unwrap_or_default(),
+        echo_messages_per_second: median(
+            rounds
+                .iter()
+                .filter_map(|r| r.echo.as_ref())
+                .map(|e| e.messages_per_second)
+                .collect(),
+        ),
+        fraction_of_echo: median(rounds.iter().filter_map(|r| r.fraction_of_echo).collect()),
     };
-    let fraction_of_echo = echo.as_ref().map(|e| baton.messages_per_second / e.messages_per_second);
-    let report = BenchReport {
-        baton,
-        echo,
-        fraction_of_echo,
-    };
+    let report = BenchReport { rounds, median };
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
-    } else {
-        for r in std::iter::once(&report.baton).chain(report.echo.iter()) {
+        return Ok(());
+    }
+    for (n, round) in report.rounds.iter().enumerate() {
+        println!("round {}", n + 1);
+        for r in std::iter::once(&round.baton).chain(round.echo.iter()) {
             println!(
-                "{:<6} {} conversations, {} measured messages in {:.2} s: {:.0} msg/s, p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+                "  {:<6} {} conversations, {} measured messages in {:.2} s: {:.0} msg/s, p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
                 r.target, r.conversations, r.messages, r.seconds, r.messages_per_second, r.p50_ms, r.p90_ms, r.p99_ms, r.max_ms
             );
         }
-        if let Some(f) = report.fraction_of_echo {
-            println!("baton throughput = {:.1}% of the echo ceiling", f * 100.0);
+        if let Some(f) = round.fraction_of_echo {
+            println!("  baton throughput = {:.1}% of the echo ceiling", f * 100.0);
         }
+    }
+    let m = &report.median;
+    print!(
+        "median of {} rounds: baton {:.0} msg/s, p99 {:.2} ms",
+        report.rounds.len(),
+        m.baton_messages_per_second,
+        m.baton_p99_ms
+    );
+    match (m.echo_messages_per_second, m.fraction_of_echo) {
+        (Some(echo), Some(f)) => println!("; echo {echo:.0} msg/s; baton = {:.1}% of the echo ceiling", f * 100.0),
+        _ => println!(),
     }
     Ok(())
 }
