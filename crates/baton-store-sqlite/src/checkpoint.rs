@@ -4,15 +4,17 @@
 //! commit copies the whole log back into the database file and waits for two fsyncs while
 //! every write queued behind it waits too. Here the writer connection has automatic
 //! checkpoints turned off, and a checkpointer thread with its own connection copies the log
-//! back with `PASSIVE` checkpoints (which never block the writer) a few times a second while
-//! writes arrive.
+//! back with `PASSIVE` checkpoints (which never block the writer) at most every
+//! [`COPY_INTERVAL`] while writes arrive. Copying every 100 ms rather than every few commits
+//! copies a page rewritten by many commits once, and costs two fsyncs per copy, not per commit.
 //!
 //! A log is only rewound to its start when a write begins after *every* frame was copied back,
 //! which a background copy never achieves while writes keep coming. So when the log has
-//! grown past [`REWIND_FRAMES`], the checkpointer stops and asks the writer to catch up: the
-//! writer, between two batches, checkpoints the few frames written since the last copy, and
-//! SQLite rewinds the log at the start of the next write. The log stays bounded and no batch
-//! waits for a full copy.
+//! grown past [`REWIND_FRAMES`], the checkpointer copies again until a copy is short, then
+//! asks the writer to catch up: the writer, between two batches, checkpoints the few frames
+//! written since, and SQLite rewinds the log at the start of the next write. No batch waits
+//! for a full copy. The log's length is bounded by what the writer appends in one copy cycle:
+//! a few MiB at ordinary loads, up to about 90 MiB at the benchmark's 45,000 messages/s.
 //!
 //! This module owns only checkpoint scheduling; it writes no rows.
 

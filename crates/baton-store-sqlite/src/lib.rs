@@ -1,10 +1,12 @@
 //! SQLite implementation of [`baton_store::Store`]: the embedded default.
 //!
-//! The database runs in WAL mode. All writes go through one connection, so commands on a
-//! conversation are serialized and sequence numbers can neither repeat nor skip; reads use a
-//! separate pool and never wait for writers. Writes are group-committed by one writer task
-//! (see `writer`), which answers each only after the commit. With `synchronous = NORMAL` (the
-//! default) a committed transaction survives the process being killed; `synchronous = FULL`
+//! The database runs in WAL mode. All writes go through one connection, owned by one writer
+//! thread (see `writer`), so commands on a conversation are serialized and sequence numbers
+//! can neither repeat nor skip; the writer group-commits and answers each write only after
+//! the commit. A checkpointer thread copies the log back into the database file off the
+//! writer's path (see `checkpoint`). Reads use a separate sqlx pool and never wait for
+//! writers; sqlx also applies the migrations. With `synchronous = NORMAL` (the default) a
+//! committed transaction survives the process being killed; `synchronous = FULL`
 //! ([`Durability::PowerLoss`]) also survives power loss at the cost of one fsync per commit.
 //!
 //! This crate owns the SQL and the migrations for SQLite and nothing else: no HTTP, no

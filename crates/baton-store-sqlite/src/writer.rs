@@ -324,7 +324,7 @@ fn load_conversation(tx: &Connection, id: ConversationId) -> Result<Option<Conve
 /// What appending an event did.
 enum Appended {
     Stored,
-    /// The event's `client_message_id` is already stored in its conversation.
+    /// A unique index already holds the event's `client_message_id` or its `seq`.
     AlreadyStored,
 }
 
@@ -345,8 +345,8 @@ fn insert_event(tx: &Connection, event: &Event) -> Result<Appended, StoreError> 
     })
     .map(|_| Appended::Stored)
     .or_else(|e| match e.sqlite_error_code() {
-        // The only UNIQUE index on events is the client message id (the primary key has its
-        // own code, and a repeated seq is a fault, not a retry).
+        // A unique index refused the row: its client message id is stored (a retry), or its
+        // seq is (a fault; the caller tells them apart by looking the message up).
         Some(rusqlite::ErrorCode::ConstraintViolation)
             if e.sqlite_error().map(|f| f.extended_code) == Some(rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE) =>
         {
@@ -419,12 +419,15 @@ fn execute_in(
         match insert_event(tx, event)? {
             Appended::Stored => {}
             // Only the first event carries the client message id, so nothing of this
-            // command was written.
+            // command was written. Not found under its client message id, the event's
+            // seq was taken: the writer's view of the conversation is wrong.
             Appended::AlreadyStored if n == 0 => {
                 return replay(record, &command)?
-                    .ok_or_else(|| corrupt("client message id", "reported stored but not found"));
+                    .ok_or_else(|| corrupt("event", format!("seq {} is already stored", event.seq)));
             }
-            Appended::AlreadyStored => return Err(corrupt("event", "a later event repeats a client message id")),
+            Appended::AlreadyStored => {
+                return Err(corrupt("event", format!("seq {} is already stored", event.seq)));
+            }
         }
     }
     let new_phase = decision.state.phase;
@@ -561,12 +564,24 @@ fn create_session(
 mod tests {
     use super::STORED_MESSAGE_SQL;
 
+    const MIGRATIONS: [&str; 4] = [
+        include_str!("../migrations/0001_conversations.sql"),
+        include_str!("../migrations/0002_event_advances_conversation.sql"),
+        include_str!("../migrations/0003_writer_advances_conversation.sql"),
+        include_str!("../migrations/0004_events_in_append_order.sql"),
+    ];
+
+    fn migrated(up_to: usize) -> rusqlite::Connection {
+        let connection = rusqlite::Connection::open_in_memory().expect("open");
+        for migration in &MIGRATIONS[..up_to] {
+            connection.execute_batch(migration).expect("schema");
+        }
+        connection
+    }
+
     #[test]
     fn the_client_message_id_lookup_searches_the_unique_index() {
-        let connection = rusqlite::Connection::open_in_memory().expect("open");
-        connection
-            .execute_batch(include_str!("../migrations/0001_conversations.sql"))
-            .expect("schema");
+        let connection = migrated(MIGRATIONS.len());
         let mut plan = connection
             .prepare(&format!("EXPLAIN QUERY PLAN {STORED_MESSAGE_SQL}"))
             .expect("plan");
@@ -581,5 +596,49 @@ mod tests {
                 .any(|s| s.starts_with("SEARCH events USING INDEX events_client_message_id")),
             "{steps:?}"
         );
+    }
+
+    #[test]
+    fn moving_events_to_append_order_keeps_every_event_and_the_rules() {
+        let connection = migrated(3);
+        connection
+            .execute_batch(
+                "INSERT INTO conversations (id, customer_token_hash, phase, last_seq, channel, created_at, updated_at) \
+                 VALUES (x'01', x'02', 'bot', 3, 'web', 0, 0), (x'03', x'04', 'bot', 1, 'web', 0, 0); \
+                 INSERT INTO events (conversation_id, seq, at, type, client_message_id, body) VALUES \
+                 (x'01', 1, 10, 'conversation_started', NULL, '{}'), (x'03', 1, 11, 'conversation_started', NULL, '{}'), \
+                 (x'01', 2, 12, 'customer_message', 'm-1', '{\"text\":\"hi\"}'), \
+                 (x'01', 3, 13, 'customer_message', 'm-2', '{\"text\":\"again\"}');",
+            )
+            .expect("old rows");
+        connection.execute_batch(MIGRATIONS[3]).expect("migration");
+        let rows: Vec<(Vec<u8>, i64, Option<String>, String)> = connection
+            .prepare("SELECT conversation_id, seq, client_message_id, body FROM events ORDER BY conversation_id, seq")
+            .expect("select")
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+            .expect("rows")
+            .collect::<Result<_, _>>()
+            .expect("rows");
+        assert_eq!(
+            rows,
+            vec![
+                (vec![1], 1, None, "{}".to_owned()),
+                (vec![1], 2, Some("m-1".to_owned()), r#"{"text":"hi"}"#.to_owned()),
+                (vec![1], 3, Some("m-2".to_owned()), r#"{"text":"again"}"#.to_owned()),
+                (vec![3], 1, None, "{}".to_owned()),
+            ]
+        );
+        let refused = |sql: &str| connection.execute_batch(sql).expect_err(sql).to_string();
+        assert!(refused("UPDATE events SET body = 'x'").contains("append-only"));
+        assert!(refused("DELETE FROM events").contains("append-only"));
+        assert!(refused(
+            "INSERT INTO events (conversation_id, seq, at, type, body) VALUES (x'01', 3, 14, 'system_note', '{}')"
+        )
+        .contains("UNIQUE"));
+        assert!(refused(
+            "INSERT INTO events (conversation_id, seq, at, type, client_message_id, body) \
+             VALUES (x'01', 4, 14, 'customer_message', 'm-1', '{}')"
+        )
+        .contains("UNIQUE"));
     }
 }
