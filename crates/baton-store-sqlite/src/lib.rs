@@ -156,7 +156,11 @@ fn open_writing_connection(path: &Path, durability: Durability) -> Result<rusqli
 
 #[async_trait]
 impl Store for SqliteStore {
+    /// Ready when the writer thread runs and a reader gets an answer.
     async fn ping(&self) -> Result<(), StoreError> {
+        if self.requests.is_closed() {
+            return Err(writer_stopped("ping"));
+        }
         sqlx::query("SELECT 1")
             .execute(&self.reader)
             .await

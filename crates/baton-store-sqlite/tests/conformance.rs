@@ -46,6 +46,34 @@ async fn the_database_refuses_to_change_or_delete_events() {
     assert!(delete.is_err_and(|e| e.to_string().contains("append-only")));
 }
 
+/// A closed store says so: not ready, and writes fail with an error naming the writer,
+/// rather than hanging.
+#[tokio::test]
+async fn a_closed_store_is_not_ready_and_refuses_writes() {
+    let store = SqliteStore::open(&temp_db(), Durability::default())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    store
+        .ping()
+        .await
+        .unwrap_or_else(|e| panic!("ready before closing: {e}"));
+    store.close().await;
+    let ping = store.ping().await.map_err(|e| e.to_string());
+    assert!(
+        ping.as_ref().is_err_and(|e| e.contains("writer has stopped")),
+        "{ping:?}"
+    );
+    let new = baton_store::NewConversation {
+        id: baton_domain::ConversationId(uuid::Uuid::now_v7()),
+        channel: baton_domain::Channel::Web,
+        language: None,
+        customer: baton_domain::CustomerProfile::default(),
+        customer_token_hash: baton_store::TokenHash([7; 32]),
+    };
+    let created = store.create_conversation(new, time::OffsetDateTime::now_utc()).await;
+    assert!(created.is_err_and(|e| e.to_string().contains("writer has stopped")));
+}
+
 /// Under sustained writes the write-ahead log is copied back in the background and rewound,
 /// so its file stops growing well before the volume written (without rewinds it would hold
 /// every frame written since the last quiet moment).
