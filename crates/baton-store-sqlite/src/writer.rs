@@ -20,7 +20,7 @@ use crate::rows::{backend, corrupt, micros, stored_precision, ConversationRow, E
 use baton_domain::{AgentId, Command, ConversationId, ConversationState, Event, Language, Phase};
 use baton_store::{same_message, ConversationRecord, Executed, NewAgent, NewConversation, StoreError, TokenHash};
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
-use std::collections::HashMap;
+use std::collections::hash_map::{Entry, HashMap};
 use time::OffsetDateTime;
 use tokio::sync::{mpsc, oneshot};
 
@@ -150,12 +150,6 @@ fn run(mut connection: Connection, checkpointer: Checkpointer, mut requests: mps
                 other => other.unanswered().into_iter().for_each(Answer::send),
             });
         }
-        if checkpointer.take_catch_up() {
-            // Copy back what the checkpointer has not; the next write then rewinds the log.
-            if let Err(e) = passive_checkpoint(&connection) {
-                tracing::warn!(error = %e, "checkpoint before rewinding the log failed");
-            }
-        }
         if cache.len() >= MAX_CACHED_CONVERSATIONS {
             cache.clear();
         }
@@ -174,6 +168,13 @@ fn run(mut connection: Connection, checkpointer: Checkpointer, mut requests: mps
         }
         if shutdown.is_some() {
             break;
+        }
+        if checkpointer.take_catch_up() {
+            // Between batches, once this batch is answered: copy back what the checkpointer
+            // has not; the next write then rewinds the log.
+            if let Err(e) = passive_checkpoint(&connection) {
+                tracing::warn!(error = %e, "checkpoint before rewinding the log failed");
+            }
         }
     }
     requests.close();
@@ -386,13 +387,9 @@ fn execute_in(
     command: Command,
     now: OffsetDateTime,
 ) -> Result<Executed, StoreError> {
-    let record = match cache.get(&id) {
-        Some(record) => record.clone(),
-        None => {
-            let record = load_conversation(tx, id)?.ok_or(StoreError::ConversationNotFound(id))?;
-            cache.insert(id, record.clone());
-            record
-        }
+    let record = match cache.entry(id) {
+        Entry::Occupied(cached) => cached.into_mut(),
+        Entry::Vacant(slot) => slot.insert(load_conversation(tx, id)?.ok_or(StoreError::ConversationNotFound(id))?),
     };
     let replay = |record: ConversationRecord, command: &Command| -> Result<Option<Executed>, StoreError> {
         let Some(client_message_id) = command.client_message_id() else {
@@ -405,7 +402,7 @@ fn execute_in(
     let decision = match record.state().decide(command.clone(), now) {
         Ok(decision) => decision,
         // A retry of a message stored before the conversation moved on is still a retry.
-        Err(rejection) => return replay(record, &command)?.ok_or(StoreError::Rejected(rejection)),
+        Err(rejection) => return replay(record.clone(), &command)?.ok_or(StoreError::Rejected(rejection)),
     };
     if decision.events.is_empty() {
         let unchanged = Executed {
@@ -413,7 +410,7 @@ fn execute_in(
             events: Vec::new(),
             replayed: false,
         };
-        return Ok(replay(record, &command)?.unwrap_or(unchanged));
+        return Ok(replay(record.clone(), &command)?.unwrap_or(unchanged));
     }
     for (n, event) in decision.events.iter().enumerate() {
         match insert_event(tx, event)? {
@@ -422,7 +419,7 @@ fn execute_in(
             // command was written. Not found under its client message id, the event's
             // seq was taken: the writer's view of the conversation is wrong.
             Appended::AlreadyStored if n == 0 => {
-                return replay(record, &command)?
+                return replay(record.clone(), &command)?
                     .ok_or_else(|| corrupt("event", format!("seq {} is already stored", event.seq)));
             }
             Appended::AlreadyStored => {
@@ -431,21 +428,16 @@ fn execute_in(
         }
     }
     let new_phase = decision.state.phase;
-    let waiting_since = match (record.phase, new_phase) {
+    record.waiting_since = match (record.phase, new_phase) {
         (Phase::WaitingForAgent, Phase::WaitingForAgent) => record.waiting_since,
         (_, Phase::WaitingForAgent) => Some(now),
         _ => None,
     };
-    let conversation = ConversationRecord {
-        phase: new_phase,
-        last_seq: decision.state.last_seq,
-        updated_at: now,
-        waiting_since,
-        ..record
-    };
-    cache.insert(id, conversation.clone());
+    record.phase = new_phase;
+    record.last_seq = decision.state.last_seq;
+    record.updated_at = now;
     Ok(Executed {
-        conversation,
+        conversation: record.clone(),
         events: decision.events,
         replayed: false,
     })
