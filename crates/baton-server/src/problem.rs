@@ -215,3 +215,71 @@ impl From<StoreError> for ApiError {
         }
     }
 }
+
+/// The problem answers that several operations share, for their OpenAPI `responses`. Each
+/// type documents a group of statuses once; an operation lists its own statuses (its 409s,
+/// its 429s) beside the groups it uses.
+pub mod documented {
+    use std::collections::BTreeMap;
+    use utoipa::openapi::{ContentBuilder, Ref, RefOr, Response, ResponseBuilder};
+    use utoipa::IntoResponses;
+
+    fn problems(answers: &[(u16, &str)]) -> BTreeMap<String, RefOr<Response>> {
+        answers
+            .iter()
+            .map(|(status, description)| {
+                let body = ContentBuilder::new()
+                    .schema(Some(Ref::from_schema_name("Problem")))
+                    .build();
+                let response = ResponseBuilder::new()
+                    .description(*description)
+                    .content("application/problem+json", body)
+                    .build();
+                (status.to_string(), RefOr::T(response))
+            })
+            .collect()
+    }
+
+    /// A JSON body that cannot be read or is not valid: 400, 413, 415, 422.
+    pub struct BodyProblems;
+
+    impl IntoResponses for BodyProblems {
+        fn responses() -> BTreeMap<String, RefOr<Response>> {
+            problems(&[
+                (400, "Malformed JSON"),
+                (413, "Body too large"),
+                (415, "Not JSON"),
+                (422, "A field is invalid"),
+            ])
+        }
+    }
+
+    /// A conversation the caller's token does not open: 401, 404.
+    pub struct ConversationAccessProblems;
+
+    impl IntoResponses for ConversationAccessProblems {
+        fn responses() -> BTreeMap<String, RefOr<Response>> {
+            problems(&[(401, "No or bad token"), (404, "No such conversation (or not yours)")])
+        }
+    }
+
+    /// An operation for agents only: 401, 403.
+    pub struct AgentProblems;
+
+    impl IntoResponses for AgentProblems {
+        fn responses() -> BTreeMap<String, RefOr<Response>> {
+            problems(&[(401, "No or bad token"), (403, "Not an agent")])
+        }
+    }
+
+    /// An agent's command on a conversation: 401, 403, 404.
+    pub struct AgentCommandProblems;
+
+    impl IntoResponses for AgentCommandProblems {
+        fn responses() -> BTreeMap<String, RefOr<Response>> {
+            let mut answers = AgentProblems::responses();
+            answers.extend(problems(&[(404, "No such conversation")]));
+            answers
+        }
+    }
+}

@@ -4,6 +4,7 @@ use super::{AgentView, ConversationView};
 use crate::auth::{dummy_password_hash, verify_password, AgentCaller, Token, AGENT_TOKEN_PREFIX};
 use crate::extract::ApiJson;
 use crate::limits::ClientIp;
+use crate::problem::documented::{AgentProblems, BodyProblems};
 use crate::problem::{ApiError, Problem};
 use crate::AppState;
 use axum::extract::State;
@@ -51,11 +52,8 @@ const QUEUE_PAGE: u32 = 200;
     request_body = Login,
     responses(
         (status = 200, description = "Logged in", body = LoginResponse),
-        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
+        BodyProblems,
         (status = 401, description = "Wrong email or password", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "A field is invalid", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Too many login attempts", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn login(
@@ -108,8 +106,7 @@ pub async fn login(
 #[utoipa::path(get, path = "/api/v1/agents/me", tag = "agents", security(("bearer" = [])),
     responses(
         (status = 200, description = "You", body = AgentView),
-        (status = 401, description = "No or bad token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not an agent", body = Problem, content_type = "application/problem+json"),
+        AgentProblems,
     ))]
 pub async fn me(AgentCaller(agent): AgentCaller) -> Json<AgentView> {
     Json(agent.into())
@@ -119,8 +116,7 @@ pub async fn me(AgentCaller(agent): AgentCaller) -> Json<AgentView> {
 #[utoipa::path(get, path = "/api/v1/agents/me/conversations", tag = "agents", security(("bearer" = [])),
     responses(
         (status = 200, description = "Your open conversations", body = AgentConversations),
-        (status = 401, description = "No or bad token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not an agent", body = Problem, content_type = "application/problem+json"),
+        AgentProblems,
     ))]
 pub async fn my_conversations(
     State(state): State<AppState>,
@@ -140,8 +136,7 @@ pub async fn my_conversations(
 #[utoipa::path(get, path = "/api/v1/queue", tag = "agents", security(("bearer" = [])),
     responses(
         (status = 200, description = "The queue", body = QueueView),
-        (status = 401, description = "No or bad token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not an agent", body = Problem, content_type = "application/problem+json"),
+        AgentProblems,
     ))]
 pub async fn queue(
     State(state): State<AppState>,

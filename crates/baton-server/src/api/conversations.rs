@@ -5,6 +5,7 @@ use super::{CommandResult, ConversationView};
 use crate::auth::{authorize_conversation, AgentCaller, Caller, Token, CUSTOMER_TOKEN_PREFIX};
 use crate::extract::{ApiJson, ApiQuery, ConversationPath, OptionalJson};
 use crate::limits::ClientIp;
+use crate::problem::documented::{AgentCommandProblems, BodyProblems, ConversationAccessProblems};
 use crate::problem::{ApiError, Problem};
 use crate::AppState;
 use axum::extract::State;
@@ -121,10 +122,7 @@ async fn load(state: &AppState, id: ConversationId) -> Result<ConversationView, 
     request_body(content = Option<CreateConversation>, description = "Optional; an empty body starts an anonymous web conversation"),
     responses(
         (status = 201, description = "Created", body = CreatedConversation),
-        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "A field is invalid", body = Problem, content_type = "application/problem+json"),
+        BodyProblems,
         (status = 429, description = "Too many new conversations from this address", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn create(
@@ -163,8 +161,7 @@ pub async fn create(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The conversation", body = ConversationView),
-        (status = 401, description = "No or bad token", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such conversation (or not yours)", body = Problem, content_type = "application/problem+json"),
+        ConversationAccessProblems,
     ))]
 pub async fn get_one(
     State(state): State<AppState>,
@@ -182,13 +179,9 @@ pub async fn get_one(
     security(("bearer" = [])),
     responses(
         (status = 201, description = "Stored (or, for a retried client_message_id, the original event; header `Idempotent-Replayed: true`)", body = Event),
-        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No or bad token", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such conversation (or not yours)", body = Problem, content_type = "application/problem+json"),
+        BodyProblems,
+        ConversationAccessProblems,
         (status = 409, description = "Not allowed in the conversation's phase, or client_message_id reused for another message", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "A field is invalid", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Sending too fast", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn post_message(
@@ -231,8 +224,7 @@ pub fn message_command(caller: &Caller, text: MessageText, client_message_id: Cl
     responses(
         (status = 200, description = "Events after `after`", body = EventsPage),
         (status = 400, description = "A query parameter is invalid", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No or bad token", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such conversation (or not yours)", body = Problem, content_type = "application/problem+json"),
+        ConversationAccessProblems,
     ))]
 pub async fn list_events(
     State(state): State<AppState>,
@@ -289,14 +281,10 @@ async fn run_command(state: &AppState, id: ConversationId, command: Command) -> 
     security(("bearer" = [])),
     responses(
         (status = 200, description = "Waiting for an agent", body = CommandResult),
-        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No or bad token", body = Problem, content_type = "application/problem+json"),
+        BodyProblems,
+        ConversationAccessProblems,
         (status = 403, description = "Agents cannot ask for a human", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such conversation (or not yours)", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The conversation is closed", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "A field is invalid", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Sending too fast", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn request_handoff(
@@ -338,9 +326,7 @@ pub async fn request_handoff(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "You own the conversation", body = CommandResult),
-        (status = 401, description = "No or bad token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not an agent", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such conversation", body = Problem, content_type = "application/problem+json"),
+        AgentCommandProblems,
         (status = 409, description = "Not waiting (someone else accepted it, or it is closed)", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn accept(
@@ -357,9 +343,7 @@ pub async fn accept(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The bot owns the conversation again", body = CommandResult),
-        (status = 401, description = "No or bad token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not an agent", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such conversation", body = Problem, content_type = "application/problem+json"),
+        AgentCommandProblems,
         (status = 409, description = "You do not own this conversation", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn hand_back(
@@ -376,9 +360,7 @@ pub async fn hand_back(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "Resolved", body = CommandResult),
-        (status = 401, description = "No or bad token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not an agent", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such conversation", body = Problem, content_type = "application/problem+json"),
+        AgentCommandProblems,
         (status = 409, description = "You do not own this conversation, or it is closed", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn resolve(
