@@ -31,8 +31,8 @@ pub(crate) const REWIND_FRAMES: i64 = 4_096;
 /// Commits gathered into one background copy: the shortest time between two copies.
 const COPY_INTERVAL: Duration = Duration::from_millis(100);
 
-/// A copy also runs this long after the last commit, so an idle database ends up with its
-/// whole log copied back.
+/// While frames may be left to copy (a copy was skipped or fell short), a copy also runs this
+/// long after the last commit, so an idle database ends up with its whole log copied back.
 const IDLE_COPY_AFTER: Duration = Duration::from_secs(1);
 
 /// Frames the writer may be left to copy when it catches up.
@@ -132,18 +132,26 @@ fn copy_until_nearly_done(connection: &rusqlite::Connection) -> Option<Checkpoin
 }
 
 fn run(connection: rusqlite::Connection, woken: Receiver<()>, catch_up: Arc<AtomicBool>) {
+    // Whether commits may have left frames to copy; an idle, fully copied log needs no visits.
+    let mut pending = false;
     loop {
-        match woken.recv_timeout(IDLE_COPY_AFTER) {
+        let wake = if pending {
+            woken.recv_timeout(IDLE_COPY_AFTER)
+        } else {
+            woken.recv().map_err(|_| RecvTimeoutError::Disconnected)
+        };
+        match wake {
             Ok(()) => std::thread::sleep(COPY_INTERVAL),
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => break,
         }
+        pending = true;
         // The writer owes a catch-up: copying now would only contend for the checkpoint lock.
         if catch_up.load(Ordering::Acquire) {
             continue;
         }
-        if let Some(result) = copy_until_nearly_done(&connection) {
-            if result.log_frames >= REWIND_FRAMES {
+        match copy_until_nearly_done(&connection) {
+            Some(result) if result.log_frames >= REWIND_FRAMES => {
                 tracing::debug!(
                     log_frames = result.log_frames,
                     copied_frames = result.copied_frames,
@@ -151,6 +159,8 @@ fn run(connection: rusqlite::Connection, woken: Receiver<()>, catch_up: Arc<Atom
                 );
                 catch_up.store(true, Ordering::Release);
             }
+            Some(result) => pending = result.copied_frames < result.log_frames,
+            None => {}
         }
     }
     if let Err((_, e)) = connection.close() {
