@@ -144,3 +144,21 @@ impl Drop for Server {
         let _ = self.child.wait();
     }
 }
+
+/// Says that a test could not check what it is for (its data is absent): on stderr, and in
+/// the file `BATON_SKIPPED_LOG` names, which `scripts/test` sets so that its summary counts the
+/// test as skipped rather than passed.
+pub fn skipped(test: &str, reason: &str) {
+    use std::io::Write;
+    eprintln!("SKIPPED: {test}: {reason}");
+    if let Some(path) = std::env::var_os("BATON_SKIPPED_LOG") {
+        let logged = std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(&path)
+            .and_then(|mut file| writeln!(file, "{test}: {reason}"));
+        if let Err(e) = logged {
+            eprintln!("could not record the skip in {}: {e}", path.to_string_lossy());
+        }
+    }
+}

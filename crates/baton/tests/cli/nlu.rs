@@ -1,6 +1,6 @@
 //! `baton nlu eval` on BANKING77 (when ../shared/data is present) and on malformed files.
 
-use crate::common::{baton, TempDir};
+use crate::common::{baton, skipped, TempDir};
 use std::path::PathBuf;
 
 fn banking77() -> Option<PathBuf> {
@@ -14,7 +14,10 @@ const BASELINE_ACCURACY: f64 = 0.9146;
 #[test]
 fn banking77_accuracy_meets_the_logistic_regression_baseline() {
     let Some(dir) = banking77() else {
-        eprintln!("SKIPPED: ../shared/data/banking77 is absent; the BANKING77 accuracy floor was not checked");
+        skipped(
+            "banking77_accuracy_meets_the_logistic_regression_baseline",
+            "../shared/data/banking77 is absent; the BANKING77 accuracy floor was not checked",
+        );
         return;
     };
     let output = baton()
