@@ -25,6 +25,18 @@ async fn sqlite_store_passes_the_conformance_suite() {
     .await;
 }
 
+/// `--fsync-every-commit` (every commit fsynced, checkpoints too) behaves the same.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_store_with_an_fsync_per_commit_passes_the_conformance_suite() {
+    baton_store::conformance::run_all(|| async {
+        let store = SqliteStore::open(&temp_db(), Durability::PowerLoss)
+            .await
+            .unwrap_or_else(|e| panic!("opening sqlite: {e}"));
+        Arc::new(store) as Arc<dyn Store>
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn the_database_refuses_to_change_or_delete_events() {
     let path = temp_db();
