@@ -19,8 +19,10 @@ mod writer;
 use async_trait::async_trait;
 use baton_domain::{AgentId, Command, ConversationId, Event};
 use baton_store::{Agent, ConversationRecord, Executed, NewAgent, NewConversation, Store, StoreError, TokenHash};
-use rows::{agent_from_row, backend, corrupt, micros, ConversationRow, EventRow, CONVERSATION_COLUMNS, EVENT_COLUMNS};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use rows::{
+    agent_from_row, backend, corrupt, micros, sql_seq, ConversationRow, EventRow, CONVERSATION_COLUMNS, EVENT_COLUMNS,
+};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
 use sqlx::{ConnectOptions, Connection, Row};
 use std::path::Path;
 use std::str::FromStr;
@@ -40,6 +42,7 @@ pub enum Durability {
 }
 
 impl Durability {
+    /// The `synchronous` setting of every connection that writes or checkpoints.
     fn synchronous(self) -> &'static str {
         match self {
             Durability::ProcessCrash => "NORMAL",
@@ -79,10 +82,7 @@ impl SqliteStore {
         let options = options
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(match durability {
-                Durability::ProcessCrash => SqliteSynchronous::Normal,
-                Durability::PowerLoss => SqliteSynchronous::Full,
-            })
+            .pragma("synchronous", durability.synchronous())
             .busy_timeout(BUSY_TIMEOUT)
             .foreign_keys(true)
             .pragma("temp_store", "memory");
@@ -91,7 +91,10 @@ impl SqliteStore {
             .run(&mut migrator)
             .await
             .map_err(backend("applying migrations"))?;
-        migrator.close().await.map_err(backend("opening the database"))?;
+        migrator
+            .close()
+            .await
+            .map_err(backend("closing the migration connection"))?;
 
         let path = options.get_filename().to_owned();
         let (writer_connection, checkpoint_connection) = tokio::task::spawn_blocking(move || {
@@ -213,7 +216,7 @@ impl Store for SqliteStore {
     }
 
     async fn events_after(&self, id: ConversationId, after: u64, limit: u32) -> Result<Vec<Event>, StoreError> {
-        let after = i64::try_from(after).unwrap_or(i64::MAX);
+        let after = sql_seq(after);
         sqlx::query_as::<_, EventRow>(&format!(
             "SELECT {EVENT_COLUMNS} FROM events WHERE conversation_id = ? AND seq > ? ORDER BY seq LIMIT ?"
         ))

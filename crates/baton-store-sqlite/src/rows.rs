@@ -29,6 +29,11 @@ pub(crate) fn corrupt(what: &'static str, detail: impl ToString) -> StoreError {
     }
 }
 
+/// A sequence number as SQLite stores it (an INTEGER is signed; no conversation gets near 2^63).
+pub(crate) fn sql_seq(seq: u64) -> i64 {
+    i64::try_from(seq).unwrap_or(i64::MAX)
+}
+
 pub(crate) fn micros(at: OffsetDateTime) -> i64 {
     (at.unix_timestamp_nanos() / 1_000) as i64
 }

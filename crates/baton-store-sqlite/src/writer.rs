@@ -6,9 +6,9 @@
 //! each command against the conversation's current state (kept in a cache, since only this
 //! thread changes conversations), appends the new events (a retried `client_message_id` is
 //! caught by the unique index, and the stored original is returned instead), updates each
-//! conversation it touched once, commits, and only then answers each caller. Nothing is acknowledged before it is committed; a database error
-//! anywhere in the batch rolls the whole batch back and fails every write in it (none was
-//! acknowledged).
+//! conversation it touched once, commits, and only then answers each caller. Nothing is
+//! acknowledged before it is committed; a database error anywhere in the batch rolls the whole
+//! batch back and fails every write in it (none was acknowledged).
 //!
 //! The thread drives SQLite synchronously through rusqlite with cached prepared statements:
 //! an async driver would hand every statement to a worker thread and back, and on a busy
@@ -16,7 +16,9 @@
 //! wait on a oneshot answer.
 
 use crate::checkpoint::{passive_checkpoint, Checkpointer};
-use crate::rows::{backend, corrupt, micros, stored_precision, ConversationRow, EventRow, CONVERSATION_COLUMNS};
+use crate::rows::{
+    backend, corrupt, micros, sql_seq, stored_precision, ConversationRow, EventRow, CONVERSATION_COLUMNS, EVENT_COLUMNS,
+};
 use baton_domain::{AgentId, Command, ConversationId, ConversationState, Event, Language, Phase};
 use baton_store::{same_message, ConversationRecord, Executed, NewAgent, NewConversation, StoreError, TokenHash};
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
@@ -290,11 +292,12 @@ impl WriteRequest {
 
 /// The stored event for `client_message_id` in this conversation, if any, found through the
 /// unique index (checked by a test on the query plan). Only retries need it.
-const STORED_MESSAGE_SQL: &str = "SELECT conversation_id, seq, at, body FROM events \
-     WHERE conversation_id = ?1 AND client_message_id = ?2";
+fn stored_message_sql() -> String {
+    format!("SELECT {EVENT_COLUMNS} FROM events WHERE conversation_id = ?1 AND client_message_id = ?2")
+}
 
 fn stored_message(tx: &Connection, id: ConversationId, client_message_id: &str) -> Result<Option<Event>, StoreError> {
-    tx.prepare_cached(STORED_MESSAGE_SQL)
+    tx.prepare_cached(&stored_message_sql())
         .and_then(|mut lookup| {
             lookup
                 .query_row(
@@ -337,7 +340,7 @@ fn insert_event(tx: &Connection, event: &Event) -> Result<Appended, StoreError> 
     .and_then(|mut insert| {
         insert.execute(params![
             &event.conversation_id.0.as_bytes()[..],
-            i64::try_from(event.seq).unwrap_or(i64::MAX),
+            sql_seq(event.seq),
             micros(event.at),
             event.kind.type_name(),
             event.client_message_id().map(|c| c.as_str()),
@@ -453,7 +456,7 @@ fn update_conversation(tx: &Connection, record: &ConversationRecord) -> rusqlite
         record.phase.name().as_str(),
         record.phase.agent_id().map(|a| a.0.as_bytes().to_vec()),
         record.waiting_since.map(micros),
-        i64::try_from(record.last_seq).unwrap_or(i64::MAX),
+        sql_seq(record.last_seq),
         micros(record.updated_at),
         &record.id.0.as_bytes()[..],
     ])
@@ -476,7 +479,7 @@ fn create_in(
             &new.id.0.as_bytes()[..],
             &new.customer_token_hash.0[..],
             decision.state.phase.name().as_str(),
-            i64::try_from(decision.state.last_seq).unwrap_or(i64::MAX),
+            sql_seq(decision.state.last_seq),
             new.channel.as_str(),
             new.language.as_ref().map(Language::as_str),
             new.customer.name.as_deref(),
@@ -554,7 +557,7 @@ fn create_session(
 
 #[cfg(test)]
 mod tests {
-    use super::STORED_MESSAGE_SQL;
+    use super::stored_message_sql;
 
     const MIGRATIONS: [&str; 4] = [
         include_str!("../migrations/0001_conversations.sql"),
@@ -575,7 +578,7 @@ mod tests {
     fn the_client_message_id_lookup_searches_the_unique_index() {
         let connection = migrated(MIGRATIONS.len());
         let mut plan = connection
-            .prepare(&format!("EXPLAIN QUERY PLAN {STORED_MESSAGE_SQL}"))
+            .prepare(&format!("EXPLAIN QUERY PLAN {}", stored_message_sql()))
             .expect("plan");
         let steps: Vec<String> = plan
             .query_map(rusqlite::params![&b"a"[..], "x"], |row| row.get::<_, String>(3))
