@@ -9,6 +9,7 @@
 //! The rule other support systems most often break is kept here, in one place: while an
 //! agent owns a conversation, nothing can post as the bot.
 
+use crate::bot::Suggestion;
 use crate::event::{Event, EventKind, HandoffRequester};
 use crate::ids::{AgentId, ConversationId};
 use crate::text::{Channel, ClientMessageId, CustomerProfile, Language, MessageText};
@@ -143,7 +144,7 @@ pub enum Resolver {
 }
 
 /// Something a participant asks to do to a conversation.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Command {
     PostCustomerMessage {
         text: MessageText,
@@ -152,6 +153,15 @@ pub enum Command {
     PostBotMessage {
         text: MessageText,
         client_message_id: ClientMessageId,
+    },
+    /// The bot's work on one customer message (or on the conversation's start): what it
+    /// understood and did (`records`, each an [`EventKind::is_bot_record`] kind) and, when it
+    /// has something to say, its reply. The records are accepted in any open phase (they are
+    /// facts: an action that ran must be recorded); the reply only while the bot owns the
+    /// conversation, so a reply computed while an agent took over is refused, never posted.
+    RecordBotTurn {
+        records: Vec<EventKind>,
+        reply: Option<BotReply>,
     },
     PostAgentMessage {
         agent_id: AgentId,
@@ -184,6 +194,7 @@ impl Command {
             Command::PostCustomerMessage { client_message_id, .. }
             | Command::PostBotMessage { client_message_id, .. }
             | Command::PostAgentMessage { client_message_id, .. } => Some(client_message_id),
+            Command::RecordBotTurn { reply: Some(reply), .. } => Some(&reply.client_message_id),
             _ => None,
         }
     }
@@ -193,6 +204,7 @@ impl Command {
         match self {
             Command::PostCustomerMessage { .. } => "post a customer message",
             Command::PostBotMessage { .. } => "post a bot message",
+            Command::RecordBotTurn { .. } => "record the bot's turn",
             Command::PostAgentMessage { .. } => "post an agent message",
             Command::PostSystemNote { .. } => "post a system note",
             Command::RequestHandoff { .. } => "request a human",
@@ -202,6 +214,14 @@ impl Command {
             Command::Abandon => "abandon",
         }
     }
+}
+
+/// What the bot says at the end of a turn.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BotReply {
+    pub text: MessageText,
+    pub client_message_id: ClientMessageId,
+    pub suggestions: Vec<Suggestion>,
 }
 
 /// Why a command is not allowed in the conversation's current phase.
@@ -215,6 +235,8 @@ pub enum Rejection {
     NotOwningAgent { agent_id: AgentId, phase: PhaseName },
     #[error("cannot {command} while the conversation is {phase}")]
     NotAllowed { phase: PhaseName, command: &'static str },
+    #[error("a bot turn may record only the bot's own work, not `{0}`")]
+    NotABotRecord(&'static str),
 }
 
 /// The part of a conversation the rules need: its id, phase and last sequence number.
@@ -228,7 +250,7 @@ pub struct ConversationState {
 
 /// What a command decided: the state after it and the events that record the change, in
 /// order, already numbered. An empty `events` means nothing changed (an idempotent no-op).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Decision {
     pub state: ConversationState,
     pub events: Vec<Event>,
@@ -297,7 +319,25 @@ impl ConversationState {
                 vec![EventKind::BotMessage {
                     text,
                     client_message_id,
+                    suggestions: Vec::new(),
                 }]
+            }
+            Command::RecordBotTurn { records, reply } => {
+                if let Some(bad) = records.iter().find(|r| !r.is_bot_record()) {
+                    return Err(Rejection::NotABotRecord(bad.type_name()));
+                }
+                let mut kinds = records;
+                if let Some(reply) = reply {
+                    if phase.owner() != Owner::Bot {
+                        return Err(Rejection::BotNotOwner { phase: name });
+                    }
+                    kinds.push(EventKind::BotMessage {
+                        text: reply.text,
+                        client_message_id: reply.client_message_id,
+                        suggestions: reply.suggestions,
+                    });
+                }
+                kinds
             }
             Command::PostAgentMessage {
                 agent_id,

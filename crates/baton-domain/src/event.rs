@@ -5,6 +5,9 @@
 //! Events are facts: once stored they are never updated or deleted, and replaying them in
 //! order rebuilds the conversation's state ([`crate::ConversationState::replay`]).
 
+use crate::bot::{
+    ActionOutcome, AuthState, Awaiting, CustomerFacts, FallbackKind, MessageAnalysis, SlotSource, Suggestion, Values,
+};
 use crate::conversation::PhaseName;
 use crate::ids::{AgentId, ConversationId};
 use crate::text::{Channel, ClientMessageId, CustomerProfile, Language, MessageText};
@@ -12,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 /// One stored event of one conversation.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Event {
     pub conversation_id: ConversationId,
     /// 1 for the first event of a conversation, then +1 for each event after it.
@@ -40,7 +43,7 @@ pub enum HandoffRequester {
 }
 
 /// What happened. Serialized with a `type` tag in snake case.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum EventKind {
     /// Always the first event (seq 1): where and in which language the customer arrived.
@@ -58,6 +61,9 @@ pub enum EventKind {
     BotMessage {
         text: MessageText,
         client_message_id: ClientMessageId,
+        /// Quick replies a client may show as buttons.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        suggestions: Vec<Suggestion>,
     },
     AgentMessage {
         agent_id: AgentId,
@@ -82,6 +88,69 @@ pub enum EventKind {
         from: PhaseName,
         to: PhaseName,
     },
+    /// What Baton understood of the customer message `message_seq`.
+    MessageAnalyzed {
+        message_seq: u64,
+        analysis: MessageAnalysis,
+    },
+    /// The bot could not act on the customer message `message_seq`.
+    Fallback {
+        message_seq: u64,
+        kind: FallbackKind,
+    },
+    /// A slot of the dialogue got a value; `replaced` holds the value it corrected.
+    SlotFilled {
+        slot: String,
+        value: String,
+        source: SlotSource,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        replaced: Option<String>,
+    },
+    /// The customer confirmed these slots' values (answering the bot's confirmation).
+    SlotsConfirmed {
+        slots: Vec<String>,
+    },
+    /// The bot called an action on a connector.
+    ActionRecorded {
+        action: String,
+        #[serde(default, skip_serializing_if = "Values::is_empty")]
+        arguments: Values,
+        /// Sent with actions that change something, so a retry never does it twice.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        idempotency_key: Option<String>,
+        outcome: ActionOutcome,
+        /// One line saying what happened.
+        summary: String,
+        /// What the action answered, for the bot's replies and the agent.
+        #[serde(default, skip_serializing_if = "Values::is_empty")]
+        values: Values,
+    },
+    /// The bot answered with a knowledge-base article.
+    ArticleShown {
+        article_id: String,
+        title: String,
+        language: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        url: Option<String>,
+    },
+    /// The customer said whether the article helped.
+    ArticleFeedback {
+        article_id: String,
+        helped: bool,
+    },
+    /// Who the customer is, as far as Baton knows, changed.
+    IdentityChanged {
+        auth: AuthState,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        customer: Option<CustomerFacts>,
+    },
+    /// The dialogue's position: the flow under way and what the bot waits for.
+    DialogueMoved {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        flow: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        awaiting: Option<Awaiting>,
+    },
 }
 
 impl EventKind {
@@ -105,6 +174,32 @@ impl EventKind {
             EventKind::HandoffRequested { .. } => "handoff_requested",
             EventKind::Assigned { .. } => "assigned",
             EventKind::PhaseChanged { .. } => "phase_changed",
+            EventKind::MessageAnalyzed { .. } => "message_analyzed",
+            EventKind::Fallback { .. } => "fallback",
+            EventKind::SlotFilled { .. } => "slot_filled",
+            EventKind::SlotsConfirmed { .. } => "slots_confirmed",
+            EventKind::ActionRecorded { .. } => "action_recorded",
+            EventKind::ArticleShown { .. } => "article_shown",
+            EventKind::ArticleFeedback { .. } => "article_feedback",
+            EventKind::IdentityChanged { .. } => "identity_changed",
+            EventKind::DialogueMoved { .. } => "dialogue_moved",
         }
+    }
+
+    /// True for the records of the bot's own work (analysis, slots, actions, articles,
+    /// identity, dialogue position): what [`crate::Command::RecordBotTurn`] may write.
+    pub fn is_bot_record(&self) -> bool {
+        matches!(
+            self,
+            EventKind::MessageAnalyzed { .. }
+                | EventKind::Fallback { .. }
+                | EventKind::SlotFilled { .. }
+                | EventKind::SlotsConfirmed { .. }
+                | EventKind::ActionRecorded { .. }
+                | EventKind::ArticleShown { .. }
+                | EventKind::ArticleFeedback { .. }
+                | EventKind::IdentityChanged { .. }
+                | EventKind::DialogueMoved { .. }
+        )
     }
 }

@@ -6,12 +6,17 @@
 //! here can therefore be tested with plain function calls. The store persists what
 //! [`ConversationState::decide`] returns; the server carries it to clients.
 
+pub mod bot;
 pub mod conversation;
 pub mod event;
 pub mod ids;
 pub mod text;
 
-pub use conversation::{Command, ConversationState, Decision, Owner, Phase, PhaseName, Rejection, Resolver};
+pub use bot::{
+    ActionOutcome, AuthState, Awaiting, CustomerFacts, FallbackKind, FoundEntity, IntentGuess, MessageAnalysis,
+    SentimentReading, SlotSource, Suggestion, Values, VerificationMethod,
+};
+pub use conversation::{BotReply, Command, ConversationState, Decision, Owner, Phase, PhaseName, Rejection, Resolver};
 pub use event::{Event, EventKind, HandoffRequester};
 pub use ids::{AgentId, ConversationId};
 pub use text::{Channel, ClientMessageId, CustomerProfile, InputError, Language, MessageText};

@@ -17,7 +17,7 @@ mod rows;
 mod writer;
 
 use async_trait::async_trait;
-use baton_domain::{AgentId, Command, ConversationId, Event};
+use baton_domain::{AgentId, Command, ConversationId, Event, PhaseName};
 use baton_store::{Agent, ConversationRecord, Executed, NewAgent, NewConversation, Store, StoreError, TokenHash};
 use rows::{
     agent_from_row, backend, corrupt, micros, sql_seq, ConversationRow, EventRow, CONVERSATION_COLUMNS, EVENT_COLUMNS,
@@ -241,6 +241,34 @@ impl Store for SqliteStore {
             .fetch_all(&self.reader)
             .await
             .map_err(backend("listing waiting conversations"))?
+            .into_iter()
+            .map(ConversationRow::into_record)
+            .collect()
+    }
+
+    async fn conversations_in_phases(
+        &self,
+        phases: &[PhaseName],
+        after: Option<ConversationId>,
+        limit: u32,
+    ) -> Result<Vec<ConversationRecord>, StoreError> {
+        if phases.is_empty() {
+            return Ok(Vec::new());
+        }
+        let marks = vec!["?"; phases.len()].join(", ");
+        let sql = format!(
+            "SELECT {CONVERSATION_COLUMNS} FROM conversations WHERE phase IN ({marks}) AND id > ? ORDER BY id LIMIT ?"
+        );
+        let mut query = sqlx::query_as::<_, ConversationRow>(&sql);
+        for phase in phases {
+            query = query.bind(phase.as_str());
+        }
+        query
+            .bind(after.map_or_else(Vec::new, |id| id.0.as_bytes().to_vec()))
+            .bind(i64::from(limit))
+            .fetch_all(&self.reader)
+            .await
+            .map_err(backend("listing conversations by phase"))?
             .into_iter()
             .map(ConversationRow::into_record)
             .collect()

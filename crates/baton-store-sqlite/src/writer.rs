@@ -407,6 +407,15 @@ fn execute_in(
         // A retry of a message stored before the conversation moved on is still a retry.
         Err(rejection) => return replay(record.clone(), &command)?.ok_or(StoreError::Rejected(rejection)),
     };
+    // Insert first, let the unique index catch a retry: that needs the client message id on
+    // the first event, so nothing is written before the retry is recognised. A bot turn
+    // carries it on its last event (the reply), so its retry is looked up before writing.
+    let id_on_first = decision.events.first().and_then(Event::client_message_id).is_some();
+    if !id_on_first {
+        if let Some(original) = replay(record.clone(), &command)? {
+            return Ok(original);
+        }
+    }
     if decision.events.is_empty() {
         let unchanged = Executed {
             conversation: record.clone(),

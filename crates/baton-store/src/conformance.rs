@@ -4,8 +4,8 @@
 
 use crate::{Agent, NewAgent, NewConversation, Role, Store, StoreError, TokenHash};
 use baton_domain::{
-    AgentId, Channel, ClientMessageId, Command, ConversationId, CustomerProfile, EventKind, HandoffRequester,
-    MessageText, Phase, Rejection, Resolver,
+    AgentId, BotReply, Channel, ClientMessageId, Command, ConversationId, CustomerProfile, EventKind, HandoffRequester,
+    MessageText, Phase, PhaseName, Rejection, Resolver,
 };
 use std::future::Future;
 use std::sync::Arc;
@@ -93,6 +93,12 @@ where
             Box::pin(a_late_retry_still_replays(s))
         }),
         ("agents and sessions", |s| Box::pin(agents_and_sessions(s))),
+        ("conversations page by phase", |s| {
+            Box::pin(conversations_page_by_phase(s))
+        }),
+        ("a bot turn is stored whole, once", |s| {
+            Box::pin(a_bot_turn_is_stored_whole_once(s))
+        }),
     ];
     for (name, check) in checks {
         let store = make().await;
@@ -397,5 +403,77 @@ async fn agents_and_sessions(store: Arc<dyn Store>) -> Result {
         "expired"
     );
     assert_eq!(store.session_agent(TokenHash([43; 32]), now()).await?, None);
+    Ok(())
+}
+
+async fn conversations_page_by_phase(store: Arc<dyn Store>) -> Result {
+    let mut ids = Vec::new();
+    for n in 0..5 {
+        ids.push(new_conversation(&*store, 40 + n).await?);
+    }
+    store.execute(ids[2], handoff(), now()).await?;
+    let bot = [PhaseName::Bot, PhaseName::HandedBack];
+    let first = store.conversations_in_phases(&bot, None, 2).await?;
+    let rest = store
+        .conversations_in_phases(&bot, first.last().map(|c| c.id), 10)
+        .await?;
+    let paged: Vec<ConversationId> = first.iter().chain(&rest).map(|c| c.id).collect();
+    assert_eq!(
+        paged,
+        [ids[0], ids[1], ids[3], ids[4]],
+        "in creation order, without the waiting one"
+    );
+    let waiting = store
+        .conversations_in_phases(&[PhaseName::WaitingForAgent], None, 10)
+        .await?;
+    assert_eq!(waiting.iter().map(|c| c.id).collect::<Vec<_>>(), [ids[2]]);
+    assert!(store.conversations_in_phases(&[], None, 10).await?.is_empty());
+    Ok(())
+}
+
+async fn a_bot_turn_is_stored_whole_once(store: Arc<dyn Store>) -> Result {
+    let id = new_conversation(&*store, 50).await?;
+    let turn = || Command::RecordBotTurn {
+        records: vec![EventKind::DialogueMoved {
+            flow: Some("order_status".into()),
+            awaiting: None,
+        }],
+        reply: Some(BotReply {
+            text: text("Which order is it?"),
+            client_message_id: cmid("bot:2"),
+            suggestions: Vec::new(),
+        }),
+    };
+    let first = store.execute(id, turn(), now()).await?;
+    assert_eq!(first.events.len(), 2);
+    assert_eq!(first.conversation.last_seq, 3);
+    // The same turn again (a retry after a lost answer) stores nothing new.
+    let again = store.execute(id, turn(), now()).await?;
+    assert!(again.replayed);
+    assert_eq!(again.events[0].seq, 3);
+    let stored = store.events_after(id, 0, 100).await?;
+    assert_eq!(stored.len(), 3);
+    assert_eq!(stored[1], first.events[0]);
+    // Once an agent owns the conversation, the reply is refused and nothing is written.
+    store.execute(id, handoff(), now()).await?;
+    store
+        .execute(
+            id,
+            Command::Accept {
+                agent_id: AgentId(Uuid::from_u128(7)),
+            },
+            now(),
+        )
+        .await?;
+    let before = store.events_after(id, 0, 100).await?.len();
+    let mut late = turn();
+    if let Command::RecordBotTurn { reply: Some(reply), .. } = &mut late {
+        reply.client_message_id = cmid("bot:late");
+    }
+    assert!(matches!(
+        store.execute(id, late, now()).await,
+        Err(StoreError::Rejected(Rejection::BotNotOwner { .. }))
+    ));
+    assert_eq!(store.events_after(id, 0, 100).await?.len(), before);
     Ok(())
 }

@@ -10,7 +10,8 @@
 
 use async_trait::async_trait;
 use baton_domain::{
-    AgentId, Channel, Command, ConversationId, ConversationState, CustomerProfile, Event, Language, Phase, Rejection,
+    AgentId, Channel, Command, ConversationId, ConversationState, CustomerProfile, Event, Language, Phase, PhaseName,
+    Rejection,
 };
 use time::OffsetDateTime;
 
@@ -57,7 +58,7 @@ pub struct NewConversation {
 }
 
 /// What [`Store::execute`] did.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Executed {
     /// The conversation after the command.
     pub conversation: ConversationRecord,
@@ -164,6 +165,15 @@ pub trait Store: Send + Sync + 'static {
     /// Conversations waiting for an agent, longest wait first.
     async fn waiting_conversations(&self, limit: u32) -> Result<Vec<ConversationRecord>, StoreError>;
 
+    /// Conversations in any of `phases`, in id order (creation order), after `after`; for
+    /// paging through them all (the bot's pick-up after a restart).
+    async fn conversations_in_phases(
+        &self,
+        phases: &[PhaseName],
+        after: Option<ConversationId>,
+        limit: u32,
+    ) -> Result<Vec<ConversationRecord>, StoreError>;
+
     /// Open conversations owned by `agent_id`.
     async fn agent_conversations(&self, agent_id: AgentId) -> Result<Vec<ConversationRecord>, StoreError>;
 
@@ -195,6 +205,7 @@ pub fn same_message(stored: &Event, command: &Command) -> bool {
     match (&stored.kind, command) {
         (K::CustomerMessage { text, .. }, Command::PostCustomerMessage { text: t, .. })
         | (K::BotMessage { text, .. }, Command::PostBotMessage { text: t, .. }) => text == t,
+        (K::BotMessage { text, .. }, Command::RecordBotTurn { reply: Some(reply), .. }) => text == &reply.text,
         (
             K::AgentMessage { agent_id, text, .. },
             Command::PostAgentMessage {

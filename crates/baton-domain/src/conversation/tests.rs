@@ -267,3 +267,49 @@ proptest! {
         prop_assert_eq!(ConversationState::replay(conv(), &log), state);
     }
 }
+
+fn turn(reply: Option<&str>) -> Command {
+    Command::RecordBotTurn {
+        records: vec![EventKind::DialogueMoved {
+            flow: Some("order_status".into()),
+            awaiting: None,
+        }],
+        reply: reply.map(|r| BotReply {
+            text: text(r),
+            client_message_id: cmid(r),
+            suggestions: Vec::new(),
+        }),
+    }
+}
+
+#[test]
+fn a_bot_turn_records_its_facts_then_its_reply() {
+    let decision = started().decide(turn(Some("Your order shipped.")), NOW).expect("turn");
+    let names: Vec<_> = decision.events.iter().map(|e| e.kind.type_name()).collect();
+    assert_eq!(names, ["dialogue_moved", "bot_message"]);
+    assert_eq!(decision.events[1].seq, 3);
+}
+
+#[test]
+fn a_bot_reply_computed_while_an_agent_took_over_is_refused_but_facts_are_kept() {
+    let waiting = run(&started(), handoff()).expect("handoff");
+    let with_agent = run(&waiting, Command::Accept { agent_id: agent(1) }).expect("accept");
+    assert_eq!(
+        run(&with_agent, turn(Some("Let me check that for you"))),
+        Err(Rejection::BotNotOwner {
+            phase: PhaseName::WithAgent
+        })
+    );
+    let facts_only = with_agent.decide(turn(None), NOW).expect("facts are accepted");
+    assert_eq!(facts_only.events.len(), 1);
+    assert_eq!(facts_only.state.phase, with_agent.phase);
+}
+
+#[test]
+fn a_bot_turn_may_not_smuggle_in_other_events() {
+    let forged = Command::RecordBotTurn {
+        records: vec![EventKind::Assigned { agent_id: agent(1) }],
+        reply: None,
+    };
+    assert_eq!(run(&started(), forged), Err(Rejection::NotABotRecord("assigned")));
+}
