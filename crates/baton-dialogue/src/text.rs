@@ -1,0 +1,261 @@
+//! Small text rules of the dialogue: filling `{name}` templates (with optional `[...]`
+//! segments), telling a yes from a no in English and Spanish, and reading the last four
+//! digits of a phone number.
+
+use baton_domain::Values;
+
+/// Fills `{name}` placeholders with `label(name, value)`. A `[...]` segment is kept only when
+/// every placeholder inside it has a value; a placeholder without a value outside any
+/// segment becomes empty.
+pub fn render(template: &str, values: &Values, label: impl Fn(&str, &str) -> String) -> String {
+    let mut out = String::new();
+    let mut segment: Option<(String, bool)> = None;
+    let mut chars = template.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '[' if segment.is_none() => segment = Some((String::new(), true)),
+            ']' if segment.is_some() => {
+                if let Some((text, complete)) = segment.take() {
+                    if complete {
+                        out.push_str(&text);
+                    }
+                }
+            }
+            '{' => {
+                let mut name = String::new();
+                for n in chars.by_ref() {
+                    if n == '}' {
+                        break;
+                    }
+                    name.push(n);
+                }
+                let value = values.get(name.trim()).filter(|v| !v.is_empty());
+                let text = value.map(|v| label(name.trim(), v)).unwrap_or_default();
+                match &mut segment {
+                    Some((buffer, complete)) => {
+                        *complete &= value.is_some();
+                        buffer.push_str(&text);
+                    }
+                    None => out.push_str(&text),
+                }
+            }
+            c => match &mut segment {
+                Some((buffer, _)) => buffer.push(c),
+                None => out.push(c),
+            },
+        }
+    }
+    if let Some((text, complete)) = segment {
+        if complete {
+            out.push_str(&text);
+        }
+    }
+    out.split(' ').filter(|w| !w.is_empty()).collect::<Vec<_>>().join(" ")
+}
+
+/// A short answer to a yes-or-no question.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Answer {
+    Yes,
+    No,
+}
+
+const YES: &[&str] = &[
+    "yes",
+    "y",
+    "yeah",
+    "yep",
+    "yup",
+    "sure",
+    "ok",
+    "okay",
+    "please",
+    "correct",
+    "right",
+    "confirm",
+    "confirmed",
+    "absolutely",
+    "definitely",
+    "go",
+    "do",
+    "indeed",
+    "fine",
+    "great",
+    "perfect",
+    "thanks",
+    "thank",
+    "helped",
+    "si",
+    "claro",
+    "vale",
+    "dale",
+    "correcto",
+    "adelante",
+    "perfecto",
+    "confirmo",
+    "exacto",
+    "gracias",
+    "bueno",
+    "venga",
+    "sirvio",
+    "ayudo",
+];
+const NO: &[&str] = &[
+    "no",
+    "nope",
+    "nah",
+    "not",
+    "don't",
+    "dont",
+    "didn't",
+    "didnt",
+    "cancel",
+    "wrong",
+    "stop",
+    "never",
+    "nunca",
+    "tampoco",
+    "nada",
+    "incorrecto",
+    "mal",
+];
+
+fn fold(c: char) -> char {
+    match c {
+        'á' | 'à' | 'ä' => 'a',
+        'é' | 'è' | 'ë' => 'e',
+        'í' | 'ì' | 'ï' => 'i',
+        'ó' | 'ò' | 'ö' => 'o',
+        'ú' | 'ù' | 'ü' => 'u',
+        c => c,
+    }
+}
+
+/// Reads a yes or a no from a short reply ("yes please", "sí, adelante", "no thanks",
+/// "not really", "mejor no"). `None` for anything longer or unclear: it is a new request.
+pub fn yes_or_no(text: &str) -> Option<Answer> {
+    let folded: String = text.to_lowercase().chars().map(fold).collect();
+    let words: Vec<&str> = folded
+        .split(|c: char| !(c.is_alphanumeric() || c == '\''))
+        .filter(|w| !w.is_empty())
+        .collect();
+    if words.is_empty() || words.len() > 8 {
+        return None;
+    }
+    let first_no = words.iter().position(|w| NO.contains(w));
+    let first_yes = words.iter().position(|w| YES.contains(w));
+    match (first_yes, first_no) {
+        // "no", "not really", "no thanks", "mejor no", "yes... no wait": the no counts
+        // unless a yes comes first and the no only qualifies it ("yes, no problem").
+        (Some(y), Some(n)) if y < n && words.get(n + 1).is_some_and(|w| *w == "problem" || *w == "problema") => {
+            Some(Answer::Yes)
+        }
+        (_, Some(_)) => Some(Answer::No),
+        (Some(_), None) => Some(Answer::Yes),
+        (None, None) => None,
+    }
+}
+
+/// The last four digits of a phone number in a message: a group of exactly four digits, or
+/// the last four of a longer run of digits that looks like a phone number.
+pub fn last_four_digits(text: &str) -> Option<String> {
+    let runs: Vec<String> = text
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|r| !r.is_empty())
+        .map(str::to_owned)
+        .collect();
+    if let Some(four) = runs.iter().rev().find(|r| r.len() == 4) {
+        return Some(four.clone());
+    }
+    let digits: String = text.chars().filter(char::is_ascii_digit).collect();
+    (digits.len() >= 7).then(|| digits[digits.len() - 4..].to_owned())
+}
+
+/// A one-word answer such as `54192`, `#54192` or `AB-1234`: the value itself, without the
+/// words around it an extractor would need. `None` for anything longer or without a digit.
+pub fn bare_value(text: &str) -> Option<String> {
+    let word = text
+        .trim()
+        .trim_start_matches('#')
+        .trim_end_matches(['.', '!', '?', ',']);
+    let plain = !word.is_empty()
+        && word.len() <= 32
+        && word.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        && word.chars().any(|c| c.is_ascii_digit());
+    plain.then(|| word.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn values(pairs: &[(&str, &str)]) -> Values {
+        pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+    }
+
+    #[test]
+    fn templates_fill_values_and_drop_incomplete_segments() {
+        let v = values(&[("order_number", "54192"), ("status", "shipped")]);
+        let plain = |_: &str, v: &str| v.to_owned();
+        assert_eq!(
+            render("Order #{order_number} is {status}.[ Tracking: {tracking}.]", &v, plain),
+            "Order #54192 is shipped."
+        );
+        let v = values(&[("tracking", "1Z999")]);
+        assert_eq!(render("[Tracking: {tracking}.]", &v, plain), "Tracking: 1Z999.");
+        let shout = |_: &str, v: &str| v.to_uppercase();
+        assert_eq!(render("{tracking}", &v, shout), "1Z999".to_uppercase());
+    }
+
+    #[test]
+    fn yes_and_no_in_both_languages() {
+        for yes in [
+            "yes",
+            "Yes please",
+            "sure, go ahead",
+            "ok",
+            "sí",
+            "Sí, adelante",
+            "vale",
+            "claro que sí",
+            "yes, no problem",
+        ] {
+            assert_eq!(yes_or_no(yes), Some(Answer::Yes), "{yes}");
+        }
+        for no in [
+            "no",
+            "No thanks",
+            "not really",
+            "nope",
+            "mejor no",
+            "no, gracias",
+            "it didn't help",
+            "para nada",
+        ] {
+            assert_eq!(yes_or_no(no), Some(Answer::No), "{no}");
+        }
+        for other in [
+            "where is my order",
+            "my card was charged twice last week for the same jacket order",
+        ] {
+            assert_eq!(yes_or_no(other), None, "{other}");
+        }
+    }
+
+    #[test]
+    fn bare_values_are_single_words_with_a_digit() {
+        assert_eq!(bare_value(" #54192. ").as_deref(), Some("54192"));
+        assert_eq!(bare_value("AB-1234").as_deref(), Some("AB-1234"));
+        assert_eq!(bare_value("my order is 54192"), None);
+        assert_eq!(bare_value("hello"), None);
+    }
+
+    #[test]
+    fn last_four_digits_of_a_phone() {
+        assert_eq!(last_four_digits("it ends in 0142").as_deref(), Some("0142"));
+        assert_eq!(last_four_digits("+1 415 555 0142").as_deref(), Some("0142"));
+        assert_eq!(last_four_digits("4155550142").as_deref(), Some("0142"));
+        assert_eq!(last_four_digits("no digits here"), None);
+        assert_eq!(last_four_digits("order 54192"), None);
+    }
+}
