@@ -27,6 +27,10 @@ pub struct TrainingOptions {
     /// With no out-of-scope examples: the share of held-out in-scope messages the threshold
     /// may reject.
     pub max_false_rejection: f32,
+    /// With out-of-scope examples: how much held-out in-scope accuracy rejection may cost
+    /// (0.03 = three points below the accuracy without rejection); within that, the
+    /// threshold rejects as much out-of-scope as it can.
+    pub max_accuracy_loss: f32,
 }
 
 impl Default for TrainingOptions {
@@ -35,6 +39,7 @@ impl Default for TrainingOptions {
             sgd: SgdOptions::default(),
             holdout: 0.1,
             max_false_rejection: 0.02,
+            max_accuracy_loss: 0.03,
         }
     }
 }
@@ -191,6 +196,7 @@ impl IntentModel {
                 temperature,
                 oos_class,
                 options.max_false_rejection,
+                options.max_accuracy_loss,
             );
         }
         let full = fit(&docs, &ys, n_classes, &options.sgd);
@@ -289,39 +295,45 @@ fn fit_temperature(scores: &[Vec<f32>], ys: &[u32]) -> f32 {
     (lo + hi) / 2.0
 }
 
-/// The confidence threshold. With out-of-scope examples held out: the one that maximizes the
-/// mean of in-scope accuracy and out-of-scope recall. Without: the highest threshold that
-/// rejects at most `max_false_rejection` of held-out in-scope messages.
+/// The confidence threshold. With out-of-scope examples held out: the highest threshold (so
+/// the most out-of-scope rejected) at which held-out in-scope accuracy stays within
+/// `max_accuracy_loss` of the accuracy without rejection (the best in-scope intent taken as
+/// it is). Maximizing a mean of accuracy and out-of-scope recall instead overshoots when
+/// out-of-scope examples are few: each one weighs as much as many in-scope messages. Without
+/// out-of-scope examples: the highest threshold that rejects at most `max_false_rejection` of
+/// held-out in-scope messages.
 fn choose_threshold(
     scores: &[Vec<f32>],
     ys: &[u32],
     temperature: f32,
     oos_class: Option<usize>,
     max_false_rejection: f32,
+    max_accuracy_loss: f32,
 ) -> f32 {
-    let rows: Vec<(f32, bool, bool)> = scores
+    // (confidence, is out of scope, right with rejection, right without rejection)
+    let rows: Vec<(f32, bool, bool, bool)> = scores
         .iter()
         .zip(ys)
         .map(|(s, y)| {
             let p = calibrated(s, temperature);
             let best = argmax(&p);
-            let best_in_scope = p
+            let (best_in_scope, best_in_scope_value) = p
                 .iter()
                 .enumerate()
                 .filter(|(i, _)| Some(*i) != oos_class)
-                .map(|(_, v)| *v)
-                .fold(0.0, f32::max);
+                .fold((0, 0.0), |best, (i, v)| if *v > best.1 { (i, *v) } else { best });
             let is_oos = Some(*y as usize) == oos_class;
             let predicted_oos_class = Some(best) == oos_class;
             (
-                if predicted_oos_class { 0.0 } else { best_in_scope },
+                if predicted_oos_class { 0.0 } else { best_in_scope_value },
                 is_oos,
                 best == *y as usize,
+                best_in_scope == *y as usize,
             )
         })
         .collect();
-    let in_scope: Vec<&(f32, bool, bool)> = rows.iter().filter(|r| !r.1).collect();
-    let oos: Vec<&(f32, bool, bool)> = rows.iter().filter(|r| r.1).collect();
+    let in_scope: Vec<_> = rows.iter().filter(|r| !r.1).collect();
+    let oos: Vec<_> = rows.iter().filter(|r| r.1).collect();
     if in_scope.is_empty() {
         return 0.0;
     }
@@ -336,22 +348,16 @@ fn choose_threshold(
         // Rejecting below the (allowed)-th lowest confidence rejects exactly `allowed`.
         return confidences.get(allowed).copied().map(|c| c.min(0.999)).unwrap_or(0.0) * 0.999;
     }
-    let score = |t: f32| -> f32 {
-        let accuracy = in_scope.iter().filter(|r| r.2 && r.0 >= t).count() as f32 / in_scope.len() as f32;
-        let recall = oos.iter().filter(|r| r.0 < t).count() as f32 / oos.len() as f32;
-        (accuracy + recall) / 2.0
-    };
+    let n = in_scope.len() as f32;
+    let without_rejection = in_scope.iter().filter(|r| r.3).count() as f32 / n;
+    let floor = without_rejection - max_accuracy_loss;
+    let accuracy = |t: f32| in_scope.iter().filter(|r| r.2 && r.0 >= t).count() as f32 / n;
+    // Accuracy falls as the threshold rises: the last candidate above the floor rejects most.
     candidates
         .into_iter()
-        .fold((0.0, f32::MIN), |best, t| {
-            let s = score(t);
-            if s > best.1 {
-                (t, s)
-            } else {
-                best
-            }
-        })
-        .0
+        .take_while(|t| accuracy(*t) >= floor)
+        .last()
+        .unwrap_or(0.0)
 }
 
 #[cfg(test)]

@@ -47,6 +47,10 @@ pub struct EvalReport {
     pub macro_f1: f64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub in_scope_accuracy: Option<f64>,
+    /// In-scope accuracy if nothing were rejected (the best in-scope intent taken as it is):
+    /// what rejection costs is the difference to `in_scope_accuracy`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub in_scope_accuracy_without_rejection: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub out_of_scope_recall: Option<f64>,
     pub out_of_scope_threshold: f32,
@@ -120,10 +124,17 @@ pub fn eval(args: &EvalArgs) -> anyhow::Result<EvalReport> {
     let today = time::OffsetDateTime::now_utc().date();
     let mut latencies = Vec::with_capacity(test.len());
     let mut predicted = Vec::with_capacity(test.len());
+    let (mut in_scope, mut right_without_rejection) = (0usize, 0usize);
     for example in &test {
         let started = Instant::now();
         let prediction = analyzer.analyze(&example.text, None, today).intent;
         latencies.push(started.elapsed().as_secs_f64() * 1e6);
+        if let Some(gold) = &example.intent {
+            in_scope += 1;
+            if prediction.top.first().is_some_and(|p| &p.intent == gold) {
+                right_without_rejection += 1;
+            }
+        }
         // Without an out-of-scope label every test example is in scope: score the top intent.
         let label = if oos.is_some() {
             prediction.intent().map(|i| i.intent.clone())
@@ -154,6 +165,8 @@ pub fn eval(args: &EvalArgs) -> anyhow::Result<EvalReport> {
         accuracy,
         macro_f1,
         in_scope_accuracy,
+        in_scope_accuracy_without_rejection: (oos.is_some() && in_scope > 0)
+            .then(|| right_without_rejection as f64 / in_scope as f64),
         out_of_scope_recall,
         out_of_scope_threshold: threshold,
         training_seconds,
@@ -174,6 +187,9 @@ pub fn print(report: &EvalReport, json: bool) -> anyhow::Result<()> {
     );
     println!("accuracy: {}", pct(report.accuracy));
     println!("macro-F1: {}", pct(report.macro_f1));
+    if let Some(a) = report.in_scope_accuracy_without_rejection {
+        println!("in-scope accuracy without rejection: {}", pct(a));
+    }
     if let Some(a) = report.in_scope_accuracy {
         println!("in-scope accuracy: {}", pct(a));
     }
