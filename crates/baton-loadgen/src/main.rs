@@ -1,6 +1,7 @@
-//! `baton-loadgen`: drives N concurrent conversations against a running Baton over
-//! WebSockets and measures, per message, the time from send until the persisted event comes
-//! back on the stream. The same load against a bare WebSocket echo (`echo-server`, started
+//! `baton-loadgen`: drives N concurrent conversations against a running Baton and measures,
+//! per message, the time from send until the persisted event comes back on the stream (`ws`),
+//! until the REST answer with the stored event (`rest`), or until the bot's reply arrives on
+//! the stream (`bot`). The same load against a bare WebSocket echo (`echo-server`, started
 //! as a child process) gives the loopback ceiling of the same run, so Baton is reported as a
 //! fraction of it. `idle` holds many idle customer streams open and reports the server's RSS.
 //!
@@ -18,7 +19,7 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio_tungstenite::tungstenite::Message;
 
 #[derive(Parser)]
-#[command(name = "baton-loadgen", about = "Load generator for Baton's WebSocket API")]
+#[command(name = "baton-loadgen", about = "Load generator for Baton's WebSocket and REST API")]
 struct Cli {
     #[command(subcommand)]
     command: Cmd,
@@ -61,7 +62,33 @@ struct BenchArgs {
     /// Print one JSON object instead of text.
     #[arg(long)]
     json: bool,
+    /// What one measured message is: `ws` (sent on the conversation's WebSocket, until its
+    /// stored event comes back), `rest` (POSTed, until the 201 with the stored event) or
+    /// `bot` (sent on the WebSocket, until the bot's reply to it arrives on the stream; the
+    /// server must run a configuration with a `[dialogue]`).
+    #[arg(long, value_enum, default_value_t = Mode::Ws)]
+    mode: Mode,
 }
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "snake_case")]
+enum Mode {
+    Ws,
+    Rest,
+    Bot,
+}
+
+/// What customers ask in `bot` mode, in turn: questions the demo answers from its knowledge
+/// base, small talk, and one it cannot place.
+const BOT_QUESTIONS: &[&str] = &[
+    "do you accept paypal?",
+    "what is your return policy",
+    "thanks!",
+    "how long does shipping take?",
+    "hello",
+    "¿cuánto tarda el reembolso?",
+    "qwerty zxcv",
+];
 
 #[derive(clap::Args)]
 struct IdleArgs {
@@ -81,6 +108,7 @@ struct IdleArgs {
 #[derive(Debug, Serialize)]
 struct LoadResult {
     target: &'static str,
+    mode: Mode,
     conversations: usize,
     messages: usize,
     seconds: f64,
@@ -137,9 +165,12 @@ async fn main() -> anyhow::Result<()> {
     }
 }
 
-/// One conversation's stream endpoint.
+/// One conversation's endpoints.
+#[derive(Clone)]
 struct Target {
     ws_url: String,
+    messages_url: String,
+    token: String,
 }
 
 async fn create_conversations(url: &str, n: usize) -> anyhow::Result<Vec<Target>> {
@@ -165,6 +196,8 @@ async fn create_conversations(url: &str, n: usize) -> anyhow::Result<Vec<Target>
             .ok_or_else(|| anyhow!("no customer_token"))?;
         targets.push(Target {
             ws_url: format!("{ws_base}/api/v1/conversations/{id}/ws?after=1&access_token={token}"),
+            messages_url: format!("{url}/api/v1/conversations/{id}/messages"),
+            token: token.to_owned(),
         });
     }
     Ok(targets)
@@ -187,15 +220,27 @@ fn answers(frame: &str, needle: &str) -> bool {
 }
 
 /// Sends `warmup + messages` messages one at a time; returns the measured latencies.
-async fn drive(ws_url: String, tag: String, warmup: usize, messages: usize) -> anyhow::Result<Vec<Duration>> {
-    let (mut ws, _) = tokio_tungstenite::connect_async_with_config(&ws_url, None, true)
+async fn drive(
+    target: Target,
+    mode: Mode,
+    tag: String,
+    warmup: usize,
+    messages: usize,
+) -> anyhow::Result<Vec<Duration>> {
+    if mode == Mode::Rest {
+        return drive_rest(target, tag, warmup, messages).await;
+    }
+    let (mut ws, _) = tokio_tungstenite::connect_async_with_config(&target.ws_url, None, true)
         .await
         .with_context(|| "connecting a stream")?;
     let mut latencies = Vec::with_capacity(messages);
     for i in 0..warmup + messages {
         let cmid = format!("lg-{tag}-{i}");
         let needle = format!(r#""client_message_id":"{cmid}""#);
-        let text = format!("load message {i}");
+        let text = match mode {
+            Mode::Bot => BOT_QUESTIONS[i % BOT_QUESTIONS.len()].to_owned(),
+            Mode::Ws | Mode::Rest => format!("load message {i}"),
+        };
         let frame = serde_json::to_string(&SendFrame {
             kind: "send",
             text: &text,
@@ -203,6 +248,8 @@ async fn drive(ws_url: String, tag: String, warmup: usize, messages: usize) -> a
         })?;
         let sent = Instant::now();
         ws.send(Message::text(frame)).await?;
+        // In bot mode, the reply's client message id is `bot:{seq of the question}`.
+        let mut reply_needle = None;
         loop {
             let message = tokio::time::timeout(Duration::from_secs(10), ws.next())
                 .await
@@ -212,8 +259,15 @@ async fn drive(ws_url: String, tag: String, warmup: usize, messages: usize) -> a
             if text.starts_with(r#"{"type":"error""#) {
                 bail!("server refused a message: {}", text.as_str());
             }
-            if answers(text.as_str(), &needle) {
-                break;
+            match (&reply_needle, mode) {
+                (None, Mode::Bot) if answers(text.as_str(), &needle) => {
+                    let frame: Value = serde_json::from_str(text.as_str())?;
+                    let seq = frame["event"]["seq"].as_u64().ok_or_else(|| anyhow!("no seq"))?;
+                    reply_needle = Some(format!(r#""client_message_id":"bot:{seq}""#));
+                }
+                (Some(reply), Mode::Bot) if answers(text.as_str(), reply) => break,
+                (_, Mode::Ws) if answers(text.as_str(), &needle) => break,
+                _ => {}
             }
         }
         if i >= warmup {
@@ -224,19 +278,46 @@ async fn drive(ws_url: String, tag: String, warmup: usize, messages: usize) -> a
     Ok(latencies)
 }
 
+/// The same load over REST: one POST at a time per conversation, on a kept-alive connection.
+async fn drive_rest(target: Target, tag: String, warmup: usize, messages: usize) -> anyhow::Result<Vec<Duration>> {
+    let http = reqwest::Client::builder().tcp_nodelay(true).build()?;
+    let mut latencies = Vec::with_capacity(messages);
+    for i in 0..warmup + messages {
+        let body = json!({"text": format!("load message {i}"), "client_message_id": format!("lg-{tag}-{i}")});
+        let sent = Instant::now();
+        let response = http
+            .post(&target.messages_url)
+            .bearer_auth(&target.token)
+            .json(&body)
+            .send()
+            .await
+            .context("posting a message")?;
+        let status = response.status();
+        let _ = response.bytes().await?;
+        if status.as_u16() != 201 {
+            bail!("server answered {status} to a message");
+        }
+        if i >= warmup {
+            latencies.push(sent.elapsed());
+        }
+    }
+    Ok(latencies)
+}
+
 async fn run_load(
     target: &'static str,
+    mode: Mode,
     round: u16,
-    urls: Vec<String>,
+    targets: Vec<Target>,
     warmup: usize,
     messages: usize,
 ) -> anyhow::Result<LoadResult> {
-    let conversations = urls.len();
+    let conversations = targets.len();
     let started = Instant::now();
-    let tasks: Vec<_> = urls
+    let tasks: Vec<_> = targets
         .into_iter()
         .enumerate()
-        .map(|(n, url)| tokio::spawn(drive(url, format!("{round}-{n}"), warmup, messages)))
+        .map(|(n, t)| tokio::spawn(drive(t, mode, format!("{round}-{n}"), warmup, messages)))
         .collect();
     let mut all = Vec::with_capacity(conversations * messages);
     for task in tasks {
@@ -252,6 +333,7 @@ async fn run_load(
     let total = conversations * (warmup + messages);
     Ok(LoadResult {
         target,
+        mode,
         conversations,
         messages: all.len(),
         seconds,
@@ -285,12 +367,16 @@ async fn bench(args: BenchArgs) -> anyhow::Result<()> {
     let mut rounds = Vec::with_capacity(usize::from(args.rounds));
     for round in 0..args.rounds {
         let targets = create_conversations(&url, args.conversations).await?;
-        let urls = targets.into_iter().map(|t| t.ws_url).collect();
-        let baton = run_load("baton", round, urls, args.warmup, args.messages).await?;
+        let baton = run_load("baton", args.mode, round, targets, args.warmup, args.messages).await?;
         let echo = match &echo {
             Some((_, echo_url)) => {
-                let urls = vec![echo_url.clone(); args.conversations];
-                Some(run_load("echo", round, urls, args.warmup, args.messages).await?)
+                let echo_target = Target {
+                    ws_url: echo_url.clone(),
+                    messages_url: String::new(),
+                    token: String::new(),
+                };
+                let targets = vec![echo_target; args.conversations];
+                Some(run_load("echo", Mode::Ws, round, targets, args.warmup, args.messages).await?)
             }
             None => None,
         };
@@ -324,8 +410,8 @@ async fn bench(args: BenchArgs) -> anyhow::Result<()> {
         println!("round {}", n + 1);
         for r in std::iter::once(&round.baton).chain(round.echo.iter()) {
             println!(
-                "  {:<6} {} conversations, {} measured messages in {:.2} s: {:.0} msg/s, p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
-                r.target, r.conversations, r.messages, r.seconds, r.messages_per_second, r.p50_ms, r.p90_ms, r.p99_ms, r.max_ms
+                "  {:<6} {:?} {} conversations, {} measured messages in {:.2} s: {:.0} msg/s, p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+                r.target, r.mode, r.conversations, r.messages, r.seconds, r.messages_per_second, r.p50_ms, r.p90_ms, r.p99_ms, r.max_ms
             );
         }
         if let Some(f) = round.fraction_of_echo {
