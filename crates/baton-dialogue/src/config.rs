@@ -220,6 +220,15 @@ impl DialogueConfig {
             if self.flows[..i].iter().any(|f| f.intent == flow.intent) {
                 return err(entry, "a second flow for the same intent".into());
             }
+            if crate::turn::SIDE_EFFECT_ACTIONS.contains(&flow.action.as_str()) && flow.confirm.is_none() {
+                return err(
+                    entry,
+                    format!(
+                        "`{}` changes something in the shop: the flow needs a `confirm`",
+                        flow.action
+                    ),
+                );
+            }
             for action in std::iter::once(&flow.action).chain(flow.check.iter()) {
                 if !actions.contains(&action.as_str()) {
                     return err(
@@ -240,6 +249,9 @@ impl DialogueConfig {
         for (name, text) in texts {
             if let Some(missing) = languages.iter().find(|l| !text.0.contains_key(**l)) {
                 return err(name, format!("has no text in `{missing}`"));
+            }
+            if let Some((language, _)) = text.0.iter().find(|(_, t)| t.trim().is_empty()) {
+                return err(name, format!("the `{language}` text is blank"));
             }
         }
         Ok(())

@@ -217,7 +217,10 @@ impl Memory {
             EventKind::Assigned { .. } => self.phase = PhaseName::WithAgent,
             EventKind::PhaseChanged { to, .. } => {
                 self.phase = *to;
-                if *to == PhaseName::WaitingForAgent {
+                if !self.bot_owns() {
+                    // A person takes over: what the customer said so far is theirs to answer,
+                    // and the bot's flow ends. After a hand-back the bot starts afresh.
+                    self.last_handled_seq = self.last_customer_seq;
                     self.position = Position::default();
                 }
             }

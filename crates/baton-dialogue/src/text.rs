@@ -60,31 +60,21 @@ pub enum Answer {
     No,
 }
 
+/// Words that answer yes when they open the reply.
 const YES: &[&str] = &[
     "yes",
-    "y",
     "yeah",
     "yep",
     "yup",
     "sure",
     "ok",
     "okay",
-    "please",
     "correct",
-    "right",
     "confirm",
     "confirmed",
     "absolutely",
     "definitely",
-    "go",
-    "do",
-    "indeed",
-    "fine",
-    "great",
-    "perfect",
-    "thanks",
-    "thank",
-    "helped",
+    "exactly",
     "si",
     "claro",
     "vale",
@@ -94,30 +84,46 @@ const YES: &[&str] = &[
     "perfecto",
     "confirmo",
     "exacto",
-    "gracias",
-    "bueno",
     "venga",
-    "sirvio",
-    "ayudo",
+    "bueno",
+    "afirmativo",
 ];
+/// Phrases that answer yes anywhere in a short reply.
+const YES_PHRASES: &[&str] = &[
+    "go ahead",
+    "do it",
+    "please do",
+    "that's right",
+    "thats right",
+    "it helped",
+    "that helped",
+    "it did",
+    "me sirvio",
+    "me ayudo",
+    "me ha servido",
+    "me ha ayudado",
+    "por supuesto",
+    "hazlo",
+];
+/// Words that answer no when they open the reply.
 const NO: &[&str] = &[
-    "no",
-    "nope",
-    "nah",
-    "not",
-    "don't",
-    "dont",
-    "didn't",
-    "didnt",
-    "cancel",
-    "wrong",
-    "stop",
-    "never",
-    "nunca",
-    "tampoco",
-    "nada",
-    "incorrecto",
-    "mal",
+    "no", "nope", "nah", "not", "don't", "dont", "never", "nunca", "tampoco", "negativo",
+];
+/// Phrases that answer no anywhere in a short reply.
+const NO_PHRASES: &[&str] = &[
+    "didn't help",
+    "didnt help",
+    "did not help",
+    "not really",
+    "not helpful",
+    "mejor no",
+    "para nada",
+    "no me sirvio",
+    "no me ayudo",
+    "no gracias",
+    "no thanks",
+    "don't do",
+    "dont do",
 ];
 
 fn fold(c: char) -> char {
@@ -131,9 +137,14 @@ fn fold(c: char) -> char {
     }
 }
 
-/// Reads a yes or a no from a short reply ("yes please", "sí, adelante", "no thanks",
-/// "not really", "mejor no"). `None` for anything longer or unclear: it is a new request.
+/// Reads a yes or a no from a short reply to a yes-or-no question ("yes please", "sí,
+/// adelante", "yes, cancel it", "no thanks", "not really", "mejor no"). `None` for a question
+/// ("do I still get my money back?") or anything longer or unclear: a question is not consent,
+/// and the message is handled as a new request.
 pub fn yes_or_no(text: &str) -> Option<Answer> {
+    if text.contains('?') || text.contains('¿') {
+        return None;
+    }
     let folded: String = text.to_lowercase().chars().map(fold).collect();
     let words: Vec<&str> = folded
         .split(|c: char| !(c.is_alphanumeric() || c == '\''))
@@ -142,18 +153,16 @@ pub fn yes_or_no(text: &str) -> Option<Answer> {
     if words.is_empty() || words.len() > 8 {
         return None;
     }
-    let first_no = words.iter().position(|w| NO.contains(w));
-    let first_yes = words.iter().position(|w| YES.contains(w));
-    match (first_yes, first_no) {
-        // "no", "not really", "no thanks", "mejor no", "yes... no wait": the no counts
-        // unless a yes comes first and the no only qualifies it ("yes, no problem").
-        (Some(y), Some(n)) if y < n && words.get(n + 1).is_some_and(|w| *w == "problem" || *w == "problema") => {
-            Some(Answer::Yes)
-        }
-        (_, Some(_)) => Some(Answer::No),
-        (Some(_), None) => Some(Answer::Yes),
-        (None, None) => None,
+    let phrase = words.join(" ");
+    let has = |list: &[&str]| list.iter().any(|p| format!(" {phrase} ").contains(&format!(" {p} ")));
+    if NO.contains(&words[0]) || has(NO_PHRASES) {
+        return Some(Answer::No);
     }
+    // "si" opens a condition as often as it says yes: only a short reply counts.
+    if (YES.contains(&words[0]) && (words[0] != "si" || words.len() <= 3)) || has(YES_PHRASES) {
+        return Some(Answer::Yes);
+    }
+    None
 }
 
 /// The last four digits of a phone number in a message: a group of exactly four digits, or

@@ -92,6 +92,19 @@ const SWITCH_CONFIDENCE: f32 = 0.8;
 /// The action that checks who the customer is.
 pub const VERIFY_ACTION: &str = "verify_identity";
 
+/// `{conversation}:{action}:{digest of the arguments}`.
+pub fn idempotency_key(conversation: &str, action: &str, arguments: &Values) -> String {
+    use sha2::{Digest, Sha256};
+    let mut digest = Sha256::new();
+    for (name, value) in arguments {
+        digest.update(name.as_bytes());
+        digest.update([0]);
+        digest.update(value.as_bytes());
+        digest.update([0]);
+    }
+    format!("{conversation}:{action}:{}", &hex::encode(digest.finalize())[..16])
+}
+
 /// One turn in progress.
 #[derive(Debug, Clone)]
 pub struct Turn<'c> {
@@ -215,7 +228,12 @@ impl<'c> Turn<'c> {
         let mut filled = Vec::new();
         if let (Some(Awaiting::Slot { slot }), Some(flow)) = (&awaiting, &active) {
             if let Some(config) = flow.slots.iter().find(|s| &s.name == slot) {
+                let asks_for_person = intent
+                    .as_ref()
+                    .is_some_and(|i| self.config.handoff_intents.contains(&i.intent));
                 let value = match &config.kind {
+                    // Free text is the answer, unless the customer asks for a person instead.
+                    SlotKind::Text if asks_for_person => None,
                     SlotKind::Text => Some(text.trim().to_owned()),
                     SlotKind::LastFour => last_four_digits(text),
                     // A bare answer ("54192", "#54192") to the question asked is the value,
@@ -231,7 +249,7 @@ impl<'c> Turn<'c> {
         }
         // Proof of identity: the phone's last four digits, or a bare order number.
         if matches!(&awaiting, Some(Awaiting::Slot { slot }) if slot == "identity_proof") {
-            let has_order = entities.iter().any(|e| e.kind == "order_number");
+            let has_order = entities.iter().any(|e| e.kind == "order_number" || e.kind == "phone");
             let order = bare_value(text).filter(|b| b.len() > 4);
             match (has_order, order, last_four_digits(text)) {
                 (true, _, _) => {}
@@ -249,6 +267,14 @@ impl<'c> Turn<'c> {
         for entity in &entities {
             if self.fill(&entity.kind, entity.value.clone(), seq) {
                 filled.push(entity.kind.clone());
+            }
+            // A whole phone number carries the last four digits verification asks for.
+            if entity.kind == "phone" {
+                if let Some(last4) = last_four_digits(&entity.value) {
+                    if self.fill("phone_last4", last4, seq) {
+                        filled.push("phone_last4".into());
+                    }
+                }
             }
         }
 
@@ -471,13 +497,12 @@ impl<'c> Turn<'c> {
     }
 
     fn call(&mut self, action: &str, arguments: Values) -> Step {
-        let idempotency_key = SIDE_EFFECT_ACTIONS.contains(&action).then(|| {
-            let seq = match &self.trigger {
-                Trigger::Message { seq, .. } => *seq,
-                Trigger::Started => 0,
-            };
-            format!("{}:{action}:{seq}", self.memory.conversation_id)
-        });
+        // The same action with the same arguments in the same conversation is the same request,
+        // whichever message asked for it: a retry after a timeout, a crash, or the customer
+        // asking again never acts twice.
+        let idempotency_key = SIDE_EFFECT_ACTIONS
+            .contains(&action)
+            .then(|| idempotency_key(&self.memory.conversation_id.to_string(), action, &arguments));
         Step::Call(ActionCall {
             action: action.to_owned(),
             arguments,
@@ -517,13 +542,27 @@ impl<'c> Turn<'c> {
         };
         let mut arguments = Values::new();
         arguments.insert("email".into(), email);
-        if let Some(order) = self.memory.slot("order_number") {
-            arguments.insert("order_number".into(), order.to_owned());
-        } else if let Some(last4) = self.memory.slot("phone_last4") {
-            arguments.insert("phone_last4".into(), last4.to_owned());
-        } else {
-            let text = self.say(&settings.ask_proof);
-            return Some(self.ask(flow, "identity_proof", text));
+        // The proof the customer gave last: after a failed order number, the phone's digits.
+        let given = |slot: &str| {
+            self.memory.slots.get(slot).map(|s| match s.source {
+                SlotSource::Message { seq } => (seq, s.value.clone()),
+                _ => (0, s.value.clone()),
+            })
+        };
+        match (given("order_number"), given("phone_last4")) {
+            (Some((order_seq, order)), Some((phone_seq, _))) if order_seq >= phone_seq => {
+                arguments.insert("order_number".into(), order);
+            }
+            (_, Some((_, last4))) => {
+                arguments.insert("phone_last4".into(), last4);
+            }
+            (Some((_, order)), None) => {
+                arguments.insert("order_number".into(), order);
+            }
+            (None, None) => {
+                let text = self.say(&settings.ask_proof);
+                return Some(self.ask(flow, "identity_proof", text));
+            }
         }
         // Tried with these values already (in an earlier turn, and it failed): ask again.
         let tried_before = self

@@ -121,7 +121,10 @@ fn ok(values: &[(&str, &str)]) -> ActionResult {
     ActionResult {
         outcome: ActionOutcome::Ok,
         summary: "ok".into(),
-        values: values.iter().map(|(k, v)| ((*k).into(), (*v).into())).collect::<Values>(),
+        values: values
+            .iter()
+            .map(|(k, v)| ((*k).into(), (*v).into()))
+            .collect::<Values>(),
     }
 }
 
@@ -164,14 +167,21 @@ fn a_held_order_number_is_used_not_asked_for() {
         |call| {
             assert_eq!(call.action, "order_status");
             assert_eq!(call.arguments.get("order_number").map(String::as_str), Some("54233"));
-            ok(&[("status", "in_transit"), ("items", "1 × Jacket"), ("order_number", "54233")])
+            ok(&[
+                ("status", "in_transit"),
+                ("items", "1 × Jacket"),
+                ("order_number", "54233"),
+            ])
         },
     );
     assert_eq!(reply(&outcome), "Order #54233 (1 × Jacket) is on its way.");
-    assert!(!outcome
-        .records
-        .iter()
-        .any(|r| matches!(r, EventKind::DialogueMoved { awaiting: Some(Awaiting::Slot { .. }), .. })));
+    assert!(!outcome.records.iter().any(|r| matches!(
+        r,
+        EventKind::DialogueMoved {
+            awaiting: Some(Awaiting::Slot { .. }),
+            ..
+        }
+    )));
 }
 
 #[test]
@@ -179,7 +189,11 @@ fn a_correction_during_a_confirmation_replaces_the_slot_and_asks_again() {
     let config = config();
     let mut log = Log::new();
     verified(&mut log);
-    let never = |call: &ActionCall| -> ActionResult { panic!("no action before the confirmation: {call:?}") };
+    let never = |call: &ActionCall| -> ActionResult {
+        // Only the read-only check (is it this customer's order?) runs before the yes.
+        assert_eq!(call.action, "order_status", "no change before the confirmation");
+        ok(&[("items", "1 × Tent")])
+    };
     let first = log.turn(
         &config,
         "cancel order 54120",
@@ -219,7 +233,10 @@ fn a_no_to_the_confirmation_does_nothing() {
     let config = config();
     let mut log = Log::new();
     verified(&mut log);
-    let never = |call: &ActionCall| -> ActionResult { panic!("nothing runs: {call:?}") };
+    let never = |call: &ActionCall| -> ActionResult {
+        assert_eq!(call.action, "order_status", "only the read-only check runs");
+        ok(&[("items", "1 × Tent")])
+    };
     log.turn(
         &config,
         "cancel order 54261",
@@ -255,9 +272,17 @@ fn memory_is_the_same_folded_at_once_or_event_by_event_and_twice() {
         &config,
         "I was charged twice on 54192",
         analysis(Some(("duplicate_charge", 0.99)), &[("order_number", "54192")]),
-        |_| ok(&[("amount", "49.90 EUR"), ("charged_on", "2026-03-03"), ("charge_count", "2")]),
+        |_| {
+            ok(&[
+                ("amount", "49.90 EUR"),
+                ("charged_on", "2026-03-03"),
+                ("charge_count", "2"),
+            ])
+        },
     );
-    log.turn(&config, "yes", analysis(None, &[]), |_| ok(&[("refund_id", "R-1"), ("amount", "49.90 EUR")]));
+    log.turn(&config, "yes", analysis(None, &[]), |_| {
+        ok(&[("refund_id", "R-1"), ("amount", "49.90 EUR")])
+    });
     let replayed = Memory::replay(log.memory.conversation_id, &log.events);
     assert_eq!(replayed, log.memory);
     let mut twice = replayed.clone();
@@ -272,7 +297,12 @@ fn verification_asks_for_the_email_then_the_proof_then_checks_it() {
     let config = config();
     let mut log = Log::new();
     let never = |call: &ActionCall| -> ActionResult { panic!("nothing to check yet: {call:?}") };
-    let asked = log.turn(&config, "where is my order", analysis(Some(("order_status", 0.9)), &[]), never);
+    let asked = log.turn(
+        &config,
+        "where is my order",
+        analysis(Some(("order_status", 0.9)), &[]),
+        never,
+    );
     assert!(reply(&asked).contains("email"));
     let asked = log.turn(
         &config,
@@ -281,12 +311,14 @@ fn verification_asks_for_the_email_then_the_proof_then_checks_it() {
         never,
     );
     assert!(reply(&asked).contains("last four digits"), "{}", reply(&asked));
-    let outcome = log.turn(&config, "0142", analysis(None, &[]), |call| match call.action.as_str() {
-        "verify_identity" => {
-            assert_eq!(call.arguments.get("phone_last4").map(String::as_str), Some("0142"));
-            ok(&[("customer_id", "c-1001"), ("name", "Sarah Chen"), ("tier", "standard")])
+    let outcome = log.turn(&config, "0142", analysis(None, &[]), |call| {
+        match call.action.as_str() {
+            "verify_identity" => {
+                assert_eq!(call.arguments.get("phone_last4").map(String::as_str), Some("0142"));
+                ok(&[("customer_id", "c-1001"), ("name", "Sarah Chen"), ("tier", "standard")])
+            }
+            other => panic!("unexpected {other}"),
         }
-        other => panic!("unexpected {other}"),
     });
     assert!(reply(&outcome).contains("you're verified"));
     assert!(log.memory.is_verified());

@@ -159,9 +159,15 @@ pub enum Command {
     /// has something to say, its reply. The records are accepted in any open phase (they are
     /// facts: an action that ran must be recorded); the reply only while the bot owns the
     /// conversation, so a reply computed while an agent took over is refused, never posted.
+    ///
+    /// With `handoff`, the bot hands the conversation to a person in the same command (after
+    /// its reply), so the promise "a person will join" and the request cannot come apart.
+    /// Facts alone (no reply, no handoff) are accepted even once the conversation closed: an
+    /// action that ran while it was being resolved still happened.
     RecordBotTurn {
         records: Vec<EventKind>,
         reply: Option<BotReply>,
+        handoff: Option<String>,
     },
     PostAgentMessage {
         agent_id: AgentId,
@@ -288,7 +294,15 @@ impl ConversationState {
             phase: name,
             command: command.name(),
         };
-        if phase.is_closed() {
+        let facts_only = matches!(
+            &command,
+            Command::RecordBotTurn {
+                reply: None,
+                handoff: None,
+                ..
+            }
+        );
+        if phase.is_closed() && !facts_only {
             return Err(Rejection::Closed {
                 phase: name,
                 command: command.name(),
@@ -322,20 +336,31 @@ impl ConversationState {
                     suggestions: Vec::new(),
                 }]
             }
-            Command::RecordBotTurn { records, reply } => {
+            Command::RecordBotTurn {
+                records,
+                reply,
+                handoff,
+            } => {
                 if let Some(bad) = records.iter().find(|r| !r.is_bot_record()) {
                     return Err(Rejection::NotABotRecord(bad.type_name()));
                 }
+                if (reply.is_some() || handoff.is_some()) && phase.owner() != Owner::Bot {
+                    return Err(Rejection::BotNotOwner { phase: name });
+                }
                 let mut kinds = records;
                 if let Some(reply) = reply {
-                    if phase.owner() != Owner::Bot {
-                        return Err(Rejection::BotNotOwner { phase: name });
-                    }
                     kinds.push(EventKind::BotMessage {
                         text: reply.text,
                         client_message_id: reply.client_message_id,
                         suggestions: reply.suggestions,
                     });
+                }
+                if let Some(reason) = handoff {
+                    kinds.push(EventKind::HandoffRequested {
+                        requested_by: HandoffRequester::Bot,
+                        reason: Some(reason),
+                    });
+                    kinds.push(phase_change(Phase::WaitingForAgent));
                 }
                 kinds
             }

@@ -186,6 +186,12 @@ impl EventKind {
         }
     }
 
+    /// What the customer's own client is shown: the conversation itself (messages, notes,
+    /// handoff and phase), not the bot's internal records (analysis, identity, actions).
+    pub fn is_customer_visible(&self) -> bool {
+        !self.is_bot_record()
+    }
+
     /// True for the records of the bot's own work (analysis, slots, actions, articles,
     /// identity, dialogue position): what [`crate::Command::RecordBotTurn`] may write.
     pub fn is_bot_record(&self) -> bool {

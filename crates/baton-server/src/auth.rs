@@ -105,6 +105,15 @@ pub enum Caller {
 }
 
 impl Caller {
+    /// Whether this caller is shown `event`: agents see the whole log; customers see the
+    /// conversation, not the bot's internal records (analysis, identity checks, actions).
+    pub fn sees(&self, event: &baton_domain::Event) -> bool {
+        match self {
+            Caller::Customer(_) => event.kind.is_customer_visible(),
+            Caller::Agent(_) => true,
+        }
+    }
+
     /// The key the rate limiter counts this caller under.
     pub fn rate_key(&self) -> TokenHash {
         match self {

@@ -11,7 +11,9 @@ use std::path::PathBuf;
 pub const DEMO_CONFIG: &str = concat!(
     include_str!("../config/demo.toml"),
     "\n",
-    include_str!("../../baton-nlu/demo/nlu.toml")
+    include_str!("../../baton-nlu/demo/nlu.toml"),
+    "\n",
+    include_str!("../../baton-dialogue/demo/dialogue.toml")
 );
 
 /// Why a configuration was refused.
@@ -35,6 +37,23 @@ pub struct Config {
     /// Understanding customer messages; `baton serve` trains the models from it at start.
     #[serde(default)]
     pub nlu: Option<baton_nlu::NluConfig>,
+    /// What the bot says and the flows it follows; no bot runs without it.
+    #[serde(default)]
+    pub dialogue: Option<baton_dialogue::DialogueConfig>,
+    /// The shop's systems; each absent connector uses the built-in demo data.
+    #[serde(default)]
+    pub connectors: baton_connectors::ConnectorsConfig,
+    #[serde(default)]
+    pub knowledge: KnowledgeSection,
+}
+
+/// The knowledge base: the bundled demo articles, or a folder of markdown articles.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KnowledgeSection {
+    /// A folder of `*.md` articles with front matter; the demo articles when absent.
+    #[serde(default)]
+    pub dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

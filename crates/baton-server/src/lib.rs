@@ -7,6 +7,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod bot;
 pub mod config;
 pub mod extract;
 pub mod hub;
@@ -19,7 +20,7 @@ use crate::config::Config;
 use crate::problem::ApiError;
 use axum::http::{header, HeaderValue, Request};
 use axum::Router;
-use baton_domain::{AgentId, Command, ConversationId};
+use baton_domain::{AgentId, Command, ConversationId, EventKind, PhaseName};
 use baton_store::{Agent, NewAgent, Role, Store, StoreError, TokenHash};
 use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -46,6 +47,8 @@ pub struct AppState {
     pub hub: Arc<Hub>,
     pub config: Arc<Config>,
     pub limits: Arc<limits::Limiters>,
+    /// The bot worker; `None` when the configuration has no dialogue.
+    pub bot: Option<Arc<baton_runtime::Bot>>,
     shutdown: watch::Receiver<bool>,
     open_streams: Arc<AtomicUsize>,
 }
@@ -56,8 +59,28 @@ impl AppState {
         let executed = self.store.execute(id, command, now()).await?;
         if !executed.replayed {
             self.hub.publish(&executed.events);
+            let for_the_bot = executed.events.iter().any(|e| {
+                matches!(
+                    e.kind,
+                    EventKind::CustomerMessage { .. }
+                        | EventKind::PhaseChanged {
+                            to: PhaseName::HandedBack,
+                            ..
+                        }
+                )
+            });
+            if for_the_bot {
+                self.wake_bot(id);
+            }
         }
         Ok(executed)
+    }
+
+    /// Tells the bot that a conversation may need an answer.
+    pub fn wake_bot(&self, id: ConversationId) {
+        if let Some(bot) = &self.bot {
+            bot.notify(id);
+        }
     }
 
     /// Counts one message against the sender's rate limit.
@@ -97,14 +120,26 @@ pub struct Baton {
 }
 
 impl Baton {
+    /// A server without a bot: customer messages wait for a person.
     pub fn new(store: Arc<dyn Store>, config: Config) -> Self {
+        Self::with_bot(store, config, Arc::new(Hub::default()), None)
+    }
+
+    /// A server whose bot (started on the same `hub`) answers customers first.
+    pub fn with_bot(
+        store: Arc<dyn Store>,
+        config: Config,
+        hub: Arc<Hub>,
+        bot: Option<Arc<baton_runtime::Bot>>,
+    ) -> Self {
         let limits = Arc::new(limits::Limiters::new(&config.limits));
         let (shutdown, shutdown_rx) = watch::channel(false);
         let state = AppState {
             store,
-            hub: Arc::new(Hub::default()),
+            hub,
             config: Arc::new(config),
             limits,
+            bot,
             shutdown: shutdown_rx,
             open_streams: Arc::new(AtomicUsize::new(0)),
         };

@@ -15,6 +15,7 @@ use utoipa::{Modify, OpenApi};
         conversations::get_one,
         conversations::post_message,
         conversations::list_events,
+        conversations::memory,
         conversations::request_handoff,
         conversations::accept,
         conversations::hand_back,

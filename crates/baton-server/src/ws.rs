@@ -9,7 +9,7 @@
 //! `GET /api/v1/agents/ws` streams queue changes and the events of the agent's conversations.
 
 use crate::api::agents::{queue_view, QueueView};
-use crate::api::conversations::{check_resume_point, message_command};
+use crate::api::conversations::{check_client_message_id, check_resume_point, message_command};
 use crate::api::ConversationView;
 use crate::auth::{authorize_conversation, AgentCaller, Caller};
 use crate::extract::{parse_json_text, ApiQuery, ConversationPath};
@@ -228,12 +228,21 @@ impl ConversationStream {
                 continue;
             }
             if event.seq == self.last_sent + 1 {
-                self.socket.feed(frame(&ServerFrame::Event { event })).await?;
-                self.last_sent = event.seq;
+                self.feed_event(event).await?;
             } else {
                 self.catch_up().await?;
             }
         }
+        Ok(())
+    }
+
+    /// Queues one event if this caller may see it (customers do not see the bot's internal
+    /// records); either way the stream has passed it.
+    async fn feed_event(&mut self, event: &Event) -> Result<(), StreamError> {
+        if self.caller.sees(event) {
+            self.socket.feed(frame(&ServerFrame::Event { event })).await?;
+        }
+        self.last_sent = event.seq;
         Ok(())
     }
 
@@ -248,8 +257,7 @@ impl ConversationStream {
                 .map_err(|e| StreamError::Store(e.into()))?;
             let full = page.len() == CATCH_UP_PAGE as usize;
             for event in &page {
-                self.socket.feed(frame(&ServerFrame::Event { event })).await?;
-                self.last_sent = event.seq;
+                self.feed_event(event).await?;
             }
             if !full {
                 return Ok(());
@@ -276,7 +284,9 @@ impl ConversationStream {
             }
         };
         let id_text = client_message_id.as_str().to_owned();
-        let result = match self.state.check_rate(self.caller.rate_key()) {
+        let allowed =
+            check_client_message_id(&client_message_id).and_then(|()| self.state.check_rate(self.caller.rate_key()));
+        let result = match allowed {
             Ok(()) => {
                 self.state
                     .execute(self.id, message_command(&self.caller, text, client_message_id))

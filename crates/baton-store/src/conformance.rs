@@ -443,6 +443,7 @@ async fn a_bot_turn_is_stored_whole_once(store: Arc<dyn Store>) -> Result {
             client_message_id: cmid("bot:2"),
             suggestions: Vec::new(),
         }),
+        handoff: None,
     };
     let first = store.execute(id, turn(), now()).await?;
     assert_eq!(first.events.len(), 2);

@@ -67,6 +67,10 @@ struct ServeArgs {
     /// Also survive power loss, not only a crash of the process (one fsync per commit).
     #[arg(long, env = "BATON_FSYNC_EVERY_COMMIT")]
     fsync_every_commit: bool,
+    /// A folder of knowledge-base articles (markdown with front matter); overrides the
+    /// configuration's `knowledge.dir` and the bundled demo articles.
+    #[arg(long, env = "BATON_KB")]
+    kb: Option<PathBuf>,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -83,6 +87,7 @@ fn main() -> anyhow::Result<()> {
         } => {
             let config = load_config(Some(&file))?;
             train_nlu(&config).with_context(|| format!("checking {}", file.display()))?;
+            baton_server::bot::bot_parts(&config, None).with_context(|| format!("checking {}", file.display()))?;
             println!("{}: ok", file.display());
             Ok(())
         }
@@ -130,8 +135,14 @@ fn train_nlu(config: &Config) -> anyhow::Result<Option<baton_nlu::Analyzer>> {
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let config = load_config(args.config.as_ref())?;
-    if let Some(analyzer) = train_nlu(&config)? {
-        tracing::info!(languages = ?analyzer.languages(), "message understanding ready");
+    let bot_parts = baton_server::bot::bot_parts(&config, args.kb.as_deref()).context("setting up the bot")?;
+    match &bot_parts {
+        Some(parts) => tracing::info!(
+            languages = ?parts.analyzer.languages(),
+            articles = parts.knowledge.articles().len(),
+            "the bot is ready"
+        ),
+        None => tracing::info!("no [dialogue] section: no bot; customer messages wait for a person"),
     }
     let durability = if args.fsync_every_commit {
         Durability::PowerLoss
@@ -173,7 +184,16 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     println!("Baton listening on http://{address}");
     tracing::info!(%address, "listening");
 
-    let baton = Baton::new(store.clone(), config);
+    let hub = Arc::new(baton_server::Hub::default());
+    let bot = bot_parts.map(|parts| baton_server::bot::start(store.clone(), hub.clone(), parts));
+    if let Some(bot) = &bot {
+        // What a crash left unanswered is answered now.
+        let picked_up = bot.recover().await.context("picking up unanswered conversations")?;
+        if picked_up > 0 {
+            tracing::info!(conversations = picked_up, "picked up unanswered conversations");
+        }
+    }
+    let baton = Baton::with_bot(store.clone(), config, hub, bot);
     baton.serve(listener, shutdown_signal()).await?;
     sqlite.close().await;
     tracing::info!("stopped");

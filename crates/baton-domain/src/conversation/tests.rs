@@ -279,6 +279,7 @@ fn turn(reply: Option<&str>) -> Command {
             client_message_id: cmid(r),
             suggestions: Vec::new(),
         }),
+        handoff: None,
     }
 }
 
@@ -310,6 +311,34 @@ fn a_bot_turn_may_not_smuggle_in_other_events() {
     let forged = Command::RecordBotTurn {
         records: vec![EventKind::Assigned { agent_id: agent(1) }],
         reply: None,
+        handoff: None,
     };
     assert_eq!(run(&started(), forged), Err(Rejection::NotABotRecord("assigned")));
+}
+
+#[test]
+fn a_bot_turn_hands_over_with_its_reply_in_one_decision() {
+    let mut command = turn(Some("I'll bring in a person."));
+    if let Command::RecordBotTurn { handoff, .. } = &mut command {
+        *handoff = Some("the customer asked for a person".into());
+    }
+    let decision = started().decide(command, NOW).expect("turn");
+    let names: Vec<_> = decision.events.iter().map(|e| e.kind.type_name()).collect();
+    assert_eq!(
+        names,
+        ["dialogue_moved", "bot_message", "handoff_requested", "phase_changed"]
+    );
+    assert_eq!(decision.state.phase, Phase::WaitingForAgent);
+}
+
+#[test]
+fn facts_of_a_turn_are_kept_even_after_the_conversation_closed() {
+    let closed = run(&started(), Command::Resolve { by: Resolver::Bot }).expect("resolve");
+    assert!(matches!(
+        run(&closed, turn(Some("too late"))),
+        Err(Rejection::Closed { .. })
+    ));
+    let facts = closed.decide(turn(None), NOW).expect("facts are kept");
+    assert_eq!(facts.events.len(), 1);
+    assert_eq!(facts.state.phase, Phase::Resolved);
 }

@@ -146,6 +146,7 @@ pub async fn create(
     };
     let (record, event) = state.store.create_conversation(new, crate::now()).await?;
     state.hub.publish(std::slice::from_ref(&event));
+    state.wake_bot(record.id);
     let created = CreatedConversation {
         conversation_id: record.id,
         customer_token: token.expose().to_owned(),
@@ -191,6 +192,7 @@ pub async fn post_message(
     ApiJson(body): ApiJson<PostMessage>,
 ) -> Result<impl IntoResponse, ApiError> {
     authorize_conversation(&state, &caller, id).await?;
+    check_client_message_id(&body.client_message_id)?;
     state.check_rate(caller.rate_key())?;
     let command = message_command(&caller, body.text, body.client_message_id);
     let executed = state.execute(id, command).await?;
@@ -200,6 +202,20 @@ pub async fn post_message(
         headers.insert("idempotent-replayed", HeaderValue::from_static("true"));
     }
     Ok((StatusCode::CREATED, headers, Json(event)))
+}
+
+/// Client message ids starting with this are the bot's (`bot:{seq}`); people may not use them.
+pub const BOT_MESSAGE_ID_PREFIX: &str = "bot:";
+
+/// Refuses a client message id in the bot's namespace.
+pub fn check_client_message_id(client_message_id: &ClientMessageId) -> Result<(), ApiError> {
+    if client_message_id.as_str().starts_with(BOT_MESSAGE_ID_PREFIX) {
+        return Err(ApiError::invalid_field(
+            "client_message_id",
+            format!("`client_message_id` must not start with `{BOT_MESSAGE_ID_PREFIX}` (reserved for the bot)"),
+        ));
+    }
+    Ok(())
 }
 
 /// The command a caller's message stands for.
@@ -245,8 +261,9 @@ pub async fn list_events(
     };
     let conversation = load(&state, id).await?;
     check_resume_point(query.after, conversation.last_seq)?;
-    let events = state.store.events_after(id, query.after, limit).await?;
+    let mut events = state.store.events_after(id, query.after, limit).await?;
     let has_more = events.last().is_some_and(|e| e.seq < conversation.last_seq);
+    events.retain(|e| caller.sees(e));
     Ok(Json(EventsPage {
         events,
         last_seq: conversation.last_seq,
@@ -271,6 +288,26 @@ async fn run_command(state: &AppState, id: ConversationId, command: Command) -> 
         conversation: executed.conversation.into(),
         events: executed.events,
     }))
+}
+
+/// Read what Baton knows about the conversation: identity and verification, intents,
+/// slots with their sources, sentiment, actions and their outcomes, articles shown,
+/// fallbacks. Rebuilt from the event log on every call (agents only).
+#[utoipa::path(get, path = "/api/v1/conversations/{id}/memory", tag = "agents",
+    params(("id" = String, Path, description = "Conversation id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The conversation's structured memory", body = baton_dialogue::Memory),
+        AgentCommandProblems,
+    ))]
+pub async fn memory(
+    State(state): State<AppState>,
+    ConversationPath(id): ConversationPath,
+    AgentCaller(_agent): AgentCaller,
+) -> Result<Json<baton_dialogue::Memory>, ApiError> {
+    load(&state, id).await?;
+    let memory = baton_runtime::memory_of(&*state.store, id).await?;
+    Ok(Json(memory))
 }
 
 /// Ask for a human. The conversation moves to `waiting_for_agent`; asking again while

@@ -23,6 +23,7 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/conversations/{id}", get(conversations::get_one))
         .route("/api/v1/conversations/{id}/messages", post(conversations::post_message))
         .route("/api/v1/conversations/{id}/events", get(conversations::list_events))
+        .route("/api/v1/conversations/{id}/memory", get(conversations::memory))
         .route("/api/v1/conversations/{id}/ws", get(crate::ws::conversation_stream))
         .route(
             "/api/v1/conversations/{id}/handoff-request",

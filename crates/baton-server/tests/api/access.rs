@@ -68,6 +68,7 @@ const ROWS: &[Row] = &[
     Row { method: "GET", path: "/api/v1/conversations/{id}", setup: Setup::Bot, body: None, expect: [401, 200, 404, 200, 200, 200, 200] },
     Row { method: "POST", path: "/api/v1/conversations/{id}/messages", setup: Setup::WithOwner, body: Some(message), expect: [401, 201, 404, 409, 201, 409, 409] },
     Row { method: "GET", path: "/api/v1/conversations/{id}/events", setup: Setup::Bot, body: None, expect: [401, 200, 404, 200, 200, 200, 200] },
+    Row { method: "GET", path: "/api/v1/conversations/{id}/memory", setup: Setup::Bot, body: None, expect: [401, 403, 403, 200, 200, 200, 200] },
     Row { method: "POST", path: "/api/v1/conversations/{id}/handoff-request", setup: Setup::Bot, body: None, expect: [401, 200, 404, 403, 403, 403, 403] },
     Row { method: "POST", path: "/api/v1/conversations/{id}/accept", setup: Setup::Waiting, body: None, expect: [401, 403, 403, 200, 200, 200, 200] },
     Row { method: "POST", path: "/api/v1/conversations/{id}/hand-back", setup: Setup::WithOwner, body: None, expect: [401, 403, 403, 409, 200, 409, 409] },

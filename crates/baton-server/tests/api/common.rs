@@ -29,6 +29,9 @@ pub struct TestApp {
     pub http: reqwest::Client,
     #[allow(dead_code)]
     pub store: Arc<dyn Store>,
+    /// The bot worker, when the app was built `with_bot`.
+    #[allow(dead_code)]
+    pub bot: Option<Arc<baton_runtime::Bot>>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
     dir: PathBuf,
@@ -37,6 +40,25 @@ pub struct TestApp {
 pub struct TestAppBuilder {
     config: Config,
     agents: Vec<(&'static str, &'static str, Role)>,
+    bot: Option<baton_connectors::Connectors>,
+}
+
+/// The demo's trained analyzer and indexed knowledge base, built once for all tests.
+fn demo_bot_parts(config: &Config, connectors: baton_connectors::Connectors) -> baton_runtime::BotParts {
+    static SHARED: std::sync::OnceLock<baton_runtime::BotParts> = std::sync::OnceLock::new();
+    let shared = SHARED.get_or_init(|| {
+        baton_server::bot::bot_parts(config, None)
+            .expect("the demo bot builds")
+            .expect("the demo has a dialogue")
+    });
+    baton_runtime::BotParts {
+        analyzer: shared.analyzer.clone(),
+        model_version: shared.model_version.clone(),
+        dialogue: shared.dialogue.clone(),
+        connectors,
+        knowledge: shared.knowledge.clone(),
+        match_policy: shared.match_policy,
+    }
 }
 
 impl TestAppBuilder {
@@ -63,6 +85,13 @@ impl TestAppBuilder {
 
     pub fn with_limits(mut self, change: impl FnOnce(&mut baton_server::config::Limits)) -> Self {
         change(&mut self.config.limits);
+        self
+    }
+
+    /// The demo bot answers customers, with these connectors.
+    #[allow(dead_code)]
+    pub fn with_bot(mut self, connectors: baton_connectors::Connectors) -> Self {
+        self.bot = Some(connectors);
         self
     }
 
@@ -104,7 +133,12 @@ impl TestAppBuilder {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let baton = Baton::new(store.clone(), self.config);
+        let hub = Arc::new(baton_server::Hub::default());
+        let bot = self.bot.map(|connectors| {
+            let parts = demo_bot_parts(&self.config, connectors);
+            baton_server::bot::start(store.clone(), hub.clone(), parts)
+        });
+        let baton = Baton::with_bot(store.clone(), self.config, hub, bot.clone());
         let server = tokio::spawn(baton.serve(listener, async move {
             let _ = rx.await;
         }));
@@ -112,6 +146,7 @@ impl TestAppBuilder {
             addr,
             http: reqwest::Client::new(),
             store,
+            bot,
             shutdown: Some(tx),
             server: Some(server),
             dir,
@@ -147,6 +182,7 @@ impl TestApp {
         TestAppBuilder {
             config,
             agents: Vec::new(),
+            bot: None,
         }
     }
 

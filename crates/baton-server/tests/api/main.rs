@@ -4,6 +4,7 @@
 mod access;
 mod agents;
 mod bad_input;
+mod bot;
 mod common;
 mod conversations;
 mod limits;

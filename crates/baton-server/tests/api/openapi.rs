@@ -15,6 +15,7 @@ async fn the_openapi_document_lists_every_rest_route() {
         ("get", "/api/v1/conversations/{id}"),
         ("post", "/api/v1/conversations/{id}/messages"),
         ("get", "/api/v1/conversations/{id}/events"),
+        ("get", "/api/v1/conversations/{id}/memory"),
         ("post", "/api/v1/conversations/{id}/handoff-request"),
         ("post", "/api/v1/conversations/{id}/accept"),
         ("post", "/api/v1/conversations/{id}/hand-back"),

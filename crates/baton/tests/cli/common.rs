@@ -62,8 +62,13 @@ pub struct Server {
 
 impl Server {
     pub fn start(dir: &Path) -> Server {
+        Self::start_with(dir, TEST_CONFIG)
+    }
+
+    /// Starts with this configuration text.
+    pub fn start_with(dir: &Path, config_text: &str) -> Server {
         let config = dir.join("baton.toml");
-        std::fs::write(&config, TEST_CONFIG).expect("write config");
+        std::fs::write(&config, config_text).expect("write config");
         let stderr_path = dir.join(format!("stderr-{}.log", COUNTER.fetch_add(1, Ordering::SeqCst)));
         let stderr = std::fs::File::create(&stderr_path).expect("stderr file");
         let mut child = baton()

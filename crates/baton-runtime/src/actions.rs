@@ -1,0 +1,278 @@
+//! The actions a flow may call, carried out on the connectors: each turns a connector's
+//! answer into an [`ActionResult`] (outcome, one-line summary, values for the bot's replies).
+//! A connector that fails or is too slow gives an `error` outcome, never a crash or a stall.
+
+use baton_connectors::{
+    ChangeResult, ConnectorError, Connectors, Customer, Order, PaymentStatus, RefundReason, RefundResult,
+};
+use baton_dialogue::{ActionCall, ActionResult};
+use baton_domain::{ActionOutcome, Values};
+use std::time::Duration;
+
+/// Every action the runtime can carry out; the dialogue configuration is checked against it.
+pub const ACTIONS: &[&str] = &[
+    "verify_identity",
+    "order_status",
+    "refund_status",
+    "refund_eligibility",
+    "start_refund",
+    "cancel_order",
+    "change_address",
+];
+
+/// The longest an action may take, whatever the connector's own settings say.
+pub const ACTION_DEADLINE: Duration = Duration::from_secs(15);
+
+fn result(outcome: ActionOutcome, summary: impl Into<String>, values: Values) -> ActionResult {
+    ActionResult {
+        outcome,
+        summary: summary.into(),
+        values,
+    }
+}
+
+fn failed(summary: impl Into<String>) -> ActionResult {
+    result(ActionOutcome::Failed, summary, Values::new())
+}
+
+fn error(e: &ConnectorError) -> ActionResult {
+    result(ActionOutcome::Error, e.to_string(), Values::new())
+}
+
+fn arg<'a>(call: &'a ActionCall, name: &str) -> &'a str {
+    call.arguments.get(name).map_or("", String::as_str)
+}
+
+/// Carries out one action.
+pub async fn run(connectors: &Connectors, call: &ActionCall) -> ActionResult {
+    match tokio::time::timeout(ACTION_DEADLINE, run_inner(connectors, call)).await {
+        Ok(Ok(result)) => result,
+        Ok(Err(e)) => error(&e),
+        Err(_) => result(
+            ActionOutcome::Error,
+            format!("{} took longer than {} s", call.action, ACTION_DEADLINE.as_secs()),
+            Values::new(),
+        ),
+    }
+}
+
+async fn run_inner(connectors: &Connectors, call: &ActionCall) -> Result<ActionResult, ConnectorError> {
+    let key = call.idempotency_key.as_deref().unwrap_or_default();
+    let order_number = arg(call, "order_number");
+    Ok(match call.action.as_str() {
+        "verify_identity" => verify(connectors, call).await?,
+        "order_status" => match owned_order(connectors, call).await? {
+            None => failed(format!("order {order_number} not found on this account")),
+            Some(order) => result(
+                ActionOutcome::Ok,
+                format!("order {} is {}", order.number, order.status.as_str()),
+                order_values(&order),
+            ),
+        },
+        "refund_status" => match owned_order(connectors, call).await? {
+            None => failed(format!("order {order_number} not found on this account")),
+            Some(order) => {
+                let mut values = order_values(&order);
+                let refunded: Vec<_> = order
+                    .payments
+                    .iter()
+                    .filter(|p| p.status == PaymentStatus::Refunded)
+                    .collect();
+                match refunded.last() {
+                    Some(payment) => {
+                        values.insert("refund_state".into(), "refunded".into());
+                        values.insert("refund_amount".into(), payment.amount.to_string());
+                        values.insert("refunded_on".into(), payment.on.to_string());
+                    }
+                    None => {
+                        values.insert("refund_state".into(), "none".into());
+                    }
+                }
+                let state = values.get("refund_state").cloned().unwrap_or_default();
+                result(
+                    ActionOutcome::Ok,
+                    format!("order {}: refund {state}", order.number),
+                    values,
+                )
+            }
+        },
+        "refund_eligibility" => match owned_order(connectors, call).await? {
+            None => failed(format!("order {order_number} not found on this account")),
+            Some(order) => {
+                let eligibility = connectors
+                    .orders
+                    .refund_eligibility(&order.number, RefundReason::DuplicateCharge)
+                    .await?;
+                let mut values = order_values(&order);
+                values.insert("explanation".into(), eligibility.explanation.clone());
+                let duplicates = order.duplicate_payments();
+                if let Some(first) = duplicates.first() {
+                    values.insert("charged_on".into(), first.on.to_string());
+                    values.insert("charge_count".into(), (duplicates.len() + 1).to_string());
+                }
+                if let Some(amount) = &eligibility.amount {
+                    values.insert("amount".into(), amount.to_string());
+                }
+                let outcome = if eligibility.eligible {
+                    ActionOutcome::Ok
+                } else {
+                    ActionOutcome::Failed
+                };
+                let summary = format!(
+                    "duplicate charge on order {}: {}eligible ({})",
+                    order.number,
+                    if eligibility.eligible { "" } else { "not " },
+                    eligibility.explanation
+                );
+                result(outcome, summary, values)
+            }
+        },
+        // Changes are made only to an order of the verified customer.
+        "start_refund" | "cancel_order" | "change_address" if owned_order(connectors, call).await?.is_none() => {
+            failed(format!("order {order_number} not found on this account"))
+        }
+        "start_refund" => {
+            match connectors
+                .orders
+                .start_refund(order_number, RefundReason::DuplicateCharge, key)
+                .await?
+            {
+                RefundResult::Started { refund_id, amount } => {
+                    let mut values = Values::new();
+                    values.insert("refund_id".into(), refund_id.clone());
+                    values.insert("amount".into(), amount.to_string());
+                    result(
+                        ActionOutcome::Ok,
+                        format!("refund {refund_id} of {amount} started for order {order_number}"),
+                        values,
+                    )
+                }
+                RefundResult::Failed { reason } => {
+                    let mut values = Values::new();
+                    values.insert("reason".into(), reason.clone());
+                    result(
+                        ActionOutcome::Failed,
+                        format!("refund for order {order_number} failed: {reason}"),
+                        values,
+                    )
+                }
+            }
+        }
+        "cancel_order" => change(
+            connectors.orders.cancel_order(order_number, key).await?,
+            "cancel",
+            order_number,
+        ),
+        "change_address" => change(
+            connectors
+                .orders
+                .change_address(order_number, arg(call, "address"), key)
+                .await?,
+            "address change",
+            order_number,
+        ),
+        other => failed(format!("unknown action `{other}`")),
+    })
+}
+
+fn change(answer: ChangeResult, what: &str, order_number: &str) -> ActionResult {
+    match answer {
+        ChangeResult::Done { detail } => {
+            let mut values = Values::new();
+            values.insert("detail".into(), detail.clone());
+            result(
+                ActionOutcome::Ok,
+                format!("{what} of order {order_number} done: {detail}"),
+                values,
+            )
+        }
+        ChangeResult::Refused { reason } => {
+            let mut values = Values::new();
+            values.insert("reason".into(), reason.clone());
+            result(
+                ActionOutcome::Failed,
+                format!("{what} of order {order_number} refused: {reason}"),
+                values,
+            )
+        }
+    }
+}
+
+/// The order, if it exists and belongs to the verified customer (`customer_id`); without a
+/// customer id nothing is shown.
+async fn owned_order(connectors: &Connectors, call: &ActionCall) -> Result<Option<Order>, ConnectorError> {
+    let customer_id = arg(call, "customer_id");
+    if customer_id.is_empty() {
+        return Ok(None);
+    }
+    Ok(connectors
+        .orders
+        .order(arg(call, "order_number"))
+        .await?
+        .filter(|o| o.customer_id == customer_id))
+}
+
+fn order_values(order: &Order) -> Values {
+    let mut values = Values::new();
+    values.insert("order_number".into(), order.number.clone());
+    values.insert("status".into(), order.status.as_str().to_owned());
+    values.insert("total".into(), order.total.to_string());
+    let items: Vec<String> = order
+        .items
+        .iter()
+        .map(|i| format!("{} × {}", i.quantity, i.name))
+        .collect();
+    values.insert("items".into(), items.join(", "));
+    if let Some(carrier) = &order.carrier {
+        values.insert("carrier".into(), carrier.clone());
+    }
+    if let Some(tracking) = &order.tracking_number {
+        values.insert("tracking_number".into(), tracking.clone());
+    }
+    if let Some(date) = order.estimated_delivery {
+        values.insert("estimated_delivery".into(), date.to_string());
+    }
+    values
+}
+
+fn customer_values(customer: &Customer) -> Values {
+    let mut values = Values::new();
+    values.insert("customer_id".into(), customer.id.clone());
+    values.insert("name".into(), customer.name.clone());
+    // `Vip` -> `vip`, as the tier's JSON form.
+    values.insert("tier".into(), format!("{:?}", customer.tier).to_lowercase());
+    values.insert("language".into(), customer.language.clone());
+    values
+}
+
+/// Email plus the order number or the phone's last four digits must match one customer.
+async fn verify(connectors: &Connectors, call: &ActionCall) -> Result<ActionResult, ConnectorError> {
+    let email = arg(call, "email");
+    let Some(customer) = connectors.customers.find_by_email(email).await? else {
+        return Ok(failed("no customer with that email"));
+    };
+    let order_number = arg(call, "order_number");
+    let last4 = arg(call, "phone_last4");
+    let matches = if !order_number.is_empty() {
+        connectors
+            .orders
+            .order(order_number)
+            .await?
+            .is_some_and(|o| o.customer_id == customer.id)
+    } else {
+        !last4.is_empty()
+            && customer
+                .phone
+                .as_deref()
+                .is_some_and(|p| p.ends_with(last4) && last4.len() == 4)
+    };
+    Ok(if matches {
+        result(
+            ActionOutcome::Ok,
+            format!("customer {} verified", customer.id),
+            customer_values(&customer),
+        )
+    } else {
+        failed("the email and the proof given do not match one customer")
+    })
+}

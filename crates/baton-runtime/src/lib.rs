@@ -1,0 +1,379 @@
+//! Runs conversations: the bot worker.
+//!
+//! After a customer message (or a new conversation) is stored, the server calls
+//! [`Bot::notify`]. Each conversation gets at most one worker task at a time, so its messages
+//! are handled in order, and a slow connector in one conversation delays no other. A turn:
+//! fold the log into memory, analyse the message ([`baton_nlu::Analyzer`]), let the dialogue
+//! decide ([`baton_dialogue::Turn`]), carry out the actions it asks for on the connectors and
+//! the knowledge base, and record everything in one command through the store, where the
+//! domain refuses a reply once the bot no longer owns the conversation.
+//!
+//! This crate is async and does I/O through the `Store` trait, the connectors and the
+//! knowledge base; it knows nothing of HTTP. New events are announced through [`Announce`].
+
+pub mod actions;
+mod analysis;
+
+use baton_connectors::Connectors;
+use baton_dialogue::{DialogueConfig, KnowledgeHit, Memory, Step, Trigger, Turn};
+use baton_domain::{
+    BotReply, ClientMessageId, Command, ConversationId, Event, EventKind, MessageText, PhaseName, Rejection,
+};
+use baton_kb::{KnowledgeBase, MatchPolicy};
+use baton_nlu::Analyzer;
+use baton_store::{Store, StoreError};
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+use time::OffsetDateTime;
+
+pub use analysis::{analysis_record, model_version};
+
+/// Where new events go once stored (the server's live hub).
+pub trait Announce: Send + Sync {
+    fn publish(&self, events: &[Event]);
+}
+
+/// Why a bot turn could not be carried out. The customer's message stays stored; the
+/// conversation is picked up again on the next notification or restart.
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+    #[error("the bot's reply text is not valid ({0})")]
+    Reply(String),
+}
+
+/// What the bot needs to serve.
+pub struct BotParts {
+    pub analyzer: Arc<Analyzer>,
+    /// A digest of the NLU configuration, recorded with every analysis.
+    pub model_version: String,
+    pub dialogue: Arc<DialogueConfig>,
+    pub connectors: Connectors,
+    pub knowledge: Arc<KnowledgeBase>,
+    pub match_policy: MatchPolicy,
+}
+
+/// Conversations whose memory is kept between turns; beyond this the oldest entries go.
+const MEMORY_CACHE: usize = 10_000;
+/// Events read from the store at a time.
+const PAGE: u32 = 500;
+/// Customer messages older than this when the bot gets to them are left to a person.
+const RECOVERY_WINDOW: time::Duration = time::Duration::hours(1);
+/// Tries of a conversation's work when the store fails, and the pause between them.
+const TRIES: u32 = 3;
+const RETRY_PAUSE: Duration = Duration::from_millis(500);
+
+/// Folds every event after `after` into `fold`, a page at a time.
+async fn catch_up(
+    store: &dyn Store,
+    id: ConversationId,
+    mut after: u64,
+    mut fold: impl FnMut(&Event),
+) -> Result<(), StoreError> {
+    loop {
+        let events = store.events_after(id, after, PAGE).await?;
+        for event in &events {
+            fold(event);
+        }
+        match events.last() {
+            Some(last) if events.len() == PAGE as usize => after = last.seq,
+            _ => return Ok(()),
+        }
+    }
+}
+
+/// A conversation's memory, folded from its whole log.
+pub async fn memory_of(store: &dyn Store, id: ConversationId) -> Result<Memory, StoreError> {
+    let mut memory = Memory::new(id);
+    catch_up(store, id, 0, |e| memory.apply(e)).await?;
+    Ok(memory)
+}
+
+/// A reply cut to what a message may hold (a long address or an answer from a shop's system
+/// could make it longer), at a character boundary.
+fn bounded(text: String) -> String {
+    match text.char_indices().nth(baton_domain::text::MAX_MESSAGE_CHARS - 1) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text,
+    }
+}
+
+/// The bot worker.
+pub struct Bot {
+    store: Arc<dyn Store>,
+    announce: Arc<dyn Announce>,
+    parts: BotParts,
+    /// Conversations with a worker running; `true` when more work arrived meanwhile.
+    running: Mutex<HashMap<ConversationId, bool>>,
+    memories: Mutex<HashMap<ConversationId, Folded>>,
+    /// Counts uses of the memory cache, to find the least recently used entries.
+    clock: AtomicU64,
+}
+
+/// A conversation's memory and the customer messages still to answer, oldest first.
+struct Folded {
+    memory: Memory,
+    pending: VecDeque<Pending>,
+    /// When the worker last used this entry (for evicting the least recently used).
+    used: u64,
+}
+
+/// A customer message waiting for the bot.
+struct Pending {
+    seq: u64,
+    text: String,
+    at: OffsetDateTime,
+}
+
+impl Folded {
+    fn new(id: ConversationId) -> Self {
+        Folded {
+            memory: Memory::new(id),
+            pending: VecDeque::new(),
+            used: 0,
+        }
+    }
+
+    fn fold(&mut self, event: &Event) {
+        if event.seq <= self.memory.last_seq {
+            return;
+        }
+        self.memory.apply(event);
+        if let EventKind::CustomerMessage { text, .. } = &event.kind {
+            if event.seq > self.memory.last_handled_seq {
+                self.pending.push_back(Pending {
+                    seq: event.seq,
+                    text: text.as_str().to_owned(),
+                    at: event.at,
+                });
+            }
+        }
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl Bot {
+    pub fn new(store: Arc<dyn Store>, announce: Arc<dyn Announce>, parts: BotParts) -> Arc<Self> {
+        Arc::new(Bot {
+            store,
+            announce,
+            parts,
+            running: Mutex::new(HashMap::new()),
+            memories: Mutex::new(HashMap::new()),
+            clock: AtomicU64::new(0),
+        })
+    }
+
+    /// Something happened in the conversation the bot may need to answer.
+    pub fn notify(self: &Arc<Self>, id: ConversationId) {
+        let mut running = lock(&self.running);
+        if let Some(more) = running.get_mut(&id) {
+            *more = true;
+            return;
+        }
+        running.insert(id, false);
+        drop(running);
+        let bot = self.clone();
+        tokio::spawn(async move { bot.work(id).await });
+    }
+
+    /// The memory the worker holds between turns (folded event by event as it served),
+    /// if the conversation is cached: it must equal a fold of the whole log.
+    pub fn cached_memory(&self, id: ConversationId) -> Option<Memory> {
+        lock(&self.memories).get(&id).map(|state| state.memory.clone())
+    }
+
+    /// Whether no worker is running (for tests and shutdown).
+    pub fn is_idle(&self) -> bool {
+        lock(&self.running).is_empty()
+    }
+
+    async fn work(self: Arc<Self>, id: ConversationId) {
+        loop {
+            for attempt in 1..=TRIES {
+                match self.serve(id).await {
+                    Ok(()) => break,
+                    Err(e) => {
+                        tracing::warn!(conversation = %id, error = %e, attempt, "bot turn failed");
+                        lock(&self.memories).remove(&id);
+                        if attempt < TRIES {
+                            tokio::time::sleep(RETRY_PAUSE).await;
+                        }
+                    }
+                }
+            }
+            let mut running = lock(&self.running);
+            match running.get_mut(&id) {
+                Some(more) if *more => *more = false,
+                _ => {
+                    running.remove(&id);
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Picks up every conversation the bot owns whose last customer message has no recorded
+    /// analysis (or that was never greeted): what a crash left unanswered.
+    pub async fn recover(self: &Arc<Self>) -> Result<usize, StoreError> {
+        let mut after = None;
+        let mut count = 0;
+        loop {
+            let page = self
+                .store
+                .conversations_in_phases(&[PhaseName::Bot, PhaseName::HandedBack], after, PAGE)
+                .await?;
+            let Some(last) = page.last() else { break };
+            after = Some(last.id);
+            for conversation in &page {
+                let memory = memory_of(&*self.store, conversation.id).await?;
+                if memory.has_unanswered_message() || (!memory.greeted && memory.last_customer_seq == 0) {
+                    count += 1;
+                    self.notify(conversation.id);
+                }
+            }
+            if page.len() < PAGE as usize {
+                break;
+            }
+        }
+        Ok(count)
+    }
+
+    /// The conversation's memory (cached, or folded from the start of the log) brought up to
+    /// date with the store.
+    async fn read_memory(&self, id: ConversationId) -> Result<Folded, StoreError> {
+        let cached = lock(&self.memories).remove(&id);
+        let mut state = cached.unwrap_or_else(|| Folded::new(id));
+        self.catch_up(&mut state).await?;
+        Ok(state)
+    }
+
+    async fn catch_up(&self, state: &mut Folded) -> Result<(), StoreError> {
+        catch_up(&*self.store, state.memory.conversation_id, state.memory.last_seq, |e| {
+            state.fold(e)
+        })
+        .await
+    }
+
+    fn remember(&self, mut state: Folded) {
+        let mut memories = lock(&self.memories);
+        if memories.len() >= MEMORY_CACHE {
+            // Drop the least recently used tenth at once, so a full cache is not scanned on
+            // every turn.
+            let mut uses: Vec<u64> = memories.values().map(|s| s.used).collect();
+            let cut = uses.len() / 10;
+            let (_, limit, _) = uses.select_nth_unstable(cut);
+            let limit = *limit;
+            memories.retain(|_, s| s.used > limit);
+        }
+        state.used = self.clock.fetch_add(1, Ordering::Relaxed);
+        memories.insert(state.memory.conversation_id, state);
+    }
+
+    async fn serve(&self, id: ConversationId) -> Result<(), RuntimeError> {
+        let mut state = self.read_memory(id).await?;
+        if state.memory.bot_owns() && !state.memory.greeted && state.memory.last_customer_seq == 0 {
+            self.turn(&state.memory, Trigger::Started).await?;
+            self.catch_up(&mut state).await?;
+        }
+        while let Some(Pending { seq, text, at }) = state.pending.pop_front() {
+            if !state.memory.bot_owns() || seq <= state.memory.last_handled_seq {
+                continue;
+            }
+            // Picked up after a long outage (or the bot newly enabled on an old database): an
+            // answer days late would confuse more than it helps; a person sees the message.
+            if OffsetDateTime::now_utc() - at > RECOVERY_WINDOW {
+                continue;
+            }
+            let today = OffsetDateTime::now_utc().date();
+            let analysis = self
+                .parts
+                .analyzer
+                .analyze(&text, state.memory.language.as_deref(), today);
+            let analysis = analysis_record(&analysis, &self.parts.model_version);
+            self.turn(&state.memory, Trigger::Message { seq, text, analysis })
+                .await?;
+            self.catch_up(&mut state).await?;
+        }
+        self.remember(state);
+        Ok(())
+    }
+
+    /// Runs one turn to its end and records it; returns memory with the stored events.
+    async fn turn(&self, memory: &Memory, trigger: Trigger) -> Result<(), RuntimeError> {
+        let id = memory.conversation_id;
+        let reply_id = match &trigger {
+            Trigger::Started => "bot:greeting".to_owned(),
+            Trigger::Message { seq, .. } => format!("bot:{seq}"),
+        };
+        // One instant for the turn and its events, at the store's precision (microseconds),
+        // so the turn's view of memory is the one the log will give.
+        let now = OffsetDateTime::now_utc();
+        let now = now.replace_microsecond(now.microsecond()).unwrap_or(now);
+        let mut turn = Turn::begin(memory, &self.parts.dialogue, trigger, now);
+        loop {
+            match turn.step() {
+                Step::Done => break,
+                Step::Call(call) => {
+                    let result = actions::run(&self.parts.connectors, &call).await;
+                    tracing::debug!(conversation = %id, action = %call.action, outcome = ?result.outcome, "action");
+                    turn.action_done(call, result);
+                }
+                Step::Search { query, language } => {
+                    let hit = self
+                        .parts
+                        .knowledge
+                        .search(&query, &language, 1)
+                        .into_iter()
+                        .next()
+                        .filter(|hit| self.parts.match_policy.is_good(hit))
+                        .map(|hit| KnowledgeHit {
+                            article_id: hit.article_id,
+                            title: hit.title,
+                            language: hit.language,
+                            url: hit.url,
+                            passage: hit.passage,
+                        });
+                    turn.knowledge_found(hit);
+                }
+            }
+        }
+        let outcome = turn.finish();
+        let reply = match outcome.reply {
+            Some(reply) => Some(BotReply {
+                text: MessageText::parse(bounded(reply.text)).map_err(|e| RuntimeError::Reply(e.to_string()))?,
+                client_message_id: ClientMessageId::parse(reply_id).map_err(|e| RuntimeError::Reply(e.to_string()))?,
+                suggestions: reply.suggestions,
+            }),
+            None => None,
+        };
+        let command = Command::RecordBotTurn {
+            records: outcome.records.clone(),
+            reply,
+            handoff: outcome.handoff,
+        };
+        let executed = match self.store.execute(id, command, now).await {
+            // An agent took over, or the conversation closed, while the bot worked: keep the
+            // facts (an action that ran is recorded), drop the reply.
+            Err(StoreError::Rejected(Rejection::BotNotOwner { .. } | Rejection::Closed { .. })) => {
+                let facts = Command::RecordBotTurn {
+                    records: outcome.records,
+                    reply: None,
+                    handoff: None,
+                };
+                self.store.execute(id, facts, now).await?
+            }
+            other => other?,
+        };
+        if !executed.replayed {
+            self.announce.publish(&executed.events);
+        }
+        Ok(())
+    }
+}
