@@ -31,6 +31,14 @@ fn result(outcome: ActionOutcome, summary: impl Into<String>, values: Values) ->
     }
 }
 
+/// Values from `(name, value)` pairs.
+fn values<const N: usize>(pairs: [(&str, String); N]) -> Values {
+    pairs
+        .into_iter()
+        .map(|(name, value)| (name.to_owned(), value))
+        .collect()
+}
+
 fn failed(summary: impl Into<String>) -> ActionResult {
     result(ActionOutcome::Failed, summary, Values::new())
 }
@@ -137,25 +145,16 @@ async fn run_inner(connectors: &Connectors, call: &ActionCall) -> Result<ActionR
                 .start_refund(order_number, RefundReason::DuplicateCharge, key)
                 .await?
             {
-                RefundResult::Started { refund_id, amount } => {
-                    let mut values = Values::new();
-                    values.insert("refund_id".into(), refund_id.clone());
-                    values.insert("amount".into(), amount.to_string());
-                    result(
-                        ActionOutcome::Ok,
-                        format!("refund {refund_id} of {amount} started for order {order_number}"),
-                        values,
-                    )
-                }
-                RefundResult::Failed { reason } => {
-                    let mut values = Values::new();
-                    values.insert("reason".into(), reason.clone());
-                    result(
-                        ActionOutcome::Failed,
-                        format!("refund for order {order_number} failed: {reason}"),
-                        values,
-                    )
-                }
+                RefundResult::Started { refund_id, amount } => result(
+                    ActionOutcome::Ok,
+                    format!("refund {refund_id} of {amount} started for order {order_number}"),
+                    values([("refund_id", refund_id), ("amount", amount.to_string())]),
+                ),
+                RefundResult::Failed { reason } => result(
+                    ActionOutcome::Failed,
+                    format!("refund for order {order_number} failed: {reason}"),
+                    values([("reason", reason)]),
+                ),
             }
         }
         "cancel_order" => change(
@@ -177,24 +176,16 @@ async fn run_inner(connectors: &Connectors, call: &ActionCall) -> Result<ActionR
 
 fn change(answer: ChangeResult, what: &str, order_number: &str) -> ActionResult {
     match answer {
-        ChangeResult::Done { detail } => {
-            let mut values = Values::new();
-            values.insert("detail".into(), detail.clone());
-            result(
-                ActionOutcome::Ok,
-                format!("{what} of order {order_number} done: {detail}"),
-                values,
-            )
-        }
-        ChangeResult::Refused { reason } => {
-            let mut values = Values::new();
-            values.insert("reason".into(), reason.clone());
-            result(
-                ActionOutcome::Failed,
-                format!("{what} of order {order_number} refused: {reason}"),
-                values,
-            )
-        }
+        ChangeResult::Done { detail } => result(
+            ActionOutcome::Ok,
+            format!("{what} of order {order_number} done: {detail}"),
+            values([("detail", detail)]),
+        ),
+        ChangeResult::Refused { reason } => result(
+            ActionOutcome::Failed,
+            format!("{what} of order {order_number} refused: {reason}"),
+            values([("reason", reason)]),
+        ),
     }
 }
 
@@ -236,13 +227,13 @@ fn order_values(order: &Order) -> Values {
 }
 
 fn customer_values(customer: &Customer) -> Values {
-    let mut values = Values::new();
-    values.insert("customer_id".into(), customer.id.clone());
-    values.insert("name".into(), customer.name.clone());
-    // `Vip` -> `vip`, as the tier's JSON form.
-    values.insert("tier".into(), format!("{:?}", customer.tier).to_lowercase());
-    values.insert("language".into(), customer.language.clone());
-    values
+    values([
+        ("customer_id", customer.id.clone()),
+        ("name", customer.name.clone()),
+        // `Vip` -> `vip`, as the tier's JSON form.
+        ("tier", format!("{:?}", customer.tier).to_lowercase()),
+        ("language", customer.language.clone()),
+    ])
 }
 
 /// Email plus the order number or the phone's last four digits must match one customer.

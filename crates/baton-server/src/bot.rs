@@ -6,8 +6,7 @@ use crate::config::Config;
 use crate::hub::Hub;
 use baton_domain::Event;
 use baton_kb::{KnowledgeBase, MatchPolicy};
-use baton_runtime::{Announce, Bot, BotParts};
-use baton_store::Store;
+use baton_runtime::{Announce, BotParts};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -64,11 +63,6 @@ pub fn bot_parts(config: &Config, knowledge_dir: Option<&Path>) -> Result<Option
         knowledge: Arc::new(knowledge),
         match_policy: MatchPolicy::default(),
     }))
-}
-
-/// Starts the bot worker on `store`, announcing on `hub`.
-pub fn start(store: Arc<dyn Store>, hub: Arc<Hub>, parts: BotParts) -> Arc<Bot> {
-    Bot::new(store, hub, parts)
 }
 
 #[cfg(test)]

@@ -185,7 +185,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     tracing::info!(%address, "listening");
 
     let hub = Arc::new(baton_server::Hub::default());
-    let bot = bot_parts.map(|parts| baton_server::bot::start(store.clone(), hub.clone(), parts));
+    let bot = bot_parts.map(|parts| baton_runtime::Bot::new(store.clone(), hub.clone(), parts));
     if let Some(bot) = &bot {
         // What a crash left unanswered is answered now.
         let picked_up = bot.recover().await.context("picking up unanswered conversations")?;

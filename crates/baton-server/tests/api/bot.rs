@@ -183,6 +183,11 @@ fn never_asked_for_a_held_slot(events: &[Value]) {
     }
 }
 
+/// A new conversation's body: its language and the email the customer gave.
+fn signed_in(language: &str, email: &str) -> Value {
+    json!({"language": language, "customer": {"email": email}})
+}
+
 fn of_type<'e>(events: &'e [Value], kind: &str) -> Vec<&'e Value> {
     events.iter().filter(|e| e["type"] == kind).collect()
 }
@@ -247,11 +252,7 @@ async fn order_details_are_never_shown_before_verification() {
 async fn verification_by_phone_digits_and_a_lockout_after_three_failures() {
     let (connectors, _) = demo_connectors();
     let app = bot_app(connectors).await;
-    let (mut chat, _) = Chat::start(
-        &app,
-        json!({"language": "en", "customer": {"email": "sarah.chen@example.com"}}),
-    )
-    .await;
+    let (mut chat, _) = Chat::start(&app, signed_in("en", "sarah.chen@example.com")).await;
     let asked = chat.ask("where's my package").await;
     assert!(
         asked.contains("last four digits"),
@@ -263,11 +264,7 @@ async fn verification_by_phone_digits_and_a_lockout_after_three_failures() {
     assert_eq!(memory["auth"]["method"], "email_and_phone");
     chat.check().await;
 
-    let (mut chat, _) = Chat::start(
-        &app,
-        json!({"language": "en", "customer": {"email": "sarah.chen@example.com"}}),
-    )
-    .await;
+    let (mut chat, _) = Chat::start(&app, signed_in("en", "sarah.chen@example.com")).await;
     chat.ask("where is my order").await;
     for digits in ["1111", "2222"] {
         let again = chat.ask(digits).await;
@@ -284,11 +281,7 @@ async fn verification_by_phone_digits_and_a_lockout_after_three_failures() {
 async fn duplicate_charge_refund_is_done_once_in_spanish() {
     let (connectors, orders) = demo_connectors();
     let app = bot_app(connectors).await;
-    let (mut chat, _) = Chat::start(
-        &app,
-        json!({"language": "es", "customer": {"email": "lucia.fernandez@example.es"}}),
-    )
-    .await;
+    let (mut chat, _) = Chat::start(&app, signed_in("es", "lucia.fernandez@example.es")).await;
     let confirm = chat.ask("Me habéis cobrado dos veces el pedido 54210").await;
     assert!(
         confirm.contains("89.00 EUR") && confirm.contains("¿Quieres que reembolse"),
@@ -343,11 +336,7 @@ async fn a_failing_refund_workflow_is_recorded_as_failed_and_said_plainly() {
 async fn a_corrected_order_number_replaces_the_old_one_and_is_recorded() {
     let (connectors, orders) = demo_connectors();
     let app = bot_app(connectors).await;
-    let (mut chat, _) = Chat::start(
-        &app,
-        json!({"language": "en", "customer": {"email": "david.okafor@example.com"}}),
-    )
-    .await;
+    let (mut chat, _) = Chat::start(&app, signed_in("en", "david.okafor@example.com")).await;
     let confirm = chat.ask("I want to cancel order 54120").await;
     assert!(confirm.contains("#54120"), "{confirm}");
     let confirm = chat.ask("no, it's order 54261").await;
@@ -534,10 +523,7 @@ async fn faulty_crm(fault: Fault) -> String {
                 .into_response(),
         }
     });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    format!("http://{addr}")
+    serve_on_loopback(app).await
 }
 
 /// A loopback address where nothing listens.
@@ -548,10 +534,11 @@ async fn refused_address() -> String {
     format!("http://{addr}")
 }
 
-/// Demo orders and tickets; the CRM over HTTP at `base_url`.
-fn http_crm(base_url: &str) -> Connectors {
+/// Demo orders and tickets; the CRM over HTTP at `base_url`, with these connector settings
+/// (`timeout_ms = ...` lines).
+fn crm_over_http(base_url: &str, settings: &str) -> Connectors {
     let config: baton_connectors::ConnectorsConfig = toml::from_str(&format!(
-        "[crm]\nkind = \"http\"\nbase_url = \"{base_url}\"\ntimeout_ms = 300\nretries = 1\nbackoff_ms = 10\n"
+        "[crm]\nkind = \"http\"\nbase_url = \"{base_url}\"\n{settings}"
     ))
     .expect("connector config");
     let crm = Connectors::from_config_with_env(&config, &|_| None).expect("connectors");
@@ -560,6 +547,24 @@ fn http_crm(base_url: &str) -> Connectors {
         customers: crm.customers,
         ..demo
     }
+}
+
+/// Fails fast: a short timeout and one retry.
+fn http_crm(base_url: &str) -> Connectors {
+    crm_over_http(base_url, "timeout_ms = 300\nretries = 1\nbackoff_ms = 10\n")
+}
+
+/// Waits as long as the shop takes (up to 10 s), no retry.
+fn patient_crm(base_url: &str) -> Connectors {
+    crm_over_http(base_url, "timeout_ms = 10000\nretries = 0\n")
+}
+
+/// Serves `app` on a loopback port; its base URL.
+async fn serve_on_loopback(app: axum::Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    format!("http://{addr}")
 }
 
 #[tokio::test]
@@ -622,34 +627,14 @@ async fn gated_crm() -> (String, Arc<tokio::sync::Notify>, Arc<tokio::sync::Noti
             axum::http::StatusCode::NOT_FOUND
         }
     });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    (format!("http://{addr}"), arrived, release)
-}
-
-fn patient_crm(base_url: &str) -> Connectors {
-    let config: baton_connectors::ConnectorsConfig = toml::from_str(&format!(
-        "[crm]\nkind = \"http\"\nbase_url = \"{base_url}\"\ntimeout_ms = 10000\nretries = 0\n"
-    ))
-    .expect("connector config");
-    let crm = Connectors::from_config_with_env(&config, &|_| None).expect("connectors");
-    let (demo, _) = demo_connectors();
-    Connectors {
-        customers: crm.customers,
-        ..demo
-    }
+    (serve_on_loopback(app).await, arrived, release)
 }
 
 #[tokio::test]
 async fn a_connector_stuck_in_one_conversation_delays_no_other() {
     let (url, arrived, release) = gated_crm().await;
     let app = bot_app(patient_crm(&url)).await;
-    let (stuck, _) = Chat::start(
-        &app,
-        json!({"language": "en", "customer": {"email": "sarah.chen@example.com"}}),
-    )
-    .await;
+    let (stuck, _) = Chat::start(&app, signed_in("en", "sarah.chen@example.com")).await;
     app.post_message(&stuck.id, &stuck.token, "where is my order 54192", "stuck-1")
         .await;
     arrived.notified().await;
@@ -672,11 +657,7 @@ async fn a_connector_stuck_in_one_conversation_delays_no_other() {
 async fn a_reply_computed_while_an_agent_took_over_is_refused_and_the_facts_kept() {
     let (url, arrived, release) = gated_crm().await;
     let app = bot_app(patient_crm(&url)).await;
-    let (chat, _) = Chat::start(
-        &app,
-        json!({"language": "en", "customer": {"email": "sarah.chen@example.com"}}),
-    )
-    .await;
+    let (chat, _) = Chat::start(&app, signed_in("en", "sarah.chen@example.com")).await;
     app.post_message(&chat.id, &chat.token, "where is my order 54192", "race-1")
         .await;
     arrived.notified().await;
@@ -708,11 +689,7 @@ async fn a_reply_computed_while_an_agent_took_over_is_refused_and_the_facts_kept
 async fn a_verified_customer_cannot_change_another_customers_order() {
     let (connectors, orders) = demo_connectors();
     let app = bot_app(connectors).await;
-    let (mut chat, _) = Chat::start(
-        &app,
-        json!({"language": "en", "customer": {"email": "marcus.webb@example.com"}}),
-    )
-    .await;
+    let (mut chat, _) = Chat::start(&app, signed_in("en", "marcus.webb@example.com")).await;
     chat.ask("where is my order 54233").await;
     // Order 54250 is Javier's.
     let refused = chat.ask("I want to cancel order 54250").await;
@@ -735,11 +712,7 @@ fn demo_status(number: &str) -> Option<baton_connectors::OrderStatus> {
 async fn a_question_at_a_confirmation_is_not_consent() {
     let (connectors, orders) = demo_connectors();
     let app = bot_app(connectors).await;
-    let (mut chat, _) = Chat::start(
-        &app,
-        json!({"language": "es", "customer": {"email": "javier.morales@example.es"}}),
-    )
-    .await;
+    let (mut chat, _) = Chat::start(&app, signed_in("es", "javier.morales@example.es")).await;
     let confirm = chat.ask("quiero cancelar el pedido 54250").await;
     assert!(confirm.contains("¿cancelo el pedido #54250"), "{confirm}");
     chat.ask("¿si lo cancelo me devolvéis el dinero?").await;
@@ -762,11 +735,7 @@ async fn client_message_ids_in_the_bots_namespace_are_refused() {
 async fn spanish_order_status_after_a_failed_then_successful_verification() {
     let (connectors, _) = demo_connectors();
     let app = bot_app(connectors).await;
-    let (mut chat, _) = Chat::start(
-        &app,
-        json!({"language": "es", "customer": {"email": "carmen.ruiz@example.es"}}),
-    )
-    .await;
+    let (mut chat, _) = Chat::start(&app, signed_in("es", "carmen.ruiz@example.es")).await;
     let refused = chat.ask("¿dónde está mi pedido 54192?").await;
     assert!(
         refused.contains("no coincide"),

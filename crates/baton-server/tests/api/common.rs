@@ -136,7 +136,7 @@ impl TestAppBuilder {
         let hub = Arc::new(baton_server::Hub::default());
         let bot = self.bot.map(|connectors| {
             let parts = demo_bot_parts(&self.config, connectors);
-            baton_server::bot::start(store.clone(), hub.clone(), parts)
+            baton_runtime::Bot::new(store.clone(), hub.clone(), parts)
         });
         let baton = Baton::with_bot(store.clone(), self.config, hub, bot.clone());
         let server = tokio::spawn(baton.serve(listener, async move {

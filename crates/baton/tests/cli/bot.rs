@@ -108,25 +108,12 @@ fn config_text(shop_url: &str) -> String {
     )
 }
 
-/// The conversation's events as `token` may see them (an agent sees the bot's records too).
-async fn events(server: &Server, http: &reqwest::Client, id: &str, token: &str) -> Vec<Value> {
-    let page: Value = http
-        .get(server.url(&format!("/api/v1/conversations/{id}/events?limit=1000")))
-        .bearer_auth(token)
-        .send()
-        .await
-        .expect("events")
-        .json()
-        .await
-        .expect("json");
-    page["events"].as_array().expect("events").clone()
-}
-
 /// Bot messages after `seq`, waiting up to 30 s for at least one.
 async fn bot_replies_after(server: &Server, http: &reqwest::Client, id: &str, token: &str, seq: u64) -> Vec<Value> {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let replies: Vec<Value> = events(server, http, id, token)
+        let replies: Vec<Value> = server
+            .events(http, id, token)
             .await
             .into_iter()
             .filter(|e| e["type"] == "bot_message" && e["seq"].as_u64().unwrap_or(0) > seq)
@@ -191,17 +178,8 @@ async fn a_crash_mid_refund_is_answered_once_after_restart_and_refunds_once() {
     assert!(done.starts_with("Done: I've started a refund of 49.90 EUR"), "{done}");
     // Give a second, wrong answer time to appear (it would come within milliseconds).
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let login: Value = http
-        .post(server.url("/api/v1/agents/login"))
-        .json(&json!({"email": "nina@demo.baton.chat", "password": password}))
-        .send()
-        .await
-        .expect("login")
-        .json()
-        .await
-        .expect("json");
-    let agent = login["token"].as_str().expect("agent token").to_owned();
-    let all = events(&server, &http, &id, &agent).await;
+    let agent = server.login(&http, "nina@demo.baton.chat", &password).await;
+    let all = server.events(&http, &id, &agent).await;
     let after_yes = all
         .iter()
         .filter(|e| e["type"] == "bot_message" && e["seq"].as_u64().unwrap_or(0) > yes)

@@ -123,6 +123,41 @@ impl Server {
         )
     }
 
+    /// Logs in as an agent; the session token.
+    pub async fn login(&self, http: &reqwest::Client, email: &str, password: &str) -> String {
+        let login: serde_json::Value = http
+            .post(self.url("/api/v1/agents/login"))
+            .json(&serde_json::json!({"email": email, "password": password}))
+            .send()
+            .await
+            .expect("login")
+            .json()
+            .await
+            .expect("json");
+        login["token"].as_str().expect("agent token").to_owned()
+    }
+
+    /// Every event of a conversation that `token` may see, oldest first, page after page.
+    pub async fn events(&self, http: &reqwest::Client, id: &str, token: &str) -> Vec<serde_json::Value> {
+        let mut events: Vec<serde_json::Value> = Vec::new();
+        loop {
+            let after = events.last().and_then(|e| e["seq"].as_u64()).unwrap_or(0);
+            let page: serde_json::Value = http
+                .get(self.url(&format!("/api/v1/conversations/{id}/events?after={after}&limit=1000")))
+                .bearer_auth(token)
+                .send()
+                .await
+                .expect("events")
+                .json()
+                .await
+                .expect("json");
+            events.extend(page["events"].as_array().expect("events").iter().cloned());
+            if page["has_more"] != true {
+                return events;
+            }
+        }
+    }
+
     /// `kill -9`: no chance to flush or clean up.
     pub fn kill_hard(mut self) {
         self.child.kill().expect("kill -9");

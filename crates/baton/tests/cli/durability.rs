@@ -72,25 +72,7 @@ async fn verify(http: &reqwest::Client, server: &Server, conversations: &[Conver
     let acked = acked.lock().expect("lock").clone();
     let mut stored_messages = 0;
     for (id, token) in conversations {
-        let mut events: Vec<Value> = Vec::new();
-        loop {
-            let page: Value = http
-                .get(server.url(&format!(
-                    "/api/v1/conversations/{id}/events?after={}&limit=1000",
-                    events.len()
-                )))
-                .bearer_auth(token)
-                .send()
-                .await
-                .expect("events")
-                .json()
-                .await
-                .expect("json");
-            events.extend(page["events"].as_array().expect("events").iter().cloned());
-            if page["has_more"] != true {
-                break;
-            }
-        }
+        let events = server.events(http, id, token).await;
         for (i, event) in events.iter().enumerate() {
             assert_eq!(event["seq"].as_u64(), Some(i as u64 + 1), "gapless after restart");
         }

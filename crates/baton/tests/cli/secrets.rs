@@ -2,7 +2,7 @@
 //! tokens and a password in it, the server's info-level log contains none of them.
 
 use crate::common::{Server, TempDir};
-use serde_json::{json, Value};
+use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_log_holds_no_token_password_or_message_text() {
@@ -53,16 +53,7 @@ async fn the_log_holds_no_token_password_or_message_text() {
         .await
         .expect("login");
     assert_eq!(wrong.status(), 401);
-    let login: Value = http
-        .post(server.url("/api/v1/agents/login"))
-        .json(&json!({"email": "nina@example.com", "password": password}))
-        .send()
-        .await
-        .expect("login")
-        .json()
-        .await
-        .expect("json");
-    let agent = login["token"].as_str().expect("agent token").to_owned();
+    let agent = server.login(&http, "nina@example.com", &password).await;
     http.post(server.url(&format!("/api/v1/conversations/{id}/accept")))
         .bearer_auth(&agent)
         .send()
