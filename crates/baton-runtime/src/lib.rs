@@ -106,8 +106,8 @@ pub struct Bot {
     store: Arc<dyn Store>,
     announce: Arc<dyn Announce>,
     parts: BotParts,
-    /// Conversations with a worker running; `true` when more work arrived meanwhile.
-    running: Mutex<HashMap<ConversationId, bool>>,
+    /// Conversations with a worker running, and what arrived for it meanwhile.
+    running: Mutex<HashMap<ConversationId, Inbox>>,
     memories: Mutex<HashMap<ConversationId, Folded>>,
     /// Counts uses of the memory cache, to find the least recently used entries.
     clock: AtomicU64,
@@ -119,6 +119,14 @@ struct Folded {
     pending: VecDeque<Pending>,
     /// When the worker last used this entry (for evicting the least recently used).
     used: u64,
+}
+
+/// What arrived for a running worker: whether to look again, and the events the server
+/// stored meanwhile (folded without reading them back when they follow what the worker knows).
+#[derive(Default)]
+struct Inbox {
+    more: bool,
+    events: Vec<Event>,
 }
 
 /// A customer message waiting for the bot.
@@ -135,6 +143,20 @@ impl Folded {
             pending: VecDeque::new(),
             used: 0,
         }
+    }
+
+    /// Folds `events` when they continue the log exactly where memory is; false when there is
+    /// a gap (or nothing is known yet beyond them), and the store must be read instead.
+    fn fold_following(&mut self, events: &[Event]) -> bool {
+        let first = self.memory.last_seq + 1;
+        let new: Vec<&Event> = events.iter().filter(|e| e.seq >= first).collect();
+        if !(first..).zip(&new).all(|(expected, event)| event.seq == expected) {
+            return false;
+        }
+        for event in new {
+            self.fold(event);
+        }
+        true
     }
 
     fn fold(&mut self, event: &Event) {
@@ -170,14 +192,31 @@ impl Bot {
         })
     }
 
-    /// Something happened in the conversation the bot may need to answer.
+    /// Something happened in the conversation the bot may need to answer; the worker reads
+    /// what is new from the store.
     pub fn notify(self: &Arc<Self>, id: ConversationId) {
+        self.deliver(id, &[], true);
+    }
+
+    /// Events the server just stored for `id`. A running worker takes them into its inbox (so
+    /// it need not read them back); with `wake`, a worker is started if none runs.
+    pub fn deliver(self: &Arc<Self>, id: ConversationId, events: &[Event], wake: bool) {
         let mut running = lock(&self.running);
-        if let Some(more) = running.get_mut(&id) {
-            *more = true;
+        if let Some(inbox) = running.get_mut(&id) {
+            inbox.more |= wake;
+            inbox.events.extend_from_slice(events);
             return;
         }
-        running.insert(id, false);
+        if !wake {
+            return;
+        }
+        running.insert(
+            id,
+            Inbox {
+                more: false,
+                events: events.to_vec(),
+            },
+        );
         drop(running);
         let bot = self.clone();
         tokio::spawn(async move { bot.work(id).await });
@@ -196,8 +235,16 @@ impl Bot {
 
     async fn work(self: Arc<Self>, id: ConversationId) {
         loop {
+            let inbox = lock(&self.running)
+                .get_mut(&id)
+                .map(|inbox| {
+                    inbox.more = false;
+                    std::mem::take(&mut inbox.events)
+                })
+                .unwrap_or_default();
             for attempt in 1..=TRIES {
-                match self.serve(id).await {
+                let arrived: &[Event] = if attempt == 1 { &inbox } else { &[] };
+                match self.serve(id, arrived).await {
                     Ok(()) => break,
                     Err(e) => {
                         tracing::warn!(conversation = %id, error = %e, attempt, "bot turn failed");
@@ -209,12 +256,9 @@ impl Bot {
                 }
             }
             let mut running = lock(&self.running);
-            match running.get_mut(&id) {
-                Some(more) if *more => *more = false,
-                _ => {
-                    running.remove(&id);
-                    return;
-                }
+            if !running.get(&id).is_some_and(|inbox| inbox.more) {
+                running.remove(&id);
+                return;
             }
         }
     }
@@ -246,12 +290,20 @@ impl Bot {
     }
 
     /// The conversation's memory (cached, or folded from the start of the log) brought up to
-    /// date with the store.
-    async fn read_memory(&self, id: ConversationId) -> Result<Folded, StoreError> {
+    /// date: with the events that `arrived` when they follow it, else from the store.
+    async fn read_memory(&self, id: ConversationId, arrived: &[Event]) -> Result<Folded, StoreError> {
         let cached = lock(&self.memories).remove(&id);
         let mut state = cached.unwrap_or_else(|| Folded::new(id));
-        self.catch_up(&mut state).await?;
+        self.bring_up_to_date(&mut state, arrived).await?;
         Ok(state)
+    }
+
+    /// Folds `events` if they continue memory exactly; otherwise reads what is new.
+    async fn bring_up_to_date(&self, state: &mut Folded, events: &[Event]) -> Result<(), StoreError> {
+        if events.is_empty() || !state.fold_following(events) {
+            self.catch_up(state).await?;
+        }
+        Ok(())
     }
 
     async fn catch_up(&self, state: &mut Folded) -> Result<(), StoreError> {
@@ -276,11 +328,11 @@ impl Bot {
         memories.insert(state.memory.conversation_id, state);
     }
 
-    async fn serve(&self, id: ConversationId) -> Result<(), RuntimeError> {
-        let mut state = self.read_memory(id).await?;
+    async fn serve(&self, id: ConversationId, arrived: &[Event]) -> Result<(), RuntimeError> {
+        let mut state = self.read_memory(id, arrived).await?;
         if state.memory.bot_owns() && !state.memory.greeted && state.memory.last_customer_seq == 0 {
-            self.turn(&state.memory, Trigger::Started).await?;
-            self.catch_up(&mut state).await?;
+            let recorded = self.turn(&state.memory, Trigger::Started).await?;
+            self.bring_up_to_date(&mut state, &recorded).await?;
         }
         while let Some(Pending { seq, text, at }) = state.pending.pop_front() {
             if !state.memory.bot_owns() || seq <= state.memory.last_handled_seq {
@@ -297,16 +349,17 @@ impl Bot {
                 .analyzer
                 .analyze(&text, state.memory.language.as_deref(), today);
             let analysis = analysis_record(&analysis, &self.parts.model_version);
-            self.turn(&state.memory, Trigger::Message { seq, text, analysis })
+            let recorded = self
+                .turn(&state.memory, Trigger::Message { seq, text, analysis })
                 .await?;
-            self.catch_up(&mut state).await?;
+            self.bring_up_to_date(&mut state, &recorded).await?;
         }
         self.remember(state);
         Ok(())
     }
 
-    /// Runs one turn to its end and records it; returns memory with the stored events.
-    async fn turn(&self, memory: &Memory, trigger: Trigger) -> Result<(), RuntimeError> {
+    /// Runs one turn to its end and records it; returns the events stored.
+    async fn turn(&self, memory: &Memory, trigger: Trigger) -> Result<Vec<Event>, RuntimeError> {
         let id = memory.conversation_id;
         let reply_id = match &trigger {
             Trigger::Started => "bot:greeting".to_owned(),
@@ -371,9 +424,11 @@ impl Bot {
             }
             other => other?,
         };
-        if !executed.replayed {
-            self.announce.publish(&executed.events);
+        if executed.replayed {
+            // Stored before (a repeated turn): what is new comes from the store.
+            return Ok(Vec::new());
         }
-        Ok(())
+        self.announce.publish(&executed.events);
+        Ok(executed.events)
     }
 }

@@ -69,18 +69,11 @@ impl AppState {
                         }
                 )
             });
-            if for_the_bot {
-                self.wake_bot(id);
+            if let Some(bot) = &self.bot {
+                bot.deliver(id, &executed.events, for_the_bot);
             }
         }
         Ok(executed)
-    }
-
-    /// Tells the bot that a conversation may need an answer.
-    pub fn wake_bot(&self, id: ConversationId) {
-        if let Some(bot) = &self.bot {
-            bot.notify(id);
-        }
     }
 
     /// Counts one message against the sender's rate limit.

@@ -146,7 +146,9 @@ pub async fn create(
     };
     let (record, event) = state.store.create_conversation(new, crate::now()).await?;
     state.hub.publish(std::slice::from_ref(&event));
-    state.wake_bot(record.id);
+    if let Some(bot) = &state.bot {
+        bot.deliver(record.id, std::slice::from_ref(&event), true);
+    }
     let created = CreatedConversation {
         conversation_id: record.id,
         customer_token: token.expose().to_owned(),
