@@ -145,6 +145,24 @@ impl FromRequestParts<AppState> for Caller {
     }
 }
 
+/// The hash of the agent session token a request carries, if it carries one: what a stream
+/// re-checks while it stays open, and what logout ends. Never fails; authentication is the
+/// other extractors' job.
+#[derive(Debug, Clone, Copy)]
+pub struct SessionHash(pub Option<TokenHash>);
+
+impl FromRequestParts<AppState> for SessionHash {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &AppState) -> Result<Self, Self::Rejection> {
+        Ok(SessionHash(
+            bearer_token(parts)
+                .filter(|t| t.starts_with(AGENT_TOKEN_PREFIX))
+                .map(|t| hash_token(&t)),
+        ))
+    }
+}
+
 /// An authenticated agent.
 #[derive(Debug, Clone)]
 pub struct AgentCaller(pub Agent);

@@ -28,7 +28,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use time::OffsetDateTime;
 use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::sync::{broadcast, watch};
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
@@ -51,6 +51,8 @@ pub struct AppState {
     pub bot: Option<Arc<baton_runtime::Bot>>,
     shutdown: watch::Receiver<bool>,
     open_streams: Arc<AtomicUsize>,
+    /// Agent sessions ended (logout): streams opened with them close.
+    ended_sessions: broadcast::Sender<TokenHash>,
 }
 
 impl AppState {
@@ -79,6 +81,16 @@ impl AppState {
     /// Counts one message against the sender's rate limit.
     pub fn check_rate(&self, key: TokenHash) -> Result<(), ApiError> {
         self.limits.message(key)
+    }
+
+    /// Announces that an agent session ended, so the streams opened with it close.
+    pub fn end_session(&self, session: TokenHash) {
+        let _ = self.ended_sessions.send(session);
+    }
+
+    /// Sessions ended from now on.
+    pub fn ended_sessions(&self) -> broadcast::Receiver<TokenHash> {
+        self.ended_sessions.subscribe()
     }
 
     /// Resolves when the server starts shutting down.
@@ -135,6 +147,7 @@ impl Baton {
             bot,
             shutdown: shutdown_rx,
             open_streams: Arc::new(AtomicUsize::new(0)),
+            ended_sessions: broadcast::channel(64).0,
         };
         Self { state, shutdown }
     }

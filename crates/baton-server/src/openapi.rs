@@ -21,6 +21,7 @@ use utoipa::{Modify, OpenApi};
         conversations::hand_back,
         conversations::resolve,
         agents::login,
+        agents::logout,
         agents::me,
         agents::my_conversations,
         agents::queue,

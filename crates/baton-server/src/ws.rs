@@ -11,7 +11,7 @@
 use crate::api::agents::{queue_view, QueueView};
 use crate::api::conversations::{check_client_message_id, check_resume_point, message_command};
 use crate::api::ConversationView;
-use crate::auth::{authorize_conversation, AgentCaller, Caller};
+use crate::auth::{authorize_conversation, AgentCaller, Caller, SessionHash};
 use crate::extract::{parse_json_text, ApiQuery, ConversationPath};
 use crate::limits::ClientIp;
 use crate::problem::{ApiError, Problem};
@@ -20,6 +20,7 @@ use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgr
 use axum::extract::State;
 use axum::response::Response;
 use baton_domain::{AgentId, ClientMessageId, ConversationId, Event, EventKind, MessageText, PhaseName};
+use baton_store::TokenHash;
 use futures_util::SinkExt;
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
@@ -31,9 +32,11 @@ use tokio::time::Instant;
 const CATCH_UP_PAGE: u32 = 500;
 const WS_BUFFER_BYTES: usize = 4 * 1024;
 
-/// Close codes (RFC 6455).
+/// Close codes (RFC 6455; 4401 is Baton's own: the agent session ended, log in again).
 const GOING_AWAY: u16 = 1001;
 const POLICY: u16 = 1008;
+const SESSION_ENDED: u16 = 4401;
+const SESSION_ENDED_REASON: &str = "session ended; log in again";
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -127,6 +130,7 @@ pub async fn conversation_stream(
     State(state): State<AppState>,
     ConversationPath(id): ConversationPath,
     caller: Caller,
+    SessionHash(session): SessionHash,
     ClientIp(ip): ClientIp,
     ApiQuery(query): ApiQuery<StreamQuery>,
     ws: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
@@ -146,6 +150,7 @@ pub async fn conversation_stream(
             state,
             id,
             caller,
+            session,
             socket,
             last_sent: query.after,
         };
@@ -168,8 +173,55 @@ struct ConversationStream {
     state: AppState,
     id: ConversationId,
     caller: Caller,
+    /// The agent session the stream was opened with (none for a customer).
+    session: Option<TokenHash>,
     socket: WebSocket,
     last_sent: u64,
+}
+
+/// Keeps an agent's stream honest about its session: it ends at logout (announced at once) and
+/// at expiry (checked at each send and on every ping tick).
+struct SessionWatch {
+    session: Option<TokenHash>,
+    ended: tokio::sync::broadcast::Receiver<TokenHash>,
+}
+
+impl SessionWatch {
+    fn new(state: &AppState, session: Option<TokenHash>) -> Self {
+        Self {
+            session,
+            ended: state.ended_sessions(),
+        }
+    }
+
+    /// Resolves when this stream's session was announced ended, or when announcements were
+    /// missed (the caller then asks the store); never for a customer's stream.
+    async fn announced(&mut self) {
+        let Some(mine) = self.session else {
+            return std::future::pending().await;
+        };
+        loop {
+            match self.ended.recv().await {
+                Ok(ended) if ended == mine => return,
+                Ok(_) => continue,
+                Err(RecvError::Lagged(_)) => return,
+                Err(RecvError::Closed) => return std::future::pending().await,
+            }
+        }
+    }
+
+    /// Whether the session still holds (always, for a customer).
+    async fn valid(&self, state: &AppState) -> Result<bool, StreamError> {
+        match self.session {
+            None => Ok(true),
+            Some(session) => state
+                .store
+                .session_agent(session, crate::now())
+                .await
+                .map(|agent| agent.is_some())
+                .map_err(|e| StreamError::Store(e.into())),
+        }
+    }
 }
 
 impl ConversationStream {
@@ -183,10 +235,16 @@ impl ConversationStream {
         let stop = stopped(state.shutdown_signal());
         tokio::pin!(stop);
         let mut liveness = Liveness::new(&state);
+        let mut watch = SessionWatch::new(&state, self.session);
         loop {
             tokio::select! {
                 () = &mut stop => {
                     return close(&mut self.socket, GOING_AWAY, "server shutting down").await;
+                }
+                () = watch.announced() => {
+                    if !watch.valid(&state).await? {
+                        return close(&mut self.socket, SESSION_ENDED, SESSION_ENDED_REASON).await;
+                    }
                 }
                 received = subscription.receiver.recv() => match received {
                     Ok(event) => {
@@ -203,7 +261,12 @@ impl ConversationStream {
                     liveness.heard();
                     match incoming {
                         None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return Ok(()),
-                        Some(Ok(Message::Text(text))) => self.handle_client_frame(text.as_str()).await?,
+                        Some(Ok(Message::Text(text))) => {
+                            if !watch.valid(&state).await? {
+                                return close(&mut self.socket, SESSION_ENDED, SESSION_ENDED_REASON).await;
+                            }
+                            self.handle_client_frame(text.as_str()).await?
+                        }
                         Some(Ok(Message::Binary(_))) => {
                             let problem = ApiError::malformed_json("binary frames are not supported; send JSON text").to_problem();
                             self.socket.send(frame(&ServerFrame::Error { client_message_id: None, problem })).await?;
@@ -212,6 +275,9 @@ impl ConversationStream {
                     }
                 }
                 _ = liveness.ping.tick() => {
+                    if !watch.valid(&state).await? {
+                        return close(&mut self.socket, SESSION_ENDED, SESSION_ENDED_REASON).await;
+                    }
                     if !liveness.check(&mut self.socket).await? {
                         return Ok(());
                     }
@@ -370,6 +436,7 @@ async fn close(socket: &mut WebSocket, code: u16, reason: &'static str) -> Resul
 pub async fn agent_stream(
     State(state): State<AppState>,
     AgentCaller(agent): AgentCaller,
+    SessionHash(session): SessionHash,
     ClientIp(ip): ClientIp,
     ApiQuery(_query): ApiQuery<AgentStreamQuery>,
     ws: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
@@ -383,6 +450,7 @@ pub async fn agent_stream(
         let mut stream = AgentStream {
             state,
             agent_id: agent.id,
+            session,
             socket,
             owned: HashSet::new(),
         };
@@ -395,6 +463,7 @@ pub async fn agent_stream(
 struct AgentStream {
     state: AppState,
     agent_id: AgentId,
+    session: Option<TokenHash>,
     socket: WebSocket,
     owned: HashSet<ConversationId>,
 }
@@ -408,10 +477,16 @@ impl AgentStream {
         let stop = stopped(state.shutdown_signal());
         tokio::pin!(stop);
         let mut liveness = Liveness::new(&state);
+        let mut watch = SessionWatch::new(&state, self.session);
         loop {
             tokio::select! {
                 () = &mut stop => {
                     return close(&mut self.socket, GOING_AWAY, "server shutting down").await;
+                }
+                () = watch.announced() => {
+                    if !watch.valid(&state).await? {
+                        return close(&mut self.socket, SESSION_ENDED, SESSION_ENDED_REASON).await;
+                    }
                 }
                 received = all.recv() => match received {
                     Ok(event) => self.on_event(event).await?,
@@ -426,6 +501,9 @@ impl AgentStream {
                     }
                 }
                 _ = liveness.ping.tick() => {
+                    if !watch.valid(&state).await? {
+                        return close(&mut self.socket, SESSION_ENDED, SESSION_ENDED_REASON).await;
+                    }
                     if !liveness.check(&mut self.socket).await? {
                         return Ok(());
                     }

@@ -336,6 +336,11 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn revoke_session(&self, token_hash: TokenHash) -> Result<bool, StoreError> {
+        self.submit(|reply| WriteRequest::RevokeSession { token_hash, reply })
+            .await
+    }
+
     async fn session_agent(&self, token_hash: TokenHash, now: OffsetDateTime) -> Result<Option<Agent>, StoreError> {
         sqlx::query(
             "SELECT a.id, a.email, a.display_name, a.role FROM agent_sessions s JOIN agents a ON a.id = s.agent_id \

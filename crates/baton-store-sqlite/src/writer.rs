@@ -64,8 +64,14 @@ pub(crate) enum WriteRequest {
         expires_at: OffsetDateTime,
         reply: Reply<()>,
     },
+    RevokeSession {
+        token_hash: TokenHash,
+        reply: Reply<bool>,
+    },
     /// Commit what came before, close the connection, then answer.
-    Shutdown { done: oneshot::Sender<()> },
+    Shutdown {
+        done: oneshot::Sender<()>,
+    },
 }
 
 /// A write done inside the open batch, to be answered after the commit.
@@ -77,6 +83,7 @@ enum Answer {
     ),
     AgentInserted(Reply<bool>, Result<bool, StoreError>),
     SessionCreated(Reply<()>, Result<(), StoreError>),
+    SessionRevoked(Reply<bool>, Result<bool, StoreError>),
 }
 
 impl Answer {
@@ -87,6 +94,7 @@ impl Answer {
             Answer::Created(reply, outcome) => drop(reply.send(outcome)),
             Answer::AgentInserted(reply, outcome) => drop(reply.send(outcome)),
             Answer::SessionCreated(reply, outcome) => drop(reply.send(outcome)),
+            Answer::SessionRevoked(reply, outcome) => drop(reply.send(outcome)),
         }
     }
 
@@ -100,6 +108,7 @@ impl Answer {
             Answer::Created(reply, _) => drop(reply.send(Err(error()))),
             Answer::AgentInserted(reply, _) => drop(reply.send(Err(error()))),
             Answer::SessionCreated(reply, _) => drop(reply.send(Err(error()))),
+            Answer::SessionRevoked(reply, _) => drop(reply.send(Err(error()))),
         }
     }
 
@@ -108,6 +117,7 @@ impl Answer {
         let error = match self {
             Answer::Executed(_, Err(e)) | Answer::Created(_, Err(e)) => e,
             Answer::AgentInserted(_, Err(e)) | Answer::SessionCreated(_, Err(e)) => e,
+            Answer::SessionRevoked(_, Err(e)) => e,
             _ => return None,
         };
         matches!(error, StoreError::Backend { .. } | StoreError::Corrupt { .. }).then(|| error.to_string())
@@ -248,6 +258,9 @@ fn run_batch(
                 expires_at,
                 reply,
             } => Answer::SessionCreated(reply, create_session(&tx, token_hash, agent_id, now, expires_at)),
+            WriteRequest::RevokeSession { token_hash, reply } => {
+                Answer::SessionRevoked(reply, revoke_session(&tx, token_hash))
+            }
             WriteRequest::Shutdown { done } => {
                 let _ = done.send(());
                 continue;
@@ -282,6 +295,7 @@ impl WriteRequest {
             WriteRequest::Create { reply, .. } => Answer::Created(reply, Err(writer_stopped("batch"))),
             WriteRequest::InsertAgent { reply, .. } => Answer::AgentInserted(reply, Err(writer_stopped("batch"))),
             WriteRequest::CreateSession { reply, .. } => Answer::SessionCreated(reply, Err(writer_stopped("batch"))),
+            WriteRequest::RevokeSession { reply, .. } => Answer::SessionRevoked(reply, Err(writer_stopped("batch"))),
             WriteRequest::Shutdown { done } => {
                 let _ = done.send(());
                 return None;
@@ -562,6 +576,14 @@ fn create_session(
     })
     .map_err(backend("creating a session"))?;
     Ok(())
+}
+
+/// Ends a session now; true when there was one.
+fn revoke_session(tx: &Connection, token_hash: TokenHash) -> Result<bool, StoreError> {
+    tx.prepare_cached("DELETE FROM agent_sessions WHERE token_hash = ?1")
+        .and_then(|mut delete| delete.execute(params![&token_hash.0[..]]))
+        .map(|removed| removed > 0)
+        .map_err(backend("revoking a session"))
 }
 
 #[cfg(test)]

@@ -403,6 +403,10 @@ async fn agents_and_sessions(store: Arc<dyn Store>) -> Result {
         "expired"
     );
     assert_eq!(store.session_agent(TokenHash([43; 32]), now()).await?, None);
+    // Logout ends the session at once; ending it again finds nothing.
+    assert!(store.revoke_session(token).await?);
+    assert_eq!(store.session_agent(token, now()).await?, None, "revoked");
+    assert!(!store.revoke_session(token).await?);
     Ok(())
 }
 

@@ -195,6 +195,9 @@ pub trait Store: Send + Sync + 'static {
         expires_at: OffsetDateTime,
     ) -> Result<(), StoreError>;
 
+    /// Ends a session at once (logout); true when there was one to end.
+    async fn revoke_session(&self, token_hash: TokenHash) -> Result<bool, StoreError>;
+
     /// The agent whose unexpired session has this token hash.
     async fn session_agent(&self, token_hash: TokenHash, now: OffsetDateTime) -> Result<Option<Agent>, StoreError>;
 }

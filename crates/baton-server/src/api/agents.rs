@@ -1,7 +1,7 @@
 //! Agent endpoints: log in, who am I, my conversations, the queue of waiting conversations.
 
 use super::{AgentView, ConversationView};
-use crate::auth::{dummy_password_hash, verify_password, AgentCaller, Token, AGENT_TOKEN_PREFIX};
+use crate::auth::{dummy_password_hash, verify_password, AgentCaller, SessionHash, Token, AGENT_TOKEN_PREFIX};
 use crate::extract::ApiJson;
 use crate::limits::ClientIp;
 use crate::problem::documented::{AgentProblems, BodyProblems};
@@ -100,6 +100,25 @@ pub async fn login(
         expires_at,
         agent: agent.into(),
     }))
+}
+
+/// Log out: the session token stops working at once and every stream opened with it closes
+/// (close code 4401).
+#[utoipa::path(post, path = "/api/v1/agents/logout", tag = "agents", security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Logged out"),
+        AgentProblems,
+    ))]
+pub async fn logout(
+    State(state): State<AppState>,
+    AgentCaller(_agent): AgentCaller,
+    SessionHash(session): SessionHash,
+) -> Result<axum::http::StatusCode, ApiError> {
+    // An agent caller always came with an agent token.
+    let session = session.ok_or_else(ApiError::internal)?;
+    state.store.revoke_session(session).await?;
+    state.end_session(session);
+    Ok(axum::http::StatusCode::NO_CONTENT)
 }
 
 /// The logged-in agent.

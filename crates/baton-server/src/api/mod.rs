@@ -33,6 +33,7 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/conversations/{id}/hand-back", post(conversations::hand_back))
         .route("/api/v1/conversations/{id}/resolve", post(conversations::resolve))
         .route("/api/v1/agents/login", post(agents::login))
+        .route("/api/v1/agents/logout", post(agents::logout))
         .route("/api/v1/agents/me", get(agents::me))
         .route("/api/v1/agents/me/conversations", get(agents::my_conversations))
         .route("/api/v1/queue", get(agents::queue))

@@ -74,6 +74,7 @@ const ROWS: &[Row] = &[
     Row { method: "POST", path: "/api/v1/conversations/{id}/hand-back", setup: Setup::WithOwner, body: None, expect: [401, 403, 403, 409, 200, 409, 409] },
     Row { method: "POST", path: "/api/v1/conversations/{id}/resolve", setup: Setup::WithOwner, body: None, expect: [401, 403, 403, 409, 200, 409, 409] },
     Row { method: "POST", path: "/api/v1/agents/login", setup: Setup::Bot, body: Some(login), expect: [200, 200, 200, 200, 200, 200, 200] },
+    Row { method: "POST", path: "/api/v1/agents/logout", setup: Setup::Bot, body: None, expect: [401, 403, 403, 204, 204, 204, 204] },
     Row { method: "GET", path: "/api/v1/agents/me", setup: Setup::Bot, body: None, expect: [401, 403, 403, 200, 200, 200, 200] },
     Row { method: "GET", path: "/api/v1/agents/me/conversations", setup: Setup::Bot, body: None, expect: [401, 403, 403, 200, 200, 200, 200] },
     Row { method: "GET", path: "/api/v1/queue", setup: Setup::Bot, body: None, expect: [401, 403, 403, 200, 200, 200, 200] },
@@ -157,7 +158,7 @@ async fn every_endpoint_against_every_caller() {
         .with_admin("admin@example.com", "Admin")
         .start()
         .await;
-    let principals = Principals {
+    let mut principals = Principals {
         agent: app.login("agent@example.com").await,
         owner: app.login("owner@example.com").await,
         supervisor: app.login("super@example.com").await,
@@ -176,6 +177,13 @@ async fn every_endpoint_against_every_caller() {
                 } else {
                     call(&app, row, &path, token).await
                 };
+                if row.path == "/api/v1/agents/logout" {
+                    // That session is over: the next callers log in afresh.
+                    principals.agent = app.login("agent@example.com").await;
+                    principals.owner = app.login("owner@example.com").await;
+                    principals.supervisor = app.login("super@example.com").await;
+                    principals.admin = app.login("admin@example.com").await;
+                }
                 if got != expected {
                     failures.push(format!(
                         "{} {} as {who:?}: expected {expected}, got {got}",

@@ -9,4 +9,5 @@ mod common;
 mod conversations;
 mod limits;
 mod openapi;
+mod sessions;
 mod websocket;

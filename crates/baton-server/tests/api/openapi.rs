@@ -21,6 +21,7 @@ async fn the_openapi_document_lists_every_rest_route() {
         ("post", "/api/v1/conversations/{id}/hand-back"),
         ("post", "/api/v1/conversations/{id}/resolve"),
         ("post", "/api/v1/agents/login"),
+        ("post", "/api/v1/agents/logout"),
         ("get", "/api/v1/agents/me"),
         ("get", "/api/v1/agents/me/conversations"),
         ("get", "/api/v1/queue"),
