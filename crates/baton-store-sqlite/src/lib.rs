@@ -336,6 +336,26 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn agents(&self) -> Result<Vec<Agent>, StoreError> {
+        sqlx::query("SELECT id, email, display_name, role FROM agents ORDER BY email")
+            .fetch_all(&self.reader)
+            .await
+            .map_err(backend("listing agents"))?
+            .iter()
+            .map(agent_from_row)
+            .collect()
+    }
+
+    async fn reset_password(&self, email: &str, password_hash: String) -> Result<bool, StoreError> {
+        let email = email.to_owned();
+        self.submit(|reply| WriteRequest::ResetPassword {
+            email,
+            password_hash,
+            reply,
+        })
+        .await
+    }
+
     async fn revoke_session(&self, token_hash: TokenHash) -> Result<bool, StoreError> {
         self.submit(|reply| WriteRequest::RevokeSession { token_hash, reply })
             .await

@@ -68,6 +68,12 @@ pub(crate) enum WriteRequest {
         token_hash: TokenHash,
         reply: Reply<bool>,
     },
+    /// Sets an agent's password hash and ends all their sessions.
+    ResetPassword {
+        email: String,
+        password_hash: String,
+        reply: Reply<bool>,
+    },
     /// Commit what came before, close the connection, then answer.
     Shutdown {
         done: oneshot::Sender<()>,
@@ -83,7 +89,8 @@ enum Answer {
     ),
     AgentInserted(Reply<bool>, Result<bool, StoreError>),
     SessionCreated(Reply<()>, Result<(), StoreError>),
-    SessionRevoked(Reply<bool>, Result<bool, StoreError>),
+    /// A write answered yes or no (a session revoked, a password reset).
+    Flag(Reply<bool>, Result<bool, StoreError>),
 }
 
 impl Answer {
@@ -94,7 +101,7 @@ impl Answer {
             Answer::Created(reply, outcome) => drop(reply.send(outcome)),
             Answer::AgentInserted(reply, outcome) => drop(reply.send(outcome)),
             Answer::SessionCreated(reply, outcome) => drop(reply.send(outcome)),
-            Answer::SessionRevoked(reply, outcome) => drop(reply.send(outcome)),
+            Answer::Flag(reply, outcome) => drop(reply.send(outcome)),
         }
     }
 
@@ -108,7 +115,7 @@ impl Answer {
             Answer::Created(reply, _) => drop(reply.send(Err(error()))),
             Answer::AgentInserted(reply, _) => drop(reply.send(Err(error()))),
             Answer::SessionCreated(reply, _) => drop(reply.send(Err(error()))),
-            Answer::SessionRevoked(reply, _) => drop(reply.send(Err(error()))),
+            Answer::Flag(reply, _) => drop(reply.send(Err(error()))),
         }
     }
 
@@ -117,7 +124,7 @@ impl Answer {
         let error = match self {
             Answer::Executed(_, Err(e)) | Answer::Created(_, Err(e)) => e,
             Answer::AgentInserted(_, Err(e)) | Answer::SessionCreated(_, Err(e)) => e,
-            Answer::SessionRevoked(_, Err(e)) => e,
+            Answer::Flag(_, Err(e)) => e,
             _ => return None,
         };
         matches!(error, StoreError::Backend { .. } | StoreError::Corrupt { .. }).then(|| error.to_string())
@@ -258,9 +265,12 @@ fn run_batch(
                 expires_at,
                 reply,
             } => Answer::SessionCreated(reply, create_session(&tx, token_hash, agent_id, now, expires_at)),
-            WriteRequest::RevokeSession { token_hash, reply } => {
-                Answer::SessionRevoked(reply, revoke_session(&tx, token_hash))
-            }
+            WriteRequest::RevokeSession { token_hash, reply } => Answer::Flag(reply, revoke_session(&tx, token_hash)),
+            WriteRequest::ResetPassword {
+                email,
+                password_hash,
+                reply,
+            } => Answer::Flag(reply, reset_password(&tx, &email, &password_hash)),
             WriteRequest::Shutdown { done } => {
                 let _ = done.send(());
                 continue;
@@ -295,7 +305,9 @@ impl WriteRequest {
             WriteRequest::Create { reply, .. } => Answer::Created(reply, Err(writer_stopped("batch"))),
             WriteRequest::InsertAgent { reply, .. } => Answer::AgentInserted(reply, Err(writer_stopped("batch"))),
             WriteRequest::CreateSession { reply, .. } => Answer::SessionCreated(reply, Err(writer_stopped("batch"))),
-            WriteRequest::RevokeSession { reply, .. } => Answer::SessionRevoked(reply, Err(writer_stopped("batch"))),
+            WriteRequest::RevokeSession { reply, .. } | WriteRequest::ResetPassword { reply, .. } => {
+                Answer::Flag(reply, Err(writer_stopped("batch")))
+            }
             WriteRequest::Shutdown { done } => {
                 let _ = done.send(());
                 return None;
@@ -584,6 +596,24 @@ fn revoke_session(tx: &Connection, token_hash: TokenHash) -> Result<bool, StoreE
         .and_then(|mut delete| delete.execute(params![&token_hash.0[..]]))
         .map(|removed| removed > 0)
         .map_err(backend("revoking a session"))
+}
+
+/// Sets the password hash of the agent with `email` (case-insensitive) and ends every session
+/// of theirs; false when there is no such agent.
+fn reset_password(tx: &Connection, email: &str, password_hash: &str) -> Result<bool, StoreError> {
+    let id: Option<Vec<u8>> = tx
+        .prepare_cached("UPDATE agents SET password_hash = ?2 WHERE email = ?1 RETURNING id")
+        .and_then(|mut update| {
+            update
+                .query_row(params![email, password_hash], |row| row.get(0))
+                .optional()
+        })
+        .map_err(backend("resetting a password"))?;
+    let Some(id) = id else { return Ok(false) };
+    tx.prepare_cached("DELETE FROM agent_sessions WHERE agent_id = ?1")
+        .and_then(|mut delete| delete.execute(params![id]))
+        .map_err(backend("ending an agent's sessions"))?;
+    Ok(true)
 }
 
 #[cfg(test)]

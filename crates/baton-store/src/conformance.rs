@@ -407,6 +407,27 @@ async fn agents_and_sessions(store: Arc<dyn Store>) -> Result {
     assert!(store.revoke_session(token).await?);
     assert_eq!(store.session_agent(token, now()).await?, None, "revoked");
     assert!(!store.revoke_session(token).await?);
+    // A password reset replaces the hash and ends every session of that agent.
+    store
+        .create_session(token, agent.id, now(), now() + Duration::hours(1))
+        .await?;
+    assert!(
+        store
+            .reset_password(&agent.email.to_uppercase(), "$argon2id$new".into())
+            .await?
+    );
+    assert_eq!(
+        store.session_agent(token, now()).await?,
+        None,
+        "sessions end with a reset"
+    );
+    let (_, hash) = store
+        .agent_credentials(&agent.email)
+        .await?
+        .unwrap_or_else(|| panic!("agent by email"));
+    assert_eq!(hash, "$argon2id$new");
+    assert!(!store.reset_password("nobody@example.com", "x".into()).await?);
+    assert_eq!(store.agents().await?, vec![agent.clone()]);
     Ok(())
 }
 

@@ -195,6 +195,13 @@ pub trait Store: Send + Sync + 'static {
         expires_at: OffsetDateTime,
     ) -> Result<(), StoreError>;
 
+    /// Every agent, by email.
+    async fn agents(&self) -> Result<Vec<Agent>, StoreError>;
+
+    /// Gives the agent with `email` (case-insensitive) a new password hash and ends all their
+    /// sessions; false when there is no such agent.
+    async fn reset_password(&self, email: &str, password_hash: String) -> Result<bool, StoreError>;
+
     /// Ends a session at once (logout); true when there was one to end.
     async fn revoke_session(&self, token_hash: TokenHash) -> Result<bool, StoreError>;
 

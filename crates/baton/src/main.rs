@@ -4,9 +4,10 @@
 mod nlu;
 
 use anyhow::Context;
+use baton_domain::AgentId;
 use baton_server::config::{Config, DEMO_CONFIG};
 use baton_server::Baton;
-use baton_store::Store;
+use baton_store::{Agent, NewAgent, Role, Store};
 use baton_store_sqlite::{Durability, SqliteStore};
 use clap::{Parser, Subcommand};
 use std::net::SocketAddr;
@@ -28,6 +29,11 @@ enum Commands {
     Nlu {
         #[command(subcommand)]
         command: NluCommand,
+    },
+    /// Manage agents on the configured database, whether the server runs or not.
+    Agents {
+        #[command(subcommand)]
+        command: AgentsCommand,
     },
     /// Work with configuration files.
     Config {
@@ -52,12 +58,23 @@ enum ConfigCommand {
 
 #[derive(clap::Args, Default)]
 struct ServeArgs {
-    /// Configuration file (TOML); the bundled demo configuration when absent.
-    #[arg(long, env = "BATON_CONFIG")]
-    config: Option<PathBuf>,
+    #[command(flatten)]
+    store: StoreArgs,
     /// Address to listen on, e.g. 127.0.0.1:8080 (port 0 picks a free port).
     #[arg(long, env = "BATON_LISTEN")]
     listen: Option<SocketAddr>,
+    /// A folder of knowledge-base articles (markdown with front matter); overrides the
+    /// configuration's `knowledge.dir` and the bundled demo articles.
+    #[arg(long, env = "BATON_KB")]
+    kb: Option<PathBuf>,
+}
+
+/// Which configuration and database a command works on.
+#[derive(clap::Args, Default)]
+struct StoreArgs {
+    /// Configuration file (TOML); the bundled demo configuration when absent.
+    #[arg(long, env = "BATON_CONFIG")]
+    config: Option<PathBuf>,
     /// Directory holding the SQLite database (created if missing).
     #[arg(long, env = "BATON_DATA_DIR")]
     data_dir: Option<PathBuf>,
@@ -67,10 +84,34 @@ struct ServeArgs {
     /// Also survive power loss, not only a crash of the process (one fsync per commit).
     #[arg(long, env = "BATON_FSYNC_EVERY_COMMIT")]
     fsync_every_commit: bool,
-    /// A folder of knowledge-base articles (markdown with front matter); overrides the
-    /// configuration's `knowledge.dir` and the bundled demo articles.
-    #[arg(long, env = "BATON_KB")]
-    kb: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum AgentsCommand {
+    /// List the agents: email, name, role.
+    List {
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Add an agent; their one-time password is printed once.
+    Add {
+        email: String,
+        /// The name customers see.
+        #[arg(long)]
+        name: String,
+        /// `agent`, `supervisor` or `admin`.
+        #[arg(long, default_value = "agent")]
+        role: String,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Give an agent a new one-time password (printed once); their sessions end and their
+    /// open streams close.
+    ResetPassword {
+        email: String,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -94,6 +135,10 @@ fn main() -> anyhow::Result<()> {
         Commands::Nlu {
             command: NluCommand::Eval(args),
         } => nlu::run_eval(args),
+        Commands::Agents { command } => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?
+            .block_on(agents(command)),
         Commands::Serve(args) => {
             init_logging();
             tokio::runtime::Builder::new_multi_thread()
@@ -133,23 +178,14 @@ fn train_nlu(config: &Config) -> anyhow::Result<Option<baton_nlu::Analyzer>> {
         .map_err(Into::into)
 }
 
-async fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    let config = load_config(args.config.as_ref())?;
-    let bot_parts = baton_server::bot::bot_parts(&config, args.kb.as_deref()).context("setting up the bot")?;
-    match &bot_parts {
-        Some(parts) => tracing::info!(
-            languages = ?parts.analyzer.languages(),
-            articles = parts.knowledge.articles().len(),
-            "the bot is ready"
-        ),
-        None => tracing::info!("no [dialogue] section: no bot; customer messages wait for a person"),
-    }
+/// Opens the configured database (created if missing).
+async fn open_store(args: &StoreArgs, config: &Config) -> anyhow::Result<SqliteStore> {
     let durability = if args.fsync_every_commit {
         Durability::PowerLoss
     } else {
         Durability::ProcessCrash
     };
-    let store = match &args.database_url {
+    Ok(match &args.database_url {
         Some(url) => SqliteStore::open_url(url, durability)
             .await
             .context("opening the database")?,
@@ -161,7 +197,76 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 .await
                 .with_context(|| format!("opening {}", path.display()))?
         }
+    })
+}
+
+/// `baton agents ...`: passwords are printed once, on stdout, never logged.
+async fn agents(command: AgentsCommand) -> anyhow::Result<()> {
+    let store_args = match &command {
+        AgentsCommand::List { store }
+        | AgentsCommand::Add { store, .. }
+        | AgentsCommand::ResetPassword { store, .. } => store,
     };
+    let config = load_config(store_args.config.as_ref())?;
+    let sqlite = open_store(store_args, &config).await?;
+    let store: &dyn Store = &sqlite;
+    let outcome = match &command {
+        AgentsCommand::List { .. } => {
+            for agent in store.agents().await? {
+                println!("{}\t{}\t{}", agent.email, agent.display_name, agent.role.as_str());
+            }
+            Ok(())
+        }
+        AgentsCommand::Add { email, name, role, .. } => {
+            let role = Role::parse(role)
+                .with_context(|| format!("`--role` must be agent, supervisor or admin, not `{role}`"))?;
+            anyhow::ensure!(
+                email.contains('@') && !email.chars().any(char::is_whitespace),
+                "`{email}` is not an email address"
+            );
+            anyhow::ensure!(!name.trim().is_empty(), "`--name` must not be empty");
+            let password = baton_server::auth::generate_password();
+            let agent = Agent {
+                id: AgentId(uuid::Uuid::now_v7()),
+                email: email.clone(),
+                display_name: name.trim().to_owned(),
+                role,
+            };
+            let password_hash = baton_server::auth::hash_password(&password)?;
+            let created = store
+                .insert_agent_if_absent(NewAgent { agent, password_hash }, baton_server::now())
+                .await?;
+            anyhow::ensure!(created, "an agent with email `{email}` already exists");
+            println!("Agent {email} created. Their one-time password is shown only now:\n  {email}  {password}");
+            Ok(())
+        }
+        AgentsCommand::ResetPassword { email, .. } => {
+            let password = baton_server::auth::generate_password();
+            let password_hash = baton_server::auth::hash_password(&password)?;
+            let found = store.reset_password(email, password_hash).await?;
+            anyhow::ensure!(found, "no agent has the email `{email}`");
+            println!(
+                "New one-time password for {email}, shown only now (their sessions have ended):\n  {email}  {password}"
+            );
+            Ok(())
+        }
+    };
+    sqlite.close().await;
+    outcome
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let config = load_config(args.store.config.as_ref())?;
+    let bot_parts = baton_server::bot::bot_parts(&config, args.kb.as_deref()).context("setting up the bot")?;
+    match &bot_parts {
+        Some(parts) => tracing::info!(
+            languages = ?parts.analyzer.languages(),
+            articles = parts.knowledge.articles().len(),
+            "the bot is ready"
+        ),
+        None => tracing::info!("no [dialogue] section: no bot; customer messages wait for a person"),
+    }
+    let store = open_store(&args.store, &config).await?;
     let sqlite = store.clone();
     let store: Arc<dyn Store> = Arc::new(store);
 
