@@ -4,6 +4,7 @@ use crate::common::{next_json, TestApp, AGENT_PASSWORD};
 use futures_util::StreamExt;
 use serde_json::json;
 use std::time::Duration;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
 
 #[tokio::test]
@@ -33,22 +34,42 @@ async fn login_guessing_is_throttled_per_account() {
         .with_limits(|l| l.logins_per_minute = 3)
         .start()
         .await;
-    let attempt = |email: &'static str, password: &'static str| {
-        app.http
+    // Each attempt from its own loopback address, so the per-address limit never fires: only
+    // the per-account one can stop the guesser.
+    let from = |n: u8| {
+        reqwest::Client::builder()
+            .local_address(std::net::IpAddr::from([127, 0, 0, n]))
+            .build()
+            .expect("client")
+    };
+    let attempt = |n: u8, email: &'static str, password: &'static str| {
+        from(n)
             .post(app.url("/api/v1/agents/login"))
             .json(&json!({"email": email, "password": password}))
             .send()
     };
-    for _ in 0..3 {
-        assert_eq!(attempt("nina@example.com", "guess").await.expect("login").status(), 401);
+    for n in 2..5 {
+        assert_eq!(
+            attempt(n, "nina@example.com", "guess").await.expect("login").status(),
+            401
+        );
     }
-    // Even the right password waits now: the guesser cannot tell when they hit it.
+    // Even the right password, from a fresh address, waits now: the guesser cannot tell
+    // when they hit it.
     assert_eq!(
-        attempt("NINA@example.com", AGENT_PASSWORD)
+        attempt(5, "NINA@example.com", AGENT_PASSWORD)
             .await
             .expect("login")
             .status(),
         429
+    );
+    // Another account is not held back by Nina's.
+    assert_eq!(
+        attempt(6, "omar@example.com", AGENT_PASSWORD)
+            .await
+            .expect("login")
+            .status(),
+        200
     );
 }
 
@@ -236,4 +257,108 @@ async fn an_oversized_websocket_message_closes_only_that_stream() {
     crate::common::ws_send(&mut bystander, "still fine", "ok-1").await;
     assert_eq!(next_json(&mut bystander).await["event"]["text"], "still fine");
     assert_eq!(app.events(&conv.id, &conv.token, 0).await.len(), 2);
+}
+
+#[tokio::test]
+async fn rest_and_websocket_sends_share_one_budget_per_token() {
+    let app = TestApp::builder().with_rate(1, 2).start().await;
+    let conv = app.new_conversation().await;
+    let mut ws = app
+        .connect_ws(&format!("/api/v1/conversations/{}/ws", conv.id), &conv.token)
+        .await;
+    assert_eq!(next_json(&mut ws).await["type"], "event");
+    // One over REST, one over the stream: the burst of two is spent.
+    assert_eq!(app.post_message(&conv.id, &conv.token, "one", "r1").await.status(), 201);
+    crate::common::ws_send(&mut ws, "two", "w1").await;
+    loop {
+        let frame = next_json(&mut ws).await;
+        if frame["type"] == "ack" {
+            break;
+        }
+        assert_ne!(frame["type"], "error", "{frame}");
+    }
+    // A third send is refused whichever way it comes.
+    assert_eq!(
+        app.post_message(&conv.id, &conv.token, "three", "r2").await.status(),
+        429
+    );
+    crate::common::ws_send(&mut ws, "three", "w2").await;
+    loop {
+        let frame = next_json(&mut ws).await;
+        if frame["type"] == "error" {
+            assert_eq!(frame["problem"]["status"], 429);
+            break;
+        }
+        assert_ne!(frame["type"], "ack", "a third send was accepted: {frame}");
+    }
+}
+
+/// The headers every answer carries.
+fn assert_security_headers(headers: &reqwest::header::HeaderMap, what: &str) {
+    for (name, value) in [
+        ("x-content-type-options", "nosniff"),
+        ("x-frame-options", "DENY"),
+        ("referrer-policy", "no-referrer"),
+        ("cache-control", "no-store"),
+        ("content-security-policy", "default-src 'none'; frame-ancestors 'none'"),
+    ] {
+        assert_eq!(
+            headers.get(name).and_then(|v| v.to_str().ok()),
+            Some(value),
+            "{what}: header {name}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn security_headers_are_on_every_answer_errors_and_upgrades_included() {
+    let app = TestApp::builder().with_rate(1, 1).start().await;
+    let conv = app.new_conversation().await;
+    let get = |path: String, token: Option<String>| {
+        let mut request = app.http.get(app.url(&path));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request.send()
+    };
+    let ok = get(format!("/api/v1/conversations/{}", conv.id), Some(conv.token.clone()))
+        .await
+        .expect("get");
+    assert_eq!(ok.status(), 200);
+    assert_security_headers(ok.headers(), "200");
+    let unauthorized = get(format!("/api/v1/conversations/{}", conv.id), None)
+        .await
+        .expect("get");
+    assert_eq!(unauthorized.status(), 401);
+    assert_security_headers(unauthorized.headers(), "401");
+    let missing = get("/api/v1/nowhere".into(), None).await.expect("get");
+    assert_eq!(missing.status(), 404);
+    assert_security_headers(missing.headers(), "404");
+    let invalid = app.post_message(&conv.id, &conv.token, " ", "x1").await;
+    assert_eq!(invalid.status(), 422);
+    assert_security_headers(invalid.headers(), "422");
+    assert_eq!(app.post_message(&conv.id, &conv.token, "one", "x2").await.status(), 201);
+    let limited = app.post_message(&conv.id, &conv.token, "two", "x3").await;
+    assert_eq!(limited.status(), 429);
+    assert_security_headers(limited.headers(), "429");
+    let request = app
+        .ws_url(&format!(
+            "/api/v1/conversations/{}/ws?access_token={}",
+            conv.id, conv.token
+        ))
+        .into_client_request()
+        .expect("ws request");
+    let (_ws, upgrade) = tokio_tungstenite::connect_async(request).await.expect("upgrade");
+    assert_eq!(upgrade.status(), 101);
+    let headers: reqwest::header::HeaderMap = upgrade
+        .headers()
+        .iter()
+        .filter_map(|(k, v)| {
+            Some((
+                reqwest::header::HeaderName::from_bytes(k.as_str().as_bytes()).ok()?,
+                reqwest::header::HeaderValue::from_bytes(v.as_bytes()).ok()?,
+            ))
+        })
+        .collect();
+    assert_security_headers(&headers, "101 upgrade");
 }
