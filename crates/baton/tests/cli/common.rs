@@ -67,6 +67,11 @@ impl Server {
 
     /// Starts with this configuration text.
     pub fn start_with(dir: &Path, config_text: &str) -> Server {
+        Self::start_logging(dir, config_text, "info")
+    }
+
+    /// Starts with this configuration text and log filter (`BATON_LOG`).
+    pub fn start_logging(dir: &Path, config_text: &str, log: &str) -> Server {
         let config = dir.join("baton.toml");
         std::fs::write(&config, config_text).expect("write config");
         let stderr_path = dir.join(format!("stderr-{}.log", COUNTER.fetch_add(1, Ordering::SeqCst)));
@@ -76,7 +81,7 @@ impl Server {
             .arg(&config)
             .arg("--data-dir")
             .arg(dir.join("data"))
-            .env("BATON_LOG", "info")
+            .env("BATON_LOG", log)
             .stdout(Stdio::piped())
             .stderr(stderr)
             .spawn()

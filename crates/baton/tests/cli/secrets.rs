@@ -1,13 +1,18 @@
 //! Logs carry no secrets: after a whole scripted conversation with a card number, an email,
-//! tokens and a password in it, the server's info-level log contains none of them.
+//! tokens and a password in it, answered by the bot, the server's log contains none of them,
+//! at debug level too (agent tokens in WebSocket query strings included).
 
-use crate::common::{Server, TempDir};
+use crate::common::{baton, Server, TempDir, TEST_CONFIG};
 use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_log_holds_no_token_password_or_message_text() {
     let dir = TempDir::new("secrets");
-    let server = Server::start(dir.path());
+    // The test configuration with the demo bot (its NLU and dialogue sections), logging at debug.
+    let demo = baton().args(["config", "default"]).output().expect("config default");
+    let demo = String::from_utf8(demo.stdout).expect("utf-8");
+    let bot = &demo[demo.find("[nlu]").expect("the demo has an [nlu] section")..];
+    let server = Server::start_logging(dir.path(), &format!("{TEST_CONFIG}\n{bot}"), "debug");
     let password = server
         .console
         .iter()
@@ -73,6 +78,18 @@ async fn the_log_holds_no_token_password_or_message_text() {
         server.base.replacen("http", "ws", 1)
     );
     drop(tokio_tungstenite::connect_async(ws).await.expect("ws"));
+    // And the agent's streams with the agent token in the query string.
+    let base = server.base.replacen("http", "ws", 1);
+    for path in [
+        format!("/api/v1/agents/ws?access_token={agent}"),
+        format!("/api/v1/conversations/{id}/ws?access_token={agent}"),
+    ] {
+        drop(
+            tokio_tungstenite::connect_async(format!("{base}{path}"))
+                .await
+                .expect("agent ws"),
+        );
+    }
     http.post(server.url(&format!("/api/v1/conversations/{id}/resolve")))
         .bearer_auth(&agent)
         .send()
@@ -83,6 +100,8 @@ async fn the_log_holds_no_token_password_or_message_text() {
     std::thread::sleep(std::time::Duration::from_millis(500));
     let log = server.stderr();
     assert!(log.contains("listening"), "the log was captured: {log}");
+    assert!(log.contains("DEBUG"), "debug lines were written: {log}");
+    assert!(log.contains("the bot is ready"), "the bot served this conversation");
     for secret in [
         token,
         &agent,
