@@ -147,13 +147,13 @@ async fn sustained_writes_keep_the_write_ahead_log_bounded() {
     }
     largest_wal = largest_wal.max(std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0));
     // 10,000 messages of ~4 KB, each a page and an overflow page: 80 MB of log frames. The
-    // log rewinds at 16 MiB; it peaks near 22 MB on a 2-core VM. Without the writer's
-    // catch-up it rewinds only in the writer's idle moments (this load's pauses give it
-    // some) and peaks near 40 MB; without background copies it would hold all 80 MB. The
-    // bound leaves room for a slower disk, whose copies take longer.
+    // log rewinds at 16 MiB; it peaks near 22 MB on a 2-core VM (22.8, 21.9, 22.4 MB in three
+    // runs). With the writer's catch-up disabled it rewinds only in the writer's idle moments
+    // and peaked at 98, 121 and 62 MB in three runs (measured 2026-11-29): the bound, two
+    // fifths of what is written, sits between the two with room for a slower disk.
     let written: u64 = (CONVERSATIONS * MESSAGES_EACH * 8 * 1024) as u64;
     assert!(
-        largest_wal < written / 2,
+        largest_wal < written * 2 / 5,
         "the log grew to {largest_wal} bytes for about {written} bytes written"
     );
     for id in conversations {
