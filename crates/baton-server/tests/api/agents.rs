@@ -54,6 +54,39 @@ async fn login_checks_the_password_and_tokens_are_required() {
     assert_eq!(as_customer.status(), 403);
 }
 
+/// An unknown email costs a password hash too (a dummy one), so its answer takes the same
+/// order of time as a wrong password: timing tells no one which emails are agents. Loose on
+/// purpose: medians of several tries, within a factor of three.
+#[tokio::test]
+async fn an_unknown_email_takes_as_long_as_a_wrong_password() {
+    let app = TestApp::builder().with_agent("nina@example.com", "Nina").start().await;
+    let app = &app;
+    let timed = |email: &'static str| async move {
+        let mut times = Vec::new();
+        for _ in 0..5 {
+            let started = std::time::Instant::now();
+            let response = app
+                .http
+                .post(app.url("/api/v1/agents/login"))
+                .json(&json!({"email": email, "password": "guess"}))
+                .send()
+                .await
+                .expect("login");
+            assert_eq!(response.status(), 401);
+            times.push(started.elapsed());
+        }
+        times.sort();
+        times[2]
+    };
+    let known = timed("nina@example.com").await;
+    let unknown = timed("nobody@example.com").await;
+    let ratio = unknown.as_secs_f64() / known.as_secs_f64();
+    assert!(
+        (1.0 / 3.0..=3.0).contains(&ratio),
+        "unknown email {unknown:?} against wrong password {known:?}"
+    );
+}
+
 #[tokio::test]
 async fn the_queue_is_oldest_first_and_exactly_one_concurrent_accept_wins() {
     let app = TestApp::builder()

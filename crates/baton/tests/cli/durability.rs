@@ -183,8 +183,26 @@ async fn every_acknowledged_message_survives_a_crash_loop() {
     let mut attempted = 0usize;
     for cycle in 0..cycles {
         let senders = spawn_senders(&http, &server, &conversations, &format!("c{cycle}"), &acked);
-        // Kill at a random moment between 50 and 400 ms into the load.
-        tokio::time::sleep(Duration::from_millis(50 + next(&mut seed) % 350)).await;
+        // Once the load is flowing (the first answer of this cycle came), kill at a random
+        // moment up to 350 ms later.
+        let label = format!("c{cycle}-");
+        let acked_now = || {
+            acked
+                .lock()
+                .expect("lock")
+                .keys()
+                .filter(|k| k.starts_with(&label))
+                .count()
+        };
+        let flowing = tokio::time::Instant::now() + Duration::from_secs(10);
+        while acked_now() == 0 {
+            assert!(
+                tokio::time::Instant::now() < flowing,
+                "cycle {cycle}: no answer within 10 s"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(next(&mut seed) % 350)).await;
         server.kill_hard();
         for sender in senders {
             attempted += sender.await.expect("sender");
