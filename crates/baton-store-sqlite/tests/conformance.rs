@@ -162,3 +162,81 @@ async fn sustained_writes_keep_the_write_ahead_log_bounded() {
     }
     store.close().await;
 }
+
+/// A batch that fails in the database rolls back every write in it and answers each with an
+/// error; the writer goes on with the next batch. Forced: another connection holds the write
+/// lock while the writer works on a first batch, so the next thirty writes queue up and are
+/// taken as one batch, in which one write trips a trigger.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_batch_rolls_back_every_write_in_it() {
+    use baton_domain::{Channel, ClientMessageId, Command, ConversationId, CustomerProfile, MessageText};
+    use baton_store::{NewConversation, TokenHash};
+
+    let path = temp_db();
+    let store = Arc::new(
+        SqliteStore::open(&path, Durability::default())
+            .await
+            .unwrap_or_else(|e| panic!("{e}")),
+    );
+    let now = time::OffsetDateTime::now_utc();
+    let mut ids = Vec::new();
+    for n in 0..31u8 {
+        let id = ConversationId(uuid::Uuid::now_v7());
+        let new = NewConversation {
+            id,
+            channel: Channel::Web,
+            language: None,
+            customer: CustomerProfile::default(),
+            customer_token_hash: TokenHash([n; 32]),
+        };
+        store
+            .create_conversation(new, now)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        ids.push(id);
+    }
+    let say = |text: &str, cmid: &str| Command::PostCustomerMessage {
+        text: MessageText::parse(text).unwrap_or_else(|e| panic!("{e}")),
+        client_message_id: ClientMessageId::parse(cmid).unwrap_or_else(|e| panic!("{e}")),
+    };
+    let lock = rusqlite::Connection::open(&path).unwrap_or_else(|e| panic!("{e}"));
+    lock.execute_batch(
+        "CREATE TRIGGER boom BEFORE INSERT ON events WHEN NEW.body LIKE '%boom%' \
+         BEGIN SELECT RAISE(ABORT, 'boom'); END; BEGIN EXCLUSIVE;",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    // The first batch waits for the lock...
+    let first = tokio::spawn({
+        let store = store.clone();
+        let command = say("first", "f1");
+        let id = ids[0];
+        async move { store.execute(id, command, now).await }
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    // ...while thirty more queue up; one of them trips the trigger.
+    let mut queued = Vec::new();
+    for (n, id) in ids[1..].iter().copied().enumerate() {
+        let store = store.clone();
+        let command = say(if n == 15 { "boom" } else { "fine" }, &format!("q{n}"));
+        queued.push(tokio::spawn(async move { store.execute(id, command, now).await }));
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    lock.execute_batch("COMMIT").unwrap_or_else(|e| panic!("{e}"));
+
+    assert!(
+        first.await.unwrap_or_else(|e| panic!("{e}")).is_ok(),
+        "the first batch commits"
+    );
+    for (n, write) in queued.into_iter().enumerate() {
+        let outcome = write.await.unwrap_or_else(|e| panic!("{e}"));
+        assert!(outcome.is_err(), "write {n} of the failed batch answered {outcome:?}");
+    }
+    for id in &ids[1..] {
+        let events = store.events_after(*id, 0, 10).await.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(events.len(), 1, "nothing of the failed batch was stored in {id}");
+    }
+    // The writer goes on.
+    let after = store.execute(ids[1], say("after", "a1"), now).await;
+    assert!(after.is_ok_and(|e| e.events[0].seq == 2));
+    store.close().await;
+}
