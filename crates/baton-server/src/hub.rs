@@ -16,14 +16,12 @@ const ALL_EVENTS_CAPACITY: usize = 4_096;
 pub struct Hub {
     conversations: Mutex<HashMap<ConversationId, broadcast::Sender<Arc<Event>>>>,
     all: broadcast::Sender<Arc<Event>>,
+    per_conversation: usize,
 }
 
 impl Default for Hub {
     fn default() -> Self {
-        Self {
-            conversations: Mutex::new(HashMap::new()),
-            all: broadcast::channel(ALL_EVENTS_CAPACITY).0,
-        }
+        Self::with_capacity(PER_CONVERSATION_CAPACITY, ALL_EVENTS_CAPACITY)
     }
 }
 
@@ -45,12 +43,22 @@ impl Drop for Subscription<'_> {
 }
 
 impl Hub {
+    /// A hub whose channels hold this many undelivered events before a subscriber lags (and
+    /// reads the rest back from the store). Tests use tiny ones to force lagging.
+    pub fn with_capacity(per_conversation: usize, all: usize) -> Self {
+        Self {
+            conversations: Mutex::new(HashMap::new()),
+            all: broadcast::channel(all.max(1)).0,
+            per_conversation: per_conversation.max(1),
+        }
+    }
+
     /// Follows one conversation's new events.
     pub fn subscribe(&self, id: ConversationId) -> Subscription<'_> {
         let mut map = self.conversations.lock().unwrap_or_else(PoisonError::into_inner);
         let receiver = map
             .entry(id)
-            .or_insert_with(|| broadcast::channel(PER_CONVERSATION_CAPACITY).0)
+            .or_insert_with(|| broadcast::channel(self.per_conversation).0)
             .subscribe();
         Subscription {
             hub: self,

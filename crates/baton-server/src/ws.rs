@@ -179,6 +179,28 @@ struct ConversationStream {
     last_sent: u64,
 }
 
+/// What a stream does with an event that reaches it (live from the hub, or read back).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Delivery {
+    /// Sent before (a catch-up read and the hub both carried it): skip.
+    AlreadySent,
+    /// The one after the last sent: send it.
+    Next,
+    /// Something is missing before it (a lag, or commits published out of order): read every
+    /// event after the last sent back from the store.
+    Gap,
+}
+
+fn delivery(last_sent: u64, seq: u64) -> Delivery {
+    if seq <= last_sent {
+        Delivery::AlreadySent
+    } else if seq == last_sent + 1 {
+        Delivery::Next
+    } else {
+        Delivery::Gap
+    }
+}
+
 /// Keeps an agent's stream honest about its session: it ends at logout (announced at once) and
 /// at expiry (checked at each send and on every ping tick).
 struct SessionWatch {
@@ -290,13 +312,10 @@ impl ConversationStream {
     /// store. The caller flushes, so an event and its ack leave in one write.
     async fn deliver(&mut self, events: &[Event]) -> Result<(), StreamError> {
         for event in events {
-            if event.seq <= self.last_sent {
-                continue;
-            }
-            if event.seq == self.last_sent + 1 {
-                self.feed_event(event).await?;
-            } else {
-                self.catch_up().await?;
+            match delivery(self.last_sent, event.seq) {
+                Delivery::AlreadySent => {}
+                Delivery::Next => self.feed_event(event).await?,
+                Delivery::Gap => self.catch_up().await?,
             }
         }
         Ok(())
@@ -581,5 +600,43 @@ impl AgentStream {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{delivery, Delivery};
+
+    /// Plays arrivals through the delivery rule against a log of `stored` events; a gap reads
+    /// every stored event after the last sent. Returns what the client received.
+    fn play(stored: u64, arrivals: &[u64]) -> Vec<u64> {
+        let mut sent = Vec::new();
+        let mut last = 0;
+        for &seq in arrivals {
+            match delivery(last, seq) {
+                Delivery::AlreadySent => {}
+                Delivery::Next => {
+                    sent.push(seq);
+                    last = seq;
+                }
+                Delivery::Gap => {
+                    sent.extend(last + 1..=stored.min(seq.max(last)));
+                    last = *sent.last().unwrap_or(&last);
+                }
+            }
+        }
+        sent
+    }
+
+    #[test]
+    fn every_event_once_in_order_whatever_the_arrivals() {
+        // Subscribe, then catch up: 1 to 3 read back, 3 also arriving live, then 4 live.
+        assert_eq!(play(4, &[1, 2, 3, 3, 4]), [1, 2, 3, 4]);
+        // A lagging receiver misses 5 and 6 and sees 7: the gap is read back.
+        assert_eq!(play(7, &[1, 2, 3, 4, 7]), [1, 2, 3, 4, 5, 6, 7]);
+        // Two commits published out of order: 6 before 5; 5 arrives late and is skipped.
+        assert_eq!(play(6, &[1, 2, 3, 4, 6, 5]), [1, 2, 3, 4, 5, 6]);
+        // Duplicates and stale arrivals anywhere change nothing.
+        assert_eq!(play(3, &[1, 1, 2, 1, 3, 2, 3]), [1, 2, 3]);
     }
 }

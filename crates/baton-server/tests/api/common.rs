@@ -41,6 +41,7 @@ pub struct TestAppBuilder {
     config: Config,
     agents: Vec<(&'static str, &'static str, Role)>,
     bot: Option<baton_connectors::Connectors>,
+    hub_capacity: Option<usize>,
 }
 
 /// The demo's trained analyzer and indexed knowledge base, built once for all tests.
@@ -85,6 +86,13 @@ impl TestAppBuilder {
 
     pub fn with_limits(mut self, change: impl FnOnce(&mut baton_server::config::Limits)) -> Self {
         change(&mut self.config.limits);
+        self
+    }
+
+    /// Live channels that hold only `events` undelivered events, so streams lag at once.
+    #[allow(dead_code)]
+    pub fn with_hub_capacity(mut self, events: usize) -> Self {
+        self.hub_capacity = Some(events);
         self
     }
 
@@ -133,7 +141,10 @@ impl TestAppBuilder {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let hub = Arc::new(baton_server::Hub::default());
+        let hub = Arc::new(match self.hub_capacity {
+            Some(events) => baton_server::Hub::with_capacity(events, events),
+            None => baton_server::Hub::default(),
+        });
         let bot = self.bot.map(|connectors| {
             let parts = demo_bot_parts(&self.config, connectors);
             baton_runtime::Bot::new(store.clone(), hub.clone(), parts)
@@ -183,6 +194,7 @@ impl TestApp {
             config,
             agents: Vec::new(),
             bot: None,
+            hub_capacity: None,
         }
     }
 

@@ -182,3 +182,48 @@ async fn shutdown_closes_streams_with_going_away() {
     drop(ws);
     stopping.await.expect("server stopped");
 }
+
+/// A stream whose live channel overflows still gets every event once, in order. Forced: the
+/// hub holds one undelivered event, and each bot turn publishes several events in one call
+/// on this single-threaded runtime, so the stream's receiver lags on every turn and reads the
+/// rest back from the store.
+#[tokio::test]
+async fn a_lagging_stream_gets_every_event_once_in_order() {
+    let app = TestApp::builder()
+        .with_agent("nina@example.com", "Nina")
+        .with_hub_capacity(1)
+        .with_bot(baton_connectors::Connectors::demo())
+        .start()
+        .await;
+    let agent = app.login("nina@example.com").await;
+    let conv = app.new_conversation().await;
+    let mut ws = app
+        .connect_ws(&format!("/api/v1/conversations/{}/ws", conv.id), &agent)
+        .await;
+    for (n, text) in ["do you accept paypal?", "thanks", "what is your return policy", "qwzx"]
+        .into_iter()
+        .enumerate()
+    {
+        let sent = app.post_message(&conv.id, &conv.token, text, &format!("lag-{n}")).await;
+        assert_eq!(sent.status(), 201);
+    }
+    let bot = app.bot.as_ref().expect("bot");
+    for _ in 0..400 {
+        if bot.is_idle() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let last = app
+        .get_json(&format!("/api/v1/conversations/{}", conv.id), Some(&agent))
+        .await["last_seq"]
+        .as_u64()
+        .expect("last_seq");
+    assert!(last > 12, "the bot answered every message ({last} events)");
+    let seen = events_until(&mut ws, last).await;
+    assert_eq!(
+        seqs(&seen),
+        (1..=last).collect::<Vec<_>>(),
+        "every event once, in order"
+    );
+}
