@@ -164,7 +164,9 @@ impl Store for SqliteStore {
         if self.requests.is_closed() {
             return Err(writer_stopped("ping"));
         }
-        sqlx::query("SELECT 1")
+        // Reads the database file (the schema page), not just the connection: a database that
+        // is locked or gone fails here.
+        sqlx::query("SELECT count(*) FROM sqlite_master")
             .execute(&self.reader)
             .await
             .map_err(backend("ping"))?;
