@@ -252,12 +252,17 @@ impl ConversationStream {
         let _guard = state.stream_guard();
         // Subscribe before replaying so nothing committed in between is missed.
         let mut subscription = state.hub.subscribe(self.id);
+        // Listen for the session's end before the catch-up, and check it once after: a logout
+        // during the catch-up is not missed.
+        let mut watch = SessionWatch::new(&state, self.session);
         self.catch_up().await?;
+        if !watch.valid(&state).await? {
+            return close(&mut self.socket, SESSION_ENDED, SESSION_ENDED_REASON).await;
+        }
         self.socket.flush().await?;
         let stop = stopped(state.shutdown_signal());
         tokio::pin!(stop);
         let mut liveness = Liveness::new(&state);
-        let mut watch = SessionWatch::new(&state, self.session);
         loop {
             tokio::select! {
                 () = &mut stop => {
@@ -492,11 +497,14 @@ impl AgentStream {
         let state = self.state.clone();
         let _guard = state.stream_guard();
         let mut all = state.hub.subscribe_all();
+        let mut watch = SessionWatch::new(&state, self.session);
         self.snapshot().await?;
+        if !watch.valid(&state).await? {
+            return close(&mut self.socket, SESSION_ENDED, SESSION_ENDED_REASON).await;
+        }
         let stop = stopped(state.shutdown_signal());
         tokio::pin!(stop);
         let mut liveness = Liveness::new(&state);
-        let mut watch = SessionWatch::new(&state, self.session);
         loop {
             tokio::select! {
                 () = &mut stop => {

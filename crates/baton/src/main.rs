@@ -105,8 +105,8 @@ enum AgentsCommand {
         #[command(flatten)]
         store: StoreArgs,
     },
-    /// Give an agent a new one-time password (printed once); their sessions end and their
-    /// open streams close.
+    /// Give an agent a new one-time password (printed once); their sessions end at once, and
+    /// a running server closes their open streams at its next session check (every ping).
     ResetPassword {
         email: String,
         #[command(flatten)]
@@ -210,47 +210,51 @@ async fn agents(command: AgentsCommand) -> anyhow::Result<()> {
     let config = load_config(store_args.config.as_ref())?;
     let sqlite = open_store(store_args, &config).await?;
     let store: &dyn Store = &sqlite;
-    let outcome = match &command {
-        AgentsCommand::List { .. } => {
-            for agent in store.agents().await? {
-                println!("{}\t{}\t{}", agent.email, agent.display_name, agent.role.as_str());
+    // Every path ends by closing the store, errors included.
+    let outcome = async {
+        match &command {
+            AgentsCommand::List { .. } => {
+                for agent in store.agents().await? {
+                    println!("{}\t{}\t{}", agent.email, agent.display_name, agent.role.as_str());
+                }
+                Ok(())
             }
-            Ok(())
-        }
-        AgentsCommand::Add { email, name, role, .. } => {
-            let role = Role::parse(role)
-                .with_context(|| format!("`--role` must be agent, supervisor or admin, not `{role}`"))?;
-            anyhow::ensure!(
-                email.contains('@') && !email.chars().any(char::is_whitespace),
-                "`{email}` is not an email address"
-            );
-            anyhow::ensure!(!name.trim().is_empty(), "`--name` must not be empty");
-            let password = baton_server::auth::generate_password();
-            let agent = Agent {
-                id: AgentId(uuid::Uuid::now_v7()),
-                email: email.clone(),
-                display_name: name.trim().to_owned(),
-                role,
-            };
-            let password_hash = baton_server::auth::hash_password(&password)?;
-            let created = store
-                .insert_agent_if_absent(NewAgent { agent, password_hash }, baton_server::now())
-                .await?;
-            anyhow::ensure!(created, "an agent with email `{email}` already exists");
-            println!("Agent {email} created. Their one-time password is shown only now:\n  {email}  {password}");
-            Ok(())
-        }
-        AgentsCommand::ResetPassword { email, .. } => {
-            let password = baton_server::auth::generate_password();
-            let password_hash = baton_server::auth::hash_password(&password)?;
-            let found = store.reset_password(email, password_hash).await?;
-            anyhow::ensure!(found, "no agent has the email `{email}`");
-            println!(
+            AgentsCommand::Add { email, name, role, .. } => {
+                let role = Role::parse(role)
+                    .with_context(|| format!("`--role` must be agent, supervisor or admin, not `{role}`"))?;
+                anyhow::ensure!(
+                    email.contains('@') && !email.chars().any(char::is_whitespace),
+                    "`{email}` is not an email address"
+                );
+                anyhow::ensure!(!name.trim().is_empty(), "`--name` must not be empty");
+                let password = baton_server::auth::generate_password();
+                let agent = Agent {
+                    id: AgentId(uuid::Uuid::now_v7()),
+                    email: email.clone(),
+                    display_name: name.trim().to_owned(),
+                    role,
+                };
+                let password_hash = baton_server::auth::hash_password(&password)?;
+                let created = store
+                    .insert_agent_if_absent(NewAgent { agent, password_hash }, baton_server::now())
+                    .await?;
+                anyhow::ensure!(created, "an agent with email `{email}` already exists");
+                println!("Agent {email} created. Their one-time password is shown only now:\n  {email}  {password}");
+                Ok(())
+            }
+            AgentsCommand::ResetPassword { email, .. } => {
+                let password = baton_server::auth::generate_password();
+                let password_hash = baton_server::auth::hash_password(&password)?;
+                let found = store.reset_password(email, password_hash).await?;
+                anyhow::ensure!(found, "no agent has the email `{email}`");
+                println!(
                 "New one-time password for {email}, shown only now (their sessions have ended):\n  {email}  {password}"
             );
-            Ok(())
+                Ok(())
+            }
         }
-    };
+    }
+    .await;
     sqlite.close().await;
     outcome
 }

@@ -65,13 +65,22 @@ async fn logout_ends_the_token_and_closes_its_streams() {
     assert_eq!(me.status(), 401, "the token no longer works");
     assert_eq!(app.agent_post("/api/v1/agents/logout", &token).await.status(), 401);
 
-    // The same agent's other session is untouched.
+    // The same agent's other session is untouched: its stream still carries what happens.
     app.get_json("/api/v1/agents/me", Some(&other)).await;
-    let quiet = tokio::time::timeout(Duration::from_millis(300), still_on.next()).await;
-    assert!(
-        !matches!(quiet, Ok(Some(Ok(Message::Close(_))))),
-        "another session's stream stays open"
-    );
+    let later = app.new_conversation().await;
+    assert_eq!(app.request_handoff(&later.id, &later.token).await.status(), 200);
+    loop {
+        let frame = tokio::time::timeout(Duration::from_secs(5), still_on.next())
+            .await
+            .expect("a frame within 5 s")
+            .expect("the stream is open")
+            .expect("frame");
+        match frame {
+            Message::Text(text) if text.as_str().contains(&later.id) => break,
+            Message::Close(close) => panic!("another session's stream was closed: {close:?}"),
+            _ => {}
+        }
+    }
 }
 
 #[tokio::test]
