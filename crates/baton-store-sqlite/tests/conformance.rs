@@ -212,7 +212,7 @@ async fn a_failed_batch_rolls_back_every_write_in_it() {
         let id = ids[0];
         async move { store.execute(id, command, now).await }
     });
-    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     // ...while thirty more queue up; one of them trips the trigger.
     let mut queued = Vec::new();
     for (n, id) in ids[1..].iter().copied().enumerate() {
@@ -220,7 +220,7 @@ async fn a_failed_batch_rolls_back_every_write_in_it() {
         let command = say(if n == 15 { "boom" } else { "fine" }, &format!("q{n}"));
         queued.push(tokio::spawn(async move { store.execute(id, command, now).await }));
     }
-    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     lock.execute_batch("COMMIT").unwrap_or_else(|e| panic!("{e}"));
 
     assert!(
