@@ -18,7 +18,9 @@ mod writer;
 
 use async_trait::async_trait;
 use baton_domain::{AgentId, Command, ConversationId, Event, PhaseName};
-use baton_store::{Agent, ConversationRecord, Executed, NewAgent, NewConversation, Store, StoreError, TokenHash};
+use baton_store::{
+    Agent, ConversationRecord, Executed, NewAgent, NewConversation, NewSession, Store, StoreError, TokenHash,
+};
 use rows::{
     agent_from_row, backend, corrupt, micros, sql_seq, ConversationRow, EventRow, CONVERSATION_COLUMNS, EVENT_COLUMNS,
 };
@@ -321,21 +323,9 @@ impl Store for SqliteStore {
             .transpose()
     }
 
-    async fn create_session(
-        &self,
-        token_hash: TokenHash,
-        agent_id: AgentId,
-        now: OffsetDateTime,
-        expires_at: OffsetDateTime,
-    ) -> Result<(), StoreError> {
-        self.submit(|reply| WriteRequest::CreateSession {
-            token_hash,
-            agent_id,
-            now,
-            expires_at,
-            reply,
-        })
-        .await
+    async fn create_session(&self, session: NewSession) -> Result<bool, StoreError> {
+        self.submit(|reply| WriteRequest::CreateSession { session, reply })
+            .await
     }
 
     async fn agents(&self) -> Result<Vec<Agent>, StoreError> {

@@ -19,8 +19,10 @@ use crate::checkpoint::{passive_checkpoint, Checkpointer};
 use crate::rows::{
     backend, corrupt, micros, sql_seq, stored_precision, ConversationRow, EventRow, CONVERSATION_COLUMNS, EVENT_COLUMNS,
 };
-use baton_domain::{AgentId, Command, ConversationId, ConversationState, Event, Language, Phase};
-use baton_store::{same_message, ConversationRecord, Executed, NewAgent, NewConversation, StoreError, TokenHash};
+use baton_domain::{Command, ConversationId, ConversationState, Event, Language, Phase};
+use baton_store::{
+    same_message, ConversationRecord, Executed, NewAgent, NewConversation, NewSession, StoreError, TokenHash,
+};
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use std::collections::hash_map::{Entry, HashMap};
 use time::OffsetDateTime;
@@ -58,11 +60,8 @@ pub(crate) enum WriteRequest {
         reply: Reply<bool>,
     },
     CreateSession {
-        token_hash: TokenHash,
-        agent_id: AgentId,
-        now: OffsetDateTime,
-        expires_at: OffsetDateTime,
-        reply: Reply<()>,
+        session: NewSession,
+        reply: Reply<bool>,
     },
     RevokeSession {
         token_hash: TokenHash,
@@ -88,7 +87,6 @@ enum Answer {
         Result<(ConversationRecord, Event), StoreError>,
     ),
     AgentInserted(Reply<bool>, Result<bool, StoreError>),
-    SessionCreated(Reply<()>, Result<(), StoreError>),
     /// A write answered yes or no (a session revoked, a password reset).
     Flag(Reply<bool>, Result<bool, StoreError>),
 }
@@ -100,7 +98,6 @@ impl Answer {
             Answer::Executed(reply, outcome) => drop(reply.send(outcome)),
             Answer::Created(reply, outcome) => drop(reply.send(outcome)),
             Answer::AgentInserted(reply, outcome) => drop(reply.send(outcome)),
-            Answer::SessionCreated(reply, outcome) => drop(reply.send(outcome)),
             Answer::Flag(reply, outcome) => drop(reply.send(outcome)),
         }
     }
@@ -114,7 +111,6 @@ impl Answer {
             Answer::Executed(reply, _) => drop(reply.send(Err(error()))),
             Answer::Created(reply, _) => drop(reply.send(Err(error()))),
             Answer::AgentInserted(reply, _) => drop(reply.send(Err(error()))),
-            Answer::SessionCreated(reply, _) => drop(reply.send(Err(error()))),
             Answer::Flag(reply, _) => drop(reply.send(Err(error()))),
         }
     }
@@ -123,7 +119,7 @@ impl Answer {
     fn backend_error(&self) -> Option<String> {
         let error = match self {
             Answer::Executed(_, Err(e)) | Answer::Created(_, Err(e)) => e,
-            Answer::AgentInserted(_, Err(e)) | Answer::SessionCreated(_, Err(e)) => e,
+            Answer::AgentInserted(_, Err(e)) => e,
             Answer::Flag(_, Err(e)) => e,
             _ => return None,
         };
@@ -258,13 +254,7 @@ fn run_batch(
                 Answer::Executed(reply, outcome)
             }
             WriteRequest::InsertAgent { new, now, reply } => Answer::AgentInserted(reply, insert_agent(&tx, &new, now)),
-            WriteRequest::CreateSession {
-                token_hash,
-                agent_id,
-                now,
-                expires_at,
-                reply,
-            } => Answer::SessionCreated(reply, create_session(&tx, token_hash, agent_id, now, expires_at)),
+            WriteRequest::CreateSession { session, reply } => Answer::Flag(reply, create_session(&tx, &session)),
             WriteRequest::RevokeSession { token_hash, reply } => Answer::Flag(reply, revoke_session(&tx, token_hash)),
             WriteRequest::ResetPassword {
                 email,
@@ -304,10 +294,9 @@ impl WriteRequest {
             WriteRequest::Execute { reply, .. } => Answer::Executed(reply, Err(writer_stopped("batch"))),
             WriteRequest::Create { reply, .. } => Answer::Created(reply, Err(writer_stopped("batch"))),
             WriteRequest::InsertAgent { reply, .. } => Answer::AgentInserted(reply, Err(writer_stopped("batch"))),
-            WriteRequest::CreateSession { reply, .. } => Answer::SessionCreated(reply, Err(writer_stopped("batch"))),
-            WriteRequest::RevokeSession { reply, .. } | WriteRequest::ResetPassword { reply, .. } => {
-                Answer::Flag(reply, Err(writer_stopped("batch")))
-            }
+            WriteRequest::CreateSession { reply, .. }
+            | WriteRequest::RevokeSession { reply, .. }
+            | WriteRequest::ResetPassword { reply, .. } => Answer::Flag(reply, Err(writer_stopped("batch"))),
             WriteRequest::Shutdown { done } => {
                 let _ = done.send(());
                 return None;
@@ -568,26 +557,24 @@ fn insert_agent(tx: &Connection, new: &NewAgent, now: OffsetDateTime) -> Result<
     Ok(inserted == 1)
 }
 
-fn create_session(
-    tx: &Connection,
-    token_hash: TokenHash,
-    agent_id: AgentId,
-    now: OffsetDateTime,
-    expires_at: OffsetDateTime,
-) -> Result<(), StoreError> {
+/// Records a session only while the agent's password hash is still the verified one, so a
+/// login checked against a password that was reset meanwhile gets nothing.
+fn create_session(tx: &Connection, session: &NewSession) -> Result<bool, StoreError> {
     tx.prepare_cached(
-        "INSERT INTO agent_sessions (token_hash, agent_id, created_at, expires_at) VALUES (?1, ?2, ?3, ?4)",
+        "INSERT INTO agent_sessions (token_hash, agent_id, created_at, expires_at) \
+         SELECT ?1, id, ?3, ?4 FROM agents WHERE id = ?2 AND password_hash = ?5",
     )
     .and_then(|mut insert| {
         insert.execute(params![
-            &token_hash.0[..],
-            &agent_id.0.as_bytes()[..],
-            micros(now),
-            micros(expires_at)
+            &session.token_hash.0[..],
+            &session.agent_id.0.as_bytes()[..],
+            micros(session.now),
+            micros(session.expires_at),
+            session.verified_password_hash,
         ])
     })
-    .map_err(backend("creating a session"))?;
-    Ok(())
+    .map(|inserted| inserted == 1)
+    .map_err(backend("creating a session"))
 }
 
 /// Ends a session now; true when there was one.

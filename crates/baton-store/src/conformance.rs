@@ -2,7 +2,7 @@
 //! `tests/` calls [`run_all`] with a factory that makes a fresh, empty store per test, so
 //! SQLite and PostgreSQL are held to the same contract.
 
-use crate::{Agent, NewAgent, NewConversation, Role, Store, StoreError, TokenHash};
+use crate::{Agent, NewAgent, NewConversation, NewSession, Role, Store, StoreError, TokenHash};
 use baton_domain::{
     AgentId, BotReply, Channel, ClientMessageId, Command, ConversationId, CustomerProfile, EventKind, HandoffRequester,
     MessageText, Phase, PhaseName, Rejection, Resolver,
@@ -393,9 +393,14 @@ async fn agents_and_sessions(store: Arc<dyn Store>) -> Result {
     assert_eq!(hash, "$argon2id$fake");
     assert_eq!(store.agent(agent.id).await?, Some(agent.clone()));
     let token = TokenHash([42; 32]);
-    store
-        .create_session(token, agent.id, now(), now() + Duration::hours(1))
-        .await?;
+    let session = |verified: &str| NewSession {
+        token_hash: token,
+        agent_id: agent.id,
+        verified_password_hash: verified.into(),
+        now: now(),
+        expires_at: now() + Duration::hours(1),
+    };
+    assert!(store.create_session(session("$argon2id$fake")).await?);
     assert_eq!(store.session_agent(token, now()).await?, Some(agent.clone()));
     assert_eq!(
         store.session_agent(token, now() + Duration::hours(2)).await?,
@@ -408,9 +413,7 @@ async fn agents_and_sessions(store: Arc<dyn Store>) -> Result {
     assert_eq!(store.session_agent(token, now()).await?, None, "revoked");
     assert!(!store.revoke_session(token).await?);
     // A password reset replaces the hash and ends every session of that agent.
-    store
-        .create_session(token, agent.id, now(), now() + Duration::hours(1))
-        .await?;
+    assert!(store.create_session(session("$argon2id$fake")).await?);
     assert!(
         store
             .reset_password(&agent.email.to_uppercase(), "$argon2id$new".into())
@@ -426,6 +429,14 @@ async fn agents_and_sessions(store: Arc<dyn Store>) -> Result {
         .await?
         .unwrap_or_else(|| panic!("agent by email"));
     assert_eq!(hash, "$argon2id$new");
+    // A login that checked the old password while the reset ran gets no session.
+    assert!(
+        !store.create_session(session("$argon2id$fake")).await?,
+        "a session for a password that was reset"
+    );
+    assert_eq!(store.session_agent(token, now()).await?, None);
+    assert!(store.create_session(session("$argon2id$new")).await?);
+    assert_eq!(store.session_agent(token, now()).await?, Some(agent.clone()));
     assert!(!store.reset_password("nobody@example.com", "x".into()).await?);
     assert_eq!(store.agents().await?, vec![agent.clone()]);
     Ok(())

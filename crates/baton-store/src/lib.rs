@@ -109,6 +109,18 @@ pub struct NewAgent {
     pub password_hash: String,
 }
 
+/// A login session to record. It is recorded only while the agent's password hash is still
+/// `verified_password_hash`, the one the password was checked against: a login that was being
+/// checked while the password was reset gets no session.
+#[derive(Debug, Clone)]
+pub struct NewSession {
+    pub token_hash: TokenHash,
+    pub agent_id: AgentId,
+    pub verified_password_hash: String,
+    pub now: OffsetDateTime,
+    pub expires_at: OffsetDateTime,
+}
+
 /// Why a store operation failed. Errors name the thing that failed.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -186,14 +198,9 @@ pub trait Store: Send + Sync + 'static {
 
     async fn agent(&self, id: AgentId) -> Result<Option<Agent>, StoreError>;
 
-    /// Records a login session; the token itself is never stored.
-    async fn create_session(
-        &self,
-        token_hash: TokenHash,
-        agent_id: AgentId,
-        now: OffsetDateTime,
-        expires_at: OffsetDateTime,
-    ) -> Result<(), StoreError>;
+    /// Records a login session (the token itself is never stored); false, and no session, when
+    /// the agent's password changed since it was verified.
+    async fn create_session(&self, session: NewSession) -> Result<bool, StoreError>;
 
     /// Every agent, by email.
     async fn agents(&self) -> Result<Vec<Agent>, StoreError>;

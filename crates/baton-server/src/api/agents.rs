@@ -9,6 +9,7 @@ use crate::problem::{ApiError, Problem};
 use crate::AppState;
 use axum::extract::State;
 use axum::Json;
+use baton_store::NewSession;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use utoipa::ToSchema;
@@ -90,10 +91,20 @@ pub async fn login(
     let token = Token::generate(AGENT_TOKEN_PREFIX);
     let now = crate::now();
     let expires_at = now + time::Duration::hours(i64::from(state.config.limits.agent_session_hours));
-    state
+    // The store records the session only if the password was not reset while it was checked.
+    let created = state
         .store
-        .create_session(token.hash(), agent.id, now, expires_at)
+        .create_session(NewSession {
+            token_hash: token.hash(),
+            agent_id: agent.id,
+            verified_password_hash: phc.to_owned(),
+            now,
+            expires_at,
+        })
         .await?;
+    if !created {
+        return Err(ApiError::unauthorized("wrong email or password"));
+    }
     tracing::info!(agent_id = %agent.id, "agent logged in");
     Ok(Json(LoginResponse {
         token: token.expose().to_owned(),

@@ -42,7 +42,10 @@ pub struct TestAppBuilder {
     agents: Vec<(&'static str, &'static str, Role)>,
     bot: Option<baton_connectors::Connectors>,
     hub_capacity: Option<usize>,
+    wrap_store: Option<StoreWrapper>,
 }
+
+type StoreWrapper = Box<dyn FnOnce(Arc<dyn Store>) -> Arc<dyn Store> + Send>;
 
 /// The demo's trained analyzer and indexed knowledge base, built once for all tests.
 fn demo_bot_parts(config: &Config, connectors: baton_connectors::Connectors) -> baton_runtime::BotParts {
@@ -103,6 +106,13 @@ impl TestAppBuilder {
         self
     }
 
+    /// Puts `wrap` between the server and its SQLite store (fault injection).
+    #[allow(dead_code)]
+    pub fn with_store_wrapper(mut self, wrap: impl FnOnce(Arc<dyn Store>) -> Arc<dyn Store> + Send + 'static) -> Self {
+        self.wrap_store = Some(Box::new(wrap));
+        self
+    }
+
     pub fn with_max_body(mut self, bytes: usize) -> Self {
         self.config.limits.max_body_bytes = bytes;
         self
@@ -138,6 +148,10 @@ impl TestAppBuilder {
                 .await
                 .expect("seed agent");
         }
+        let store = match self.wrap_store {
+            Some(wrap) => wrap(store),
+            None => store,
+        };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -195,6 +209,7 @@ impl TestApp {
             agents: Vec::new(),
             bot: None,
             hub_capacity: None,
+            wrap_store: None,
         }
     }
 

@@ -9,5 +9,6 @@ mod common;
 mod conversations;
 mod limits;
 mod openapi;
+mod outage;
 mod sessions;
 mod websocket;

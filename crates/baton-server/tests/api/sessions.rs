@@ -4,6 +4,7 @@
 
 use crate::common::{ws_send, TestApp, Ws};
 use baton_server::auth::{Token, AGENT_TOKEN_PREFIX};
+use baton_store::NewSession;
 use futures_util::StreamExt;
 use std::time::Duration;
 use tokio_tungstenite::tungstenite::Message;
@@ -30,12 +31,21 @@ async fn short_session(app: &TestApp, lifetime: Duration) -> String {
     let login = app.login(AGENT).await;
     let me = app.get_json("/api/v1/agents/me", Some(&login)).await;
     let agent_id = baton_domain::AgentId(me["agent_id"].as_str().expect("id").parse().expect("uuid"));
+    let (_, password_hash) = app.store.agent_credentials(AGENT).await.expect("store").expect("agent");
     let token = Token::generate(AGENT_TOKEN_PREFIX);
     let now = baton_server::now();
-    app.store
-        .create_session(token.hash(), agent_id, now, now + lifetime)
+    let created = app
+        .store
+        .create_session(NewSession {
+            token_hash: token.hash(),
+            agent_id,
+            verified_password_hash: password_hash,
+            now,
+            expires_at: now + lifetime,
+        })
         .await
         .expect("session");
+    assert!(created, "the password did not change");
     token.expose().to_owned()
 }
 
