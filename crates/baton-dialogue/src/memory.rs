@@ -5,8 +5,9 @@
 //! It owns the shape of memory and the fold; deciding what to do with it is `turn`'s job.
 
 use baton_domain::{
-    ActionOutcome, AuthState, Awaiting, Channel, ConversationId, CustomerFacts, CustomerProfile, Event, EventKind,
-    FallbackKind, IntentGuess, PhaseName, SlotSource, Values,
+    ActionOutcome, AuthState, Awaiting, Channel, ConversationId, CustomerFacts, CustomerProfile, EscalationReason,
+    Event, EventKind, FallbackKind, HandoffId, HandoffRequester, IntentGuess, PhaseName, Priority, SecretKind,
+    SlotSource, Values,
 };
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -93,6 +94,28 @@ fn rfc3339_list<S: serde::Serializer>(times: &[OffsetDateTime], s: S) -> Result<
     seq.end()
 }
 
+/// A handoff to a person, as far as the log tells.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct HandoffRecord {
+    pub id: HandoffId,
+    /// Sequence number of its `handoff_requested` event.
+    pub seq: u64,
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+    pub requested_by: HandoffRequester,
+    pub reasons: Vec<EscalationReason>,
+    pub priority: Priority,
+    /// The newest version of its context package; 0 before the first.
+    pub package_version: u32,
+}
+
+/// A secret the customer typed, hidden before it was stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct HiddenSecret {
+    pub message_seq: u64,
+    pub kind: SecretKind,
+}
+
 /// Where the dialogue stands.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, utoipa::ToSchema)]
 pub struct Position {
@@ -127,6 +150,10 @@ pub struct Memory {
     /// The last action or answer that worked.
     pub last_successful_step: Option<String>,
     pub ticket: Option<TicketRef>,
+    /// Secrets the customer typed (hidden before storage): the agent knows one was given.
+    pub hidden: Vec<HiddenSecret>,
+    /// Handoffs to a person, oldest first.
+    pub handoffs: Vec<HandoffRecord>,
     pub position: Position,
     pub phase: PhaseName,
     /// The bot said hello.
@@ -161,6 +188,8 @@ impl Memory {
             fallbacks: Fallbacks::default(),
             last_successful_step: None,
             ticket: None,
+            hidden: Vec::new(),
+            handoffs: Vec::new(),
             position: Position::default(),
             phase: PhaseName::Bot,
             greeted: false,
@@ -203,7 +232,11 @@ impl Memory {
                 self.language = language.as_ref().map(|l| primary_subtag(l.as_str()));
                 self.profile = customer.clone();
             }
-            EventKind::CustomerMessage { .. } => {
+            EventKind::CustomerMessage { hidden, .. } => {
+                self.hidden.extend(hidden.iter().map(|kind| HiddenSecret {
+                    message_seq: seq,
+                    kind: *kind,
+                }));
                 self.last_customer_seq = seq;
                 if !matches!(self.phase, PhaseName::Bot | PhaseName::HandedBack) {
                     self.last_handled_seq = seq;
@@ -213,7 +246,32 @@ impl Memory {
                 self.greeted = true;
                 self.last_bot_text = Some(text.as_str().to_owned());
             }
-            EventKind::AgentMessage { .. } | EventKind::SystemNote { .. } | EventKind::HandoffRequested { .. } => {}
+            EventKind::AgentMessage { .. } | EventKind::SystemNote { .. } => {}
+            EventKind::HandoffRequested {
+                requested_by,
+                handoff_id,
+                reasons,
+                priority,
+                ..
+            } => self.handoffs.push(HandoffRecord {
+                id: handoff_id.unwrap_or(HandoffId {
+                    conversation_id: self.conversation_id,
+                    seq,
+                }),
+                seq,
+                at,
+                requested_by: *requested_by,
+                reasons: reasons.clone(),
+                priority: *priority,
+                package_version: 0,
+            }),
+            EventKind::HandoffPackaged {
+                handoff_id, version, ..
+            } => {
+                if let Some(handoff) = self.handoffs.iter_mut().find(|h| &h.id == handoff_id) {
+                    handoff.package_version = handoff.package_version.max(*version);
+                }
+            }
             EventKind::Assigned { .. } => self.phase = PhaseName::WithAgent,
             EventKind::PhaseChanged { to, .. } => {
                 self.phase = *to;
@@ -350,6 +408,11 @@ impl Memory {
                 };
             }
         }
+    }
+
+    /// The newest handoff, if any.
+    pub fn current_handoff(&self) -> Option<&HandoffRecord> {
+        self.handoffs.last()
     }
 
     /// Whether a customer message waits for the bot.

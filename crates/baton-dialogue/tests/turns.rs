@@ -85,6 +85,7 @@ impl Log {
         let seq = self.push(EventKind::CustomerMessage {
             text: MessageText::parse(text).expect("text"),
             client_message_id: ClientMessageId::parse(format!("c{}", self.events.len())).expect("id"),
+            hidden: Vec::new(),
         });
         let trigger = Trigger::Message {
             seq,

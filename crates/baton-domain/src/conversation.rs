@@ -11,6 +11,7 @@
 
 use crate::bot::Suggestion;
 use crate::event::{Event, EventKind, HandoffRequester};
+use crate::handoff::{Escalation, HandoffId};
 use crate::ids::{AgentId, ConversationId};
 use crate::text::{Channel, ClientMessageId, CustomerProfile, Language, MessageText};
 use serde::{Deserialize, Serialize};
@@ -167,7 +168,7 @@ pub enum Command {
     RecordBotTurn {
         records: Vec<EventKind>,
         reply: Option<BotReply>,
-        handoff: Option<String>,
+        handoff: Option<Escalation>,
     },
     PostAgentMessage {
         agent_id: AgentId,
@@ -179,7 +180,17 @@ pub enum Command {
     },
     RequestHandoff {
         requested_by: HandoffRequester,
-        reason: Option<String>,
+        escalation: Escalation,
+    },
+    /// A version of a handoff's context package, built by the runtime after the handoff
+    /// started (and again when it learns more). Accepted in any phase: it is a fact about the
+    /// handoff. The `acknowledgment` tells the customer what was passed on; it is posted (as a
+    /// system note) only while they still wait for a person.
+    RecordHandoffPackage {
+        handoff_id: HandoffId,
+        version: u32,
+        package: serde_json::Value,
+        acknowledgment: Option<MessageText>,
     },
     Accept {
         agent_id: AgentId,
@@ -214,6 +225,7 @@ impl Command {
             Command::PostAgentMessage { .. } => "post an agent message",
             Command::PostSystemNote { .. } => "post a system note",
             Command::RequestHandoff { .. } => "request a human",
+            Command::RecordHandoffPackage { .. } => "record a context package",
             Command::Accept { .. } => "accept",
             Command::HandBack { .. } => "hand back to the bot",
             Command::Resolve { .. } => "resolve",
@@ -230,6 +242,25 @@ pub struct BotReply {
     pub suggestions: Vec<Suggestion>,
 }
 
+/// The `handoff_requested` event recorded as `seq` of conversation `id`.
+fn handoff_requested(
+    id: ConversationId,
+    seq: u64,
+    requested_by: HandoffRequester,
+    escalation: Escalation,
+) -> EventKind {
+    EventKind::HandoffRequested {
+        requested_by,
+        handoff_id: Some(HandoffId {
+            conversation_id: id,
+            seq,
+        }),
+        reasons: escalation.reasons,
+        priority: escalation.priority,
+        reason: escalation.note,
+    }
+}
+
 /// Why a command is not allowed in the conversation's current phase.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Rejection {
@@ -243,6 +274,8 @@ pub enum Rejection {
     NotAllowed { phase: PhaseName, command: &'static str },
     #[error("a bot turn may record only the bot's own work, not `{0}`")]
     NotABotRecord(&'static str),
+    #[error("handoff {0} is not one of this conversation's")]
+    UnknownHandoff(HandoffId),
 }
 
 /// The part of a conversation the rules need: its id, phase and last sequence number.
@@ -319,6 +352,7 @@ impl ConversationState {
                 client_message_id,
             } => {
                 vec![EventKind::CustomerMessage {
+                    hidden: text.hidden(),
                     text,
                     client_message_id,
                 }]
@@ -355,11 +389,9 @@ impl ConversationState {
                         suggestions: reply.suggestions,
                     });
                 }
-                if let Some(reason) = handoff {
-                    kinds.push(EventKind::HandoffRequested {
-                        requested_by: HandoffRequester::Bot,
-                        reason: Some(reason),
-                    });
+                if let Some(escalation) = handoff {
+                    let seq = self.last_seq + kinds.len() as u64 + 1;
+                    kinds.push(handoff_requested(self.id, seq, HandoffRequester::Bot, escalation));
                     kinds.push(phase_change(Phase::WaitingForAgent));
                 }
                 kinds
@@ -379,15 +411,37 @@ impl ConversationState {
                 }]
             }
             Command::PostSystemNote { text } => vec![EventKind::SystemNote { text }],
-            Command::RequestHandoff { requested_by, reason } => match phase {
+            Command::RequestHandoff {
+                requested_by,
+                escalation,
+            } => match phase {
                 Phase::Bot | Phase::HandedBack => vec![
-                    EventKind::HandoffRequested { requested_by, reason },
+                    handoff_requested(self.id, self.last_seq + 1, requested_by, escalation),
                     phase_change(Phase::WaitingForAgent),
                 ],
                 // Already waiting for, or talking to, a human: asking again changes nothing.
                 Phase::WaitingForAgent | Phase::WithAgent { .. } => Vec::new(),
                 Phase::Resolved | Phase::Abandoned => return Err(not_allowed),
             },
+            Command::RecordHandoffPackage {
+                handoff_id,
+                version,
+                package,
+                acknowledgment,
+            } => {
+                if handoff_id.conversation_id != self.id || handoff_id.seq > self.last_seq {
+                    return Err(Rejection::UnknownHandoff(handoff_id));
+                }
+                let mut kinds = vec![EventKind::HandoffPackaged {
+                    handoff_id,
+                    version,
+                    package,
+                }];
+                if let (Some(text), Phase::WaitingForAgent) = (acknowledgment, &phase) {
+                    kinds.push(EventKind::SystemNote { text });
+                }
+                kinds
+            }
             Command::Accept { agent_id } => match phase {
                 Phase::WaitingForAgent => vec![
                     EventKind::Assigned { agent_id },

@@ -9,7 +9,9 @@ use crate::bot::{
     ActionOutcome, AuthState, Awaiting, CustomerFacts, FallbackKind, MessageAnalysis, SlotSource, Suggestion, Values,
 };
 use crate::conversation::PhaseName;
+use crate::handoff::{EscalationReason, HandoffId, Priority};
 use crate::ids::{AgentId, ConversationId};
+use crate::masking::SecretKind;
 use crate::text::{Channel, ClientMessageId, CustomerProfile, Language, MessageText};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -31,6 +33,18 @@ impl Event {
     /// The client message id this event answers for, if it is a message.
     pub fn client_message_id(&self) -> Option<&ClientMessageId> {
         self.kind.client_message_id()
+    }
+
+    /// The handoff this event starts or belongs to.
+    pub fn handoff_id(&self) -> Option<HandoffId> {
+        match &self.kind {
+            EventKind::HandoffRequested { handoff_id, .. } => Some(handoff_id.unwrap_or(HandoffId {
+                conversation_id: self.conversation_id,
+                seq: self.seq,
+            })),
+            EventKind::HandoffPackaged { handoff_id, .. } => Some(*handoff_id),
+            _ => None,
+        }
     }
 }
 
@@ -57,6 +71,10 @@ pub enum EventKind {
     CustomerMessage {
         text: MessageText,
         client_message_id: ClientMessageId,
+        /// The kinds of secret hidden in `text` (a card number, a code...): the customer gave
+        /// one, and its value was never stored.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        hidden: Vec<SecretKind>,
     },
     BotMessage {
         text: MessageText,
@@ -74,11 +92,29 @@ pub enum EventKind {
     SystemNote {
         text: MessageText,
     },
-    /// Someone asked for a human; `reason` says why in words.
+    /// Someone asked for a human: the handoff starts. `reasons` say why, each with the
+    /// messages that show it; `reason` is the customer's own words, when they gave some.
     HandoffRequested {
         requested_by: HandoffRequester,
+        /// This handoff (`{conversation}.{seq of this event}`); absent only in logs written
+        /// before handoffs had ids, where [`Event::handoff_id`] derives the same value.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        handoff_id: Option<HandoffId>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        reasons: Vec<EscalationReason>,
+        #[serde(default)]
+        priority: Priority,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         reason: Option<String>,
+    },
+    /// A version of a handoff's context package: what the agent is given. Each later update
+    /// is a new version; the package an agent saw can be shown again exactly. Agents only.
+    HandoffPackaged {
+        handoff_id: HandoffId,
+        version: u32,
+        /// The package as published (`GET /api/v1/schemas/context-package.json`).
+        #[schema(value_type = Object)]
+        package: serde_json::Value,
     },
     /// An agent now owns the conversation.
     Assigned {
@@ -172,6 +208,7 @@ impl EventKind {
             EventKind::AgentMessage { .. } => "agent_message",
             EventKind::SystemNote { .. } => "system_note",
             EventKind::HandoffRequested { .. } => "handoff_requested",
+            EventKind::HandoffPackaged { .. } => "handoff_packaged",
             EventKind::Assigned { .. } => "assigned",
             EventKind::PhaseChanged { .. } => "phase_changed",
             EventKind::MessageAnalyzed { .. } => "message_analyzed",
@@ -189,7 +226,7 @@ impl EventKind {
     /// What the customer's own client is shown: the conversation itself (messages, notes,
     /// handoff and phase), not the bot's internal records (analysis, identity, actions).
     pub fn is_customer_visible(&self) -> bool {
-        !self.is_bot_record()
+        !self.is_bot_record() && !matches!(self, EventKind::HandoffPackaged { .. })
     }
 
     /// True for the records of the bot's own work (analysis, slots, actions, articles,

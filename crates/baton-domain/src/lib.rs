@@ -9,7 +9,9 @@
 pub mod bot;
 pub mod conversation;
 pub mod event;
+pub mod handoff;
 pub mod ids;
+pub mod masking;
 pub mod text;
 
 pub use bot::{
@@ -18,5 +20,7 @@ pub use bot::{
 };
 pub use conversation::{BotReply, Command, ConversationState, Decision, Owner, Phase, PhaseName, Rejection, Resolver};
 pub use event::{Event, EventKind, HandoffRequester};
+pub use handoff::{BadHandoffId, Escalation, EscalationKind, EscalationReason, HandoffId, Priority};
 pub use ids::{AgentId, ConversationId};
+pub use masking::SecretKind;
 pub use text::{Channel, ClientMessageId, CustomerProfile, InputError, Language, MessageText};

@@ -56,11 +56,23 @@ fn check_controls(s: &str, allow_newlines: bool) -> Result<(), InputError> {
 pub struct MessageText(String);
 
 impl MessageText {
+    /// Checks the text and hides the secrets in it ([`crate::masking`]): a message text never
+    /// holds a card number, code or password in clear.
     pub fn parse(text: impl Into<String>) -> Result<Self, InputError> {
         let text = text.into();
         check_len(&text, MAX_MESSAGE_CHARS)?;
         check_controls(&text, true)?;
-        Ok(Self(text))
+        let masked = crate::masking::mask_secrets(&text).text;
+        if masked.len() != text.len() {
+            // Placeholders may be longer than what they hide; the stored text stays in bounds.
+            check_len(&masked, MAX_MESSAGE_CHARS)?;
+        }
+        Ok(Self(masked))
+    }
+
+    /// The kinds of secret hidden in this text, in order.
+    pub fn hidden(&self) -> Vec<crate::masking::SecretKind> {
+        crate::masking::hidden_in(&self.0)
     }
 
     pub fn as_str(&self) -> &str {

@@ -17,7 +17,8 @@ mod analysis;
 use baton_connectors::Connectors;
 use baton_dialogue::{DialogueConfig, KnowledgeHit, Memory, Step, Trigger, Turn};
 use baton_domain::{
-    BotReply, ClientMessageId, Command, ConversationId, Event, EventKind, MessageText, PhaseName, Rejection,
+    BotReply, ClientMessageId, Command, ConversationId, Escalation, EscalationKind, EscalationReason, Event, EventKind,
+    MessageText, PhaseName, Priority, Rejection,
 };
 use baton_kb::{KnowledgeBase, MatchPolicy};
 use baton_nlu::Analyzer;
@@ -369,6 +370,10 @@ impl Bot {
         // so the turn's view of memory is the one the log will give.
         let now = OffsetDateTime::now_utc();
         let now = now.replace_microsecond(now.microsecond()).unwrap_or(now);
+        let evidence: Vec<u64> = match &trigger {
+            Trigger::Message { seq, .. } => vec![*seq],
+            Trigger::Started => Vec::new(),
+        };
         let mut turn = Turn::begin(memory, &self.parts.dialogue, trigger, now);
         loop {
             match turn.step() {
@@ -409,7 +414,15 @@ impl Bot {
         let command = Command::RecordBotTurn {
             records: outcome.records.clone(),
             reply,
-            handoff: outcome.handoff,
+            handoff: outcome.handoff.map(|detail| Escalation {
+                reasons: vec![EscalationReason {
+                    kind: EscalationKind::Explicit,
+                    detail,
+                    evidence: evidence.clone(),
+                }],
+                priority: Priority::Normal,
+                note: None,
+            }),
         };
         let executed = match self.store.execute(id, command, now).await {
             // An agent took over, or the conversation closed, while the bot worked: keep the

@@ -46,7 +46,7 @@ fn resolve_by(agent_id: AgentId) -> Command {
 fn handoff() -> Command {
     Command::RequestHandoff {
         requested_by: HandoffRequester::Customer,
-        reason: None,
+        escalation: Default::default(),
     }
 }
 

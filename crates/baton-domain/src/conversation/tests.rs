@@ -1,6 +1,7 @@
 //! Unit and property tests of the conversation rules.
 
 use super::*;
+use crate::handoff::{EscalationKind, EscalationReason, Priority};
 use proptest::prelude::*;
 use time::macros::datetime;
 use uuid::Uuid;
@@ -34,7 +35,7 @@ fn bot_says(s: &str) -> Command {
 fn handoff() -> Command {
     Command::RequestHandoff {
         requested_by: HandoffRequester::Customer,
-        reason: None,
+        escalation: Escalation::default(),
     }
 }
 
@@ -220,7 +221,15 @@ fn any_command() -> impl Strategy<Value = Command> {
         Just(handoff()),
         Just(Command::RequestHandoff {
             requested_by: HandoffRequester::Bot,
-            reason: Some("loop".into())
+            escalation: Escalation {
+                reasons: vec![EscalationReason {
+                    kind: EscalationKind::Loop,
+                    detail: "loop".into(),
+                    evidence: vec![2],
+                }],
+                priority: Priority::Normal,
+                note: None,
+            },
         }),
         agent_n.clone().prop_map(|n| Command::Accept { agent_id: agent(n) }),
         agent_n.clone().prop_map(|n| Command::HandBack { agent_id: agent(n) }),
@@ -320,7 +329,15 @@ fn a_bot_turn_may_not_smuggle_in_other_events() {
 fn a_bot_turn_hands_over_with_its_reply_in_one_decision() {
     let mut command = turn(Some("I'll bring in a person."));
     if let Command::RecordBotTurn { handoff, .. } = &mut command {
-        *handoff = Some("the customer asked for a person".into());
+        *handoff = Some(Escalation {
+            reasons: vec![EscalationReason {
+                kind: EscalationKind::Explicit,
+                detail: "the customer asked for a person".into(),
+                evidence: vec![1],
+            }],
+            priority: Priority::High,
+            note: None,
+        });
     }
     let decision = started().decide(command, NOW).expect("turn");
     let names: Vec<_> = decision.events.iter().map(|e| e.kind.type_name()).collect();
@@ -329,6 +346,76 @@ fn a_bot_turn_hands_over_with_its_reply_in_one_decision() {
         ["dialogue_moved", "bot_message", "handoff_requested", "phase_changed"]
     );
     assert_eq!(decision.state.phase, Phase::WaitingForAgent);
+    // The handoff's id names the event that started it.
+    let requested = &decision.events[2];
+    let EventKind::HandoffRequested {
+        handoff_id, priority, ..
+    } = &requested.kind
+    else {
+        panic!("handoff_requested");
+    };
+    assert_eq!(handoff_id.map(|h| h.seq), Some(requested.seq));
+    assert_eq!(requested.handoff_id(), *handoff_id);
+    assert_eq!(*priority, Priority::High);
+}
+
+#[test]
+fn a_package_is_recorded_in_any_phase_and_acknowledged_only_while_waiting() {
+    let waiting = run(&started(), handoff()).expect("handoff");
+    let handoff_id = HandoffId {
+        conversation_id: waiting.id,
+        seq: 2,
+    };
+    let package = |ack: Option<&str>| Command::RecordHandoffPackage {
+        handoff_id,
+        version: 1,
+        package: serde_json::json!({"version": 1}),
+        acknowledgment: ack.map(text),
+    };
+    let recorded = waiting.decide(package(Some("passed on")), NOW).expect("package");
+    let names: Vec<_> = recorded.events.iter().map(|e| e.kind.type_name()).collect();
+    assert_eq!(names, ["handoff_packaged", "system_note"]);
+    let taken = run(&waiting, Command::Accept { agent_id: agent(1) }).expect("accept");
+    let late = taken.decide(package(Some("passed on")), NOW).expect("package");
+    let names: Vec<_> = late.events.iter().map(|e| e.kind.type_name()).collect();
+    assert_eq!(names, ["handoff_packaged"], "no acknowledgment once an agent is there");
+    let stranger = HandoffId {
+        conversation_id: ConversationId(uuid::Uuid::nil()),
+        seq: 2,
+    };
+    assert_eq!(
+        run(
+            &waiting,
+            Command::RecordHandoffPackage {
+                handoff_id: stranger,
+                version: 1,
+                package: serde_json::json!({}),
+                acknowledgment: None
+            }
+        ),
+        Err(Rejection::UnknownHandoff(stranger))
+    );
+}
+
+#[test]
+fn handoff_ids_read_back_what_they_write() {
+    let id = HandoffId {
+        conversation_id: ConversationId(uuid::Uuid::nil()),
+        seq: 17,
+    };
+    let text = id.to_string();
+    assert_eq!(text, "00000000-0000-0000-0000-000000000000.17");
+    assert_eq!(text.parse::<HandoffId>(), Ok(id));
+    for bad in [
+        "",
+        "17",
+        "nope.17",
+        "00000000-0000-0000-0000-000000000000.0",
+        "00000000-0000-0000-0000-000000000000.017",
+        "00000000-0000-0000-0000-000000000000.x",
+    ] {
+        assert!(bad.parse::<HandoffId>().is_err(), "{bad}");
+    }
 }
 
 #[test]

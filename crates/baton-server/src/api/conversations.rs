@@ -13,8 +13,8 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::IntoResponse;
 use axum::Json;
 use baton_domain::{
-    Channel, ClientMessageId, Command, ConversationId, CustomerProfile, Event, HandoffRequester, Language, MessageText,
-    Resolver,
+    Channel, ClientMessageId, Command, ConversationId, CustomerProfile, Escalation, EscalationKind, EscalationReason,
+    Event, HandoffRequester, Language, MessageText, Priority, Resolver,
 };
 use baton_store::NewConversation;
 use serde::{Deserialize, Serialize};
@@ -352,7 +352,16 @@ pub async fn request_handoff(
         id,
         Command::RequestHandoff {
             requested_by: HandoffRequester::Customer,
-            reason,
+            escalation: Escalation {
+                reasons: vec![EscalationReason {
+                    kind: EscalationKind::Explicit,
+                    detail: "the customer asked for a person with the handoff button".into(),
+                    evidence: Vec::new(),
+                }],
+                priority: Priority::Normal,
+                // The customer's words are untrusted: secrets in them are hidden like a message's.
+                note: reason.map(|r| baton_domain::masking::mask_secrets(&r).text),
+            },
         },
     )
     .await
