@@ -34,6 +34,9 @@ pub struct IntentTurn {
     pub confidence: f32,
     #[serde(with = "time::serde::rfc3339")]
     pub at: OffsetDateTime,
+    /// The message answered a question of the bot (a slot, a confirmation): its intent says
+    /// little about what the customer wants.
+    pub answering: bool,
 }
 
 /// The sentiment of one customer message.
@@ -79,6 +82,8 @@ pub struct Fallbacks {
     #[schema(value_type = Vec<String>)]
     #[serde(serialize_with = "rfc3339_list")]
     pub times: Vec<OffsetDateTime>,
+    /// The customer messages the bot could not act on, in order (beside `times`).
+    pub message_seqs: Vec<u64>,
     pub last_kind: Option<FallbackKind>,
 }
 
@@ -150,6 +155,8 @@ pub struct Memory {
     /// The last action or answer that worked.
     pub last_successful_step: Option<String>,
     pub ticket: Option<TicketRef>,
+    /// The customer messages whose proof of identity did not match.
+    pub verification_failures: Vec<u64>,
     /// Secrets the customer typed (hidden before storage): the agent knows one was given.
     pub hidden: Vec<HiddenSecret>,
     /// Handoffs to a person, oldest first.
@@ -188,6 +195,7 @@ impl Memory {
             fallbacks: Fallbacks::default(),
             last_successful_step: None,
             ticket: None,
+            verification_failures: Vec::new(),
             hidden: Vec::new(),
             handoffs: Vec::new(),
             position: Position::default(),
@@ -293,6 +301,7 @@ impl Memory {
                     intent: analysis.intent.as_ref().map(|i| i.intent.clone()),
                     confidence: analysis.intent.as_ref().or(best).map_or(0.0, |i| i.confidence),
                     at,
+                    answering: self.position.awaiting.is_some(),
                 });
                 // While a flow is under way, a message answers it ("yes", "54192"): the
                 // intent served stays the flow's, whatever the model makes of the answer.
@@ -307,10 +316,11 @@ impl Memory {
                     *self.frustration.entry(marker.clone()).or_default() += 1;
                 }
             }
-            EventKind::Fallback { kind, .. } => {
+            EventKind::Fallback { kind, message_seq } => {
                 self.fallbacks.count += 1;
                 self.fallbacks.streak += 1;
                 self.fallbacks.times.push(at);
+                self.fallbacks.message_seqs.push(*message_seq);
                 self.fallbacks.last_kind = Some(*kind);
             }
             EventKind::SlotFilled {
@@ -380,6 +390,9 @@ impl Memory {
                 }
             }
             EventKind::IdentityChanged { auth, customer } => {
+                if matches!(auth, AuthState::Failed { .. }) {
+                    self.verification_failures.push(self.last_customer_seq);
+                }
                 self.auth = auth.clone();
                 if customer.is_some() {
                     self.customer = customer.clone();
