@@ -31,10 +31,15 @@ pub fn lines(package: &ContextPackage, memory: &Memory, language: &str, config: 
     let mut out = Vec::new();
     if let Some(intent) = &package.action.intent {
         out.push(line(&t.brief_intent, intent_label(config, &intent.name, language)));
+    } else if memory.fallbacks.count > 0 {
+        let mut values = Values::new();
+        values.insert("count".into(), memory.fallbacks.count.to_string());
+        let unclear = render(&say(&t.intent_unclear), &values, |_, v| v.to_owned());
+        out.push(line(&t.brief_intent, unclear));
     }
     let captured = captured(package, memory, language, config);
     if !captured.is_empty() {
-        out.push(line(&t.brief_captured, join(&captured, &say(&t.and))));
+        out.push(line(&t.brief_captured, captured.join(", ")));
     }
     if let Some(sentiment) = sentiment_words(package.conversation.sentiment.mood, memory, language, config) {
         out.push(line(&t.brief_sentiment, sentiment));

@@ -144,6 +144,8 @@ pub struct OpenerConfig {
 #[serde(deny_unknown_fields)]
 pub struct Texts {
     pub brief_intent: Localized,
+    /// The intent when the bot could not place the messages (`{count}` of them).
+    pub intent_unclear: Localized,
     pub brief_captured: Localized,
     pub brief_sentiment: Localized,
     pub brief_tried: Localized,
@@ -395,6 +397,7 @@ impl HandoffConfig {
         let t = &self.texts;
         texts.extend([
             ("texts.brief_intent".to_owned(), &t.brief_intent),
+            ("texts.intent_unclear".to_owned(), &t.intent_unclear),
             ("texts.brief_captured".to_owned(), &t.brief_captured),
             ("texts.brief_sentiment".to_owned(), &t.brief_sentiment),
             ("texts.brief_tried".to_owned(), &t.brief_tried),

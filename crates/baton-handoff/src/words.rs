@@ -51,7 +51,13 @@ fn values(package: &ContextPackage, language: &str, config: &HandoffConfig) -> V
         .iter()
         .map(|e| (e.name.clone(), e.value.clone()))
         .collect();
-    if let Some(intent) = &package.action.intent {
+    // "About wants a person" says nothing: a request for a person is not the issue.
+    if let Some(intent) = package
+        .action
+        .intent
+        .as_ref()
+        .filter(|i| !config.escalation.explicit_intents.contains(&i.name))
+    {
         values.insert("intent".into(), intent_label(config, &intent.name, language));
     }
     values
