@@ -112,6 +112,8 @@ pub struct HandoffRecord {
     pub priority: Priority,
     /// The newest version of its context package; 0 before the first.
     pub package_version: u32,
+    /// Sequence number of that version's `handoff_packaged` event; 0 before the first.
+    pub package_seq: u64,
 }
 
 /// A secret the customer typed, hidden before it was stored.
@@ -272,12 +274,14 @@ impl Memory {
                 reasons: reasons.clone(),
                 priority: *priority,
                 package_version: 0,
+                package_seq: 0,
             }),
             EventKind::HandoffPackaged {
                 handoff_id, version, ..
             } => {
                 if let Some(handoff) = self.handoffs.iter_mut().find(|h| &h.id == handoff_id) {
                     handoff.package_version = handoff.package_version.max(*version);
+                    handoff.package_seq = seq;
                 }
             }
             EventKind::Assigned { .. } => self.phase = PhaseName::WithAgent,

@@ -13,12 +13,17 @@
 
 pub mod actions;
 mod analysis;
+pub mod handoff;
 
 use baton_connectors::Connectors;
-use baton_dialogue::{DialogueConfig, KnowledgeHit, Memory, Step, Trigger, Turn};
+use baton_dialogue::memory::HandoffRecord;
+use baton_dialogue::{DialogueConfig, KnowledgeHit, Memory, Step, Trigger, Turn, TurnOutcome, VERIFY_ACTION};
 use baton_domain::{
-    BotReply, ClientMessageId, Command, ConversationId, Escalation, EscalationKind, EscalationReason, Event, EventKind,
-    MessageText, PhaseName, Priority, Rejection,
+    ActionOutcome, BotReply, ClientMessageId, Command, ConversationId, EscalationKind, EscalationReason, Event,
+    EventKind, MessageText, PhaseName, Rejection,
+};
+use baton_handoff::{
+    acknowledgment, build_package, EscalationPolicy, HandoffConfig, Message as EscalationMessage, PackageInput,
 };
 use baton_kb::{KnowledgeBase, MatchPolicy};
 use baton_nlu::Analyzer;
@@ -44,6 +49,8 @@ pub enum RuntimeError {
     Store(#[from] StoreError),
     #[error("the bot's reply text is not valid ({0})")]
     Reply(String),
+    #[error("the context package could not be written as JSON: {0}")]
+    Package(#[from] serde_json::Error),
 }
 
 /// What the bot needs to serve.
@@ -55,6 +62,9 @@ pub struct BotParts {
     pub connectors: Connectors,
     pub knowledge: Arc<KnowledgeBase>,
     pub match_policy: MatchPolicy,
+    /// When to hand over, and what the agent is given.
+    pub handoff: Arc<HandoffConfig>,
+    pub policy: Arc<EscalationPolicy>,
 }
 
 /// Conversations whose memory is kept between turns; beyond this the oldest entries go.
@@ -229,6 +239,11 @@ impl Bot {
         lock(&self.memories).get(&id).map(|state| state.memory.clone())
     }
 
+    /// The handoff configuration the bot packages with (for openers rendered per agent).
+    pub fn handoff_config(&self) -> &HandoffConfig {
+        &self.parts.handoff
+    }
+
     /// Whether no worker is running (for tests and shutdown).
     pub fn is_idle(&self) -> bool {
         lock(&self.running).is_empty()
@@ -265,20 +280,27 @@ impl Bot {
     }
 
     /// Picks up every conversation the bot owns whose last customer message has no recorded
-    /// analysis (or that was never greeted): what a crash left unanswered.
+    /// analysis (or that was never greeted), and every handoff without its context package:
+    /// what a crash left unanswered.
     pub async fn recover(self: &Arc<Self>) -> Result<usize, StoreError> {
         let mut after = None;
         let mut count = 0;
         loop {
             let page = self
                 .store
-                .conversations_in_phases(&[PhaseName::Bot, PhaseName::HandedBack], after, PAGE)
+                .conversations_in_phases(
+                    &[PhaseName::Bot, PhaseName::HandedBack, PhaseName::WaitingForAgent],
+                    after,
+                    PAGE,
+                )
                 .await?;
             let Some(last) = page.last() else { break };
             after = Some(last.id);
             for conversation in &page {
                 let memory = memory_of(&*self.store, conversation.id).await?;
-                if memory.has_unanswered_message() || (!memory.greeted && memory.last_customer_seq == 0) {
+                let unanswered = memory.bot_owns()
+                    && (memory.has_unanswered_message() || (!memory.greeted && memory.last_customer_seq == 0));
+                if unanswered || handoff::due(&memory).is_some() {
                     count += 1;
                     self.notify(conversation.id);
                 }
@@ -355,8 +377,62 @@ impl Bot {
                 .await?;
             self.bring_up_to_date(&mut state, &recorded).await?;
         }
+        if let Some(handoff) = handoff::due(&state.memory).cloned() {
+            let recorded = self.package(&state.memory, &handoff).await?;
+            self.bring_up_to_date(&mut state, &recorded).await?;
+        }
         self.remember(state);
         Ok(())
+    }
+
+    /// Builds and records the next version of `handoff`'s context package (with the
+    /// customer's acknowledgment for the first), waiting on connectors at most the budget.
+    async fn package(&self, memory: &Memory, handoff: &HandoffRecord) -> Result<Vec<Event>, RuntimeError> {
+        let id = memory.conversation_id;
+        let config = &self.parts.handoff;
+        let budget = Duration::from_millis(config.refresh_budget_ms);
+        let snapshot = handoff::refresh(&self.parts.connectors, memory, budget).await;
+        let mut transcript = Vec::new();
+        catch_up(&*self.store, id, 0, |e| {
+            if e.seq == 1 || e.kind.client_message_id().is_some() || matches!(e.kind, EventKind::SystemNote { .. }) {
+                transcript.push(e.clone());
+            }
+        })
+        .await?;
+        let version = handoff.package_version + 1;
+        let now = OffsetDateTime::now_utc();
+        let now = now.replace_microsecond(now.microsecond()).unwrap_or(now);
+        let package = build_package(
+            PackageInput {
+                memory,
+                events: &transcript,
+                handoff,
+                snapshot: &snapshot,
+                version,
+                now,
+            },
+            config,
+        );
+        let acknowledgment = match version {
+            1 => Some(
+                MessageText::parse(bounded(acknowledgment(&package, config)))
+                    .map_err(|e| RuntimeError::Reply(e.to_string()))?,
+            ),
+            _ => None,
+        };
+        if !package.degraded.is_empty() {
+            let sources: Vec<&str> = package.degraded.iter().map(|d| d.source.as_str()).collect();
+            tracing::warn!(conversation = %id, handoff = %handoff.id, ?sources, "handoff package built without some sources");
+        }
+        let command = Command::RecordHandoffPackage {
+            handoff_id: handoff.id,
+            version,
+            package: serde_json::to_value(&package)?,
+            acknowledgment,
+        };
+        let executed = self.store.execute(id, command, now).await?;
+        self.announce.publish(&executed.events);
+        Ok(executed.events)
     }
 
     /// Runs one turn to its end and records it; returns the events stored.
@@ -370,39 +446,98 @@ impl Bot {
         // so the turn's view of memory is the one the log will give.
         let now = OffsetDateTime::now_utc();
         let now = now.replace_microsecond(now.microsecond()).unwrap_or(now);
-        let evidence: Vec<u64> = match &trigger {
-            Trigger::Message { seq, .. } => vec![*seq],
-            Trigger::Started => Vec::new(),
+        let message = match &trigger {
+            Trigger::Message { seq, text, analysis } => Some((*seq, text.clone(), analysis.clone())),
+            Trigger::Started => None,
         };
-        let mut turn = Turn::begin(memory, &self.parts.dialogue, trigger, now);
-        loop {
-            match turn.step() {
-                Step::Done => break,
-                Step::Call(call) => {
-                    let result = actions::run(&self.parts.connectors, &call).await;
-                    tracing::debug!(conversation = %id, action = %call.action, outcome = ?result.outcome, "action");
-                    turn.action_done(call, result);
-                }
-                Step::Search { query, language } => {
-                    let hit = self
-                        .parts
-                        .knowledge
-                        .search(&query, &language, 1)
-                        .into_iter()
-                        .next()
-                        .filter(|hit| self.parts.match_policy.is_good(hit))
-                        .map(|hit| KnowledgeHit {
-                            article_id: hit.article_id,
-                            title: hit.title,
-                            language: hit.language,
-                            url: hit.url,
-                            passage: hit.passage,
-                        });
-                    turn.knowledge_found(hit);
+        let policy = &self.parts.policy;
+        let check = |memory_now: &Memory, after: Option<&Memory>| match &message {
+            Some((seq, text, analysis)) => {
+                let message = EscalationMessage {
+                    seq: *seq,
+                    text,
+                    analysis,
+                    at: now,
+                };
+                match after {
+                    None => policy.before_turn(memory_now, &message),
+                    Some(after) => policy.after_turn(memory_now, after, &message),
                 }
             }
+            None => Vec::new(),
+        };
+        let mut turn = Turn::begin(memory, &self.parts.dialogue, trigger, now);
+        // What the message itself says may hand over at once: the bot then does nothing but
+        // record what it understood.
+        let early = check(turn.memory(), None);
+        let (outcome, handoff) = if !early.is_empty() {
+            let understood = turn.finish();
+            let outcome = TurnOutcome {
+                records: understood.records,
+                reply: None,
+                handoff: None,
+            };
+            (outcome, Some(policy.escalation(early)))
+        } else {
+            loop {
+                match turn.step() {
+                    Step::Done => break,
+                    Step::Call(call) => {
+                        let result = actions::run(&self.parts.connectors, &call).await;
+                        tracing::debug!(conversation = %id, action = %call.action, outcome = ?result.outcome, "action");
+                        turn.action_done(call, result);
+                    }
+                    Step::Search { query, language } => {
+                        let hit = self
+                            .parts
+                            .knowledge
+                            .search(&query, &language, 1)
+                            .into_iter()
+                            .next()
+                            .filter(|hit| self.parts.match_policy.is_good(hit))
+                            .map(|hit| KnowledgeHit {
+                                article_id: hit.article_id,
+                                title: hit.title,
+                                language: hit.language,
+                                url: hit.url,
+                                passage: hit.passage,
+                            });
+                        turn.knowledge_found(hit);
+                    }
+                }
+            }
+            let after = turn.memory().clone();
+            let outcome = turn.finish();
+            let late = check(memory, Some(&after));
+            if !late.is_empty() {
+                // A failed action's own answer says what could not be done ("I can't find that
+                // order on your account"); other replies (another rephrase prompt, "try the
+                // proof again") give way to the acknowledgment.
+                let failed_now = after
+                    .actions
+                    .iter()
+                    .any(|a| a.seq > memory.last_seq && a.outcome != ActionOutcome::Ok && a.action != VERIFY_ACTION);
+                let outcome = TurnOutcome {
+                    reply: outcome.reply.filter(|_| failed_now),
+                    handoff: None,
+                    records: outcome.records,
+                };
+                (outcome, Some(policy.escalation(late)))
+            } else {
+                let handoff = outcome.handoff.clone().map(|detail| {
+                    policy.escalation(vec![EscalationReason {
+                        kind: EscalationKind::Explicit,
+                        detail,
+                        evidence: message.iter().map(|(seq, _, _)| *seq).collect(),
+                    }])
+                });
+                (outcome, handoff)
+            }
+        };
+        if let Some(escalation) = &handoff {
+            let kinds: Vec<&str> = escalation.reasons.iter().map(|r| r.kind.as_str()).collect();
+            tracing::info!(conversation = %id, ?kinds, priority = ?escalation.priority, "handing over to a person");
         }
-        let outcome = turn.finish();
         let reply = match outcome.reply {
             Some(reply) => Some(BotReply {
                 text: MessageText::parse(bounded(reply.text)).map_err(|e| RuntimeError::Reply(e.to_string()))?,
@@ -414,15 +549,7 @@ impl Bot {
         let command = Command::RecordBotTurn {
             records: outcome.records.clone(),
             reply,
-            handoff: outcome.handoff.map(|detail| Escalation {
-                reasons: vec![EscalationReason {
-                    kind: EscalationKind::Explicit,
-                    detail,
-                    evidence: evidence.clone(),
-                }],
-                priority: Priority::Normal,
-                note: None,
-            }),
+            handoff,
         };
         let executed = match self.store.execute(id, command, now).await {
             // An agent took over, or the conversation closed, while the bot worked: keep the

@@ -1,5 +1,5 @@
-//! Builds the bot from the configuration: trains the NLU models, checks the dialogue against
-//! them and the runtime's actions, opens the connectors and indexes the knowledge base. Every
+//! Builds the bot from the configuration: trains the NLU models, checks the dialogue and the
+//! handoff against them and the runtime's actions, opens the connectors and indexes the knowledge base. Every
 //! error names the part of the configuration at fault.
 
 use crate::config::Config;
@@ -23,6 +23,8 @@ pub enum BotSetupError {
     Knowledge(#[from] baton_kb::KbError),
     #[error("the configuration has a [dialogue] section but no [nlu] section to understand messages with")]
     DialogueWithoutNlu,
+    #[error(transparent)]
+    Handoff(#[from] baton_handoff::HandoffConfigError),
 }
 
 impl Announce for Hub {
@@ -49,6 +51,11 @@ pub fn bot_parts(config: &Config, knowledge_dir: Option<&Path>) -> Result<Option
     intents.dedup();
     let languages: Vec<&str> = nlu.languages.iter().map(String::as_str).collect();
     dialogue.validate(&languages, &intents, baton_runtime::actions::ACTIONS)?;
+    let handoff = match &config.handoff {
+        Some(handoff) => handoff.clone(),
+        None => baton_handoff::HandoffConfig::demo()?,
+    };
+    handoff.validate(&intents, baton_runtime::actions::ACTIONS)?;
     let connectors = baton_connectors::Connectors::from_config(&config.connectors)?;
     let knowledge = match knowledge_dir.or(config.knowledge.dir.as_deref()) {
         Some(dir) => KnowledgeBase::from_dir(dir)?,
@@ -62,6 +69,8 @@ pub fn bot_parts(config: &Config, knowledge_dir: Option<&Path>) -> Result<Option
         connectors,
         knowledge: Arc::new(knowledge),
         match_policy: MatchPolicy::default(),
+        policy: Arc::new(baton_handoff::EscalationPolicy::new(&handoff)),
+        handoff: Arc::new(handoff),
     }))
 }
 

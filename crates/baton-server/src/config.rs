@@ -13,7 +13,9 @@ pub const DEMO_CONFIG: &str = concat!(
     "\n",
     include_str!("../../baton-nlu/demo/nlu.toml"),
     "\n",
-    include_str!("../../baton-dialogue/demo/dialogue.toml")
+    include_str!("../../baton-dialogue/demo/dialogue.toml"),
+    "\n",
+    include_str!("../../baton-handoff/demo/handoff.toml")
 );
 
 /// Why a configuration was refused.
@@ -41,6 +43,9 @@ pub struct Config {
     #[serde(default)]
     pub dialogue: Option<baton_dialogue::DialogueConfig>,
     /// The shop's systems; each absent connector uses the built-in demo data.
+    /// When the bot hands over and what the agent is given; the demo's when absent.
+    #[serde(default)]
+    pub handoff: Option<baton_handoff::HandoffConfig>,
     #[serde(default)]
     pub connectors: baton_connectors::ConnectorsConfig,
     #[serde(default)]

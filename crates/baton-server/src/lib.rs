@@ -65,6 +65,7 @@ impl AppState {
                 matches!(
                     e.kind,
                     EventKind::CustomerMessage { .. }
+                        | EventKind::HandoffRequested { .. }
                         | EventKind::PhaseChanged {
                             to: PhaseName::HandedBack,
                             ..

@@ -1,7 +1,7 @@
 //! The OpenAPI 3.1 document, generated from the handlers' annotations so that it describes
 //! what the server really accepts.
 
-use crate::api::{agents, conversations, health};
+use crate::api::{agents, conversations, handoffs, health};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
@@ -16,6 +16,9 @@ use utoipa::{Modify, OpenApi};
         conversations::post_message,
         conversations::list_events,
         conversations::memory,
+        handoffs::list,
+        handoffs::get_one,
+        handoffs::package_schema,
         conversations::request_handoff,
         conversations::accept,
         conversations::hand_back,

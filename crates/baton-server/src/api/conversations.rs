@@ -108,7 +108,7 @@ pub struct EventsPage {
 pub const DEFAULT_EVENTS_LIMIT: u32 = 500;
 pub const MAX_EVENTS_LIMIT: u32 = 1_000;
 
-async fn load(state: &AppState, id: ConversationId) -> Result<ConversationView, ApiError> {
+pub(crate) async fn load(state: &AppState, id: ConversationId) -> Result<ConversationView, ApiError> {
     state
         .store
         .conversation(id)

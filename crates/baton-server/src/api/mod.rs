@@ -3,6 +3,7 @@
 
 pub mod agents;
 pub mod conversations;
+pub mod handoffs;
 pub mod health;
 
 use crate::AppState;
@@ -74,6 +75,9 @@ fn table() -> Table {
     .post("/api/v1/conversations/{id}/messages", conversations::post_message)
     .get("/api/v1/conversations/{id}/events", conversations::list_events)
     .get("/api/v1/conversations/{id}/memory", conversations::memory)
+    .get("/api/v1/conversations/{id}/handoffs", handoffs::list)
+    .get("/api/v1/handoffs/{handoff_id}", handoffs::get_one)
+    .get("/api/v1/schemas/context-package.json", handoffs::package_schema)
     .stream("/api/v1/conversations/{id}/ws", crate::ws::conversation_stream)
     .post(
         "/api/v1/conversations/{id}/handoff-request",

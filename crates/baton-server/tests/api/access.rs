@@ -69,6 +69,9 @@ const ROWS: &[Row] = &[
     Row { method: "POST", path: "/api/v1/conversations/{id}/messages", setup: Setup::WithOwner, body: Some(message), expect: [401, 201, 404, 409, 201, 409, 409] },
     Row { method: "GET", path: "/api/v1/conversations/{id}/events", setup: Setup::Bot, body: None, expect: [401, 200, 404, 200, 200, 200, 200] },
     Row { method: "GET", path: "/api/v1/conversations/{id}/memory", setup: Setup::Bot, body: None, expect: [401, 403, 403, 200, 200, 200, 200] },
+    Row { method: "GET", path: "/api/v1/conversations/{id}/handoffs", setup: Setup::Waiting, body: None, expect: [401, 403, 403, 200, 200, 200, 200] },
+    Row { method: "GET", path: "/api/v1/handoffs/{handoff_id}", setup: Setup::Waiting, body: None, expect: [401, 403, 403, 200, 200, 200, 200] },
+    Row { method: "GET", path: "/api/v1/schemas/context-package.json", setup: Setup::Bot, body: None, expect: [200, 200, 200, 200, 200, 200, 200] },
     Row { method: "POST", path: "/api/v1/conversations/{id}/handoff-request", setup: Setup::Bot, body: None, expect: [401, 200, 404, 403, 403, 403, 403] },
     Row { method: "POST", path: "/api/v1/conversations/{id}/accept", setup: Setup::Waiting, body: None, expect: [401, 403, 403, 200, 200, 200, 200] },
     Row { method: "POST", path: "/api/v1/conversations/{id}/hand-back", setup: Setup::WithOwner, body: None, expect: [401, 403, 403, 409, 200, 409, 409] },
@@ -170,7 +173,11 @@ async fn every_endpoint_against_every_caller() {
         for row in rows {
             for (who, expected) in EVERYONE.iter().zip(row.expect) {
                 let conv = prepare(&app, &principals, row.setup).await;
-                let path = row.path.replace("{id}", &conv.id);
+                // A waiting conversation's handoff is its second event.
+                let path = row
+                    .path
+                    .replace("{id}", &conv.id)
+                    .replace("{handoff_id}", &format!("{}.2", conv.id));
                 let token = token_for(*who, &conv, &principals);
                 let got = if is_stream {
                     upgrade(&app, &path, token).await

@@ -62,6 +62,8 @@ fn demo_bot_parts(config: &Config, connectors: baton_connectors::Connectors) -> 
         connectors,
         knowledge: shared.knowledge.clone(),
         match_policy: shared.match_policy,
+        handoff: shared.handoff.clone(),
+        policy: shared.policy.clone(),
     }
 }
 

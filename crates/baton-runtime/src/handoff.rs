@@ -1,0 +1,142 @@
+//! The handoff's I/O: refreshing what the CRM, the order system and the ticketing system say
+//! about the customer, within a budget, and recording each version of the context package
+//! (with the customer's acknowledgment for the first). Deciding and building are
+//! `baton-handoff`'s pure functions; this module only gathers their inputs and stores their
+//! outputs.
+
+use baton_connectors::{ConnectorError, Connectors, Customer, Order};
+use baton_dialogue::memory::HandoffRecord;
+use baton_dialogue::Memory;
+use baton_domain::AuthState;
+use baton_handoff::package::{CustomerFacts, Degraded, OrderFacts, OrderRelevance, PaymentFacts};
+use baton_handoff::Snapshot;
+use std::future::Future;
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// What one source answered by the deadline.
+enum Answer<T> {
+    Got(T),
+    Failed(String),
+    Late,
+}
+
+async fn by<T>(deadline: Instant, call: impl Future<Output = Result<T, ConnectorError>>) -> Answer<T> {
+    match tokio::time::timeout_at(deadline, call).await {
+        Ok(Ok(value)) => Answer::Got(value),
+        Ok(Err(e)) => Answer::Failed(e.to_string()),
+        Err(_) => Answer::Late,
+    }
+}
+
+fn degraded(source: &str, problem: String, missing: &[&str]) -> Degraded {
+    Degraded {
+        source: source.into(),
+        problem,
+        missing: missing.iter().map(|m| (*m).to_owned()).collect(),
+    }
+}
+
+const CRM_MISSING: &[&str] = &["name", "contact details", "tier", "preferred language"];
+const ORDERS_MISSING: &[&str] = &["order status", "payments"];
+
+fn problem<T>(answer: &Answer<T>, budget: Duration) -> String {
+    match answer {
+        Answer::Failed(e) => format!("unavailable: {e}"),
+        _ => format!("no answer within {} ms", budget.as_millis()),
+    }
+}
+
+/// What the connectors say about the conversation's customer, waiting at most `budget` in all.
+/// Orders are asked for only for a verified customer (an unproven claim does not open an
+/// account to the package). Whatever does not arrive in time is listed as degraded.
+pub async fn refresh(connectors: &Connectors, memory: &Memory, budget: Duration) -> Snapshot {
+    let deadline = Instant::now() + budget;
+    let mut snapshot = Snapshot::default();
+    let (known_id, verified) = match &memory.auth {
+        AuthState::Verified { customer_id, .. } => (Some(customer_id.clone()), true),
+        AuthState::Claimed { customer_id } => (Some(customer_id.clone()), false),
+        _ => (memory.customer.as_ref().map(|c| c.customer_id.clone()), false),
+    };
+    let email = memory
+        .slot("email")
+        .map(str::to_owned)
+        .or_else(|| memory.profile.email.clone());
+    let crm = async {
+        match (&known_id, &email) {
+            (Some(id), _) => by(deadline, connectors.customers.customer(id)).await,
+            (None, Some(email)) => by(deadline, connectors.customers.find_by_email(email)).await,
+            (None, None) => Answer::Got(None),
+        }
+    };
+    let orders = async {
+        match (&known_id, verified) {
+            (Some(id), true) => Some(by(deadline, connectors.orders.orders_of(id)).await),
+            _ => None,
+        }
+    };
+    let (crm, orders) = tokio::join!(crm, orders);
+    match crm {
+        Answer::Got(customer) => snapshot.customer = customer.map(customer_facts),
+        other => snapshot
+            .degraded
+            .push(degraded("crm", problem(&other, budget), CRM_MISSING)),
+    }
+    match orders {
+        Some(Answer::Got(mut orders)) => {
+            // Newest first; the package keeps the named ones and the most recent.
+            orders.sort_by(|a, b| b.placed_on.cmp(&a.placed_on));
+            snapshot.orders = orders.iter().map(order_facts).collect();
+        }
+        Some(other) => snapshot
+            .degraded
+            .push(degraded("orders", problem(&other, budget), ORDERS_MISSING)),
+        None => {}
+    }
+    snapshot
+}
+
+fn customer_facts(customer: Customer) -> CustomerFacts {
+    CustomerFacts {
+        customer_id: customer.id,
+        name: customer.name,
+        email: customer.email,
+        phone: customer.phone,
+        language: customer.language,
+        // `Vip` -> `vip`, as the tier's JSON form.
+        tier: format!("{:?}", customer.tier).to_lowercase(),
+    }
+}
+
+fn order_facts(order: &Order) -> OrderFacts {
+    OrderFacts {
+        number: order.number.clone(),
+        status: order.status.as_str().to_owned(),
+        placed_on: order.placed_on.to_string(),
+        total: order.total.to_string(),
+        payments: order
+            .payments
+            .iter()
+            .map(|p| PaymentFacts {
+                amount: p.amount.to_string(),
+                on: p.on.to_string(),
+                status: format!("{:?}", p.status).to_lowercase(),
+            })
+            .collect(),
+        relevance: OrderRelevance::Recent,
+    }
+}
+
+/// The handoff that needs a package now: the newest one, when it has none yet, or when the
+/// customer wrote since its last version while still waiting for a person.
+pub fn due(memory: &Memory) -> Option<&HandoffRecord> {
+    let handoff = memory.current_handoff()?;
+    let waiting = memory.phase == baton_domain::PhaseName::WaitingForAgent;
+    let first = handoff.package_version == 0
+        && !matches!(
+            memory.phase,
+            baton_domain::PhaseName::Resolved | baton_domain::PhaseName::Abandoned
+        );
+    let update = waiting && handoff.package_version > 0 && memory.last_customer_seq > handoff.package_seq;
+    (first || update).then_some(handoff)
+}
