@@ -85,7 +85,7 @@ pub async fn refresh(connectors: &Connectors, memory: &Memory, budget: Duration)
     match orders {
         Some(Answer::Got(mut orders)) => {
             // Newest first; the package keeps the named ones and the most recent.
-            orders.sort_by(|a, b| b.placed_on.cmp(&a.placed_on));
+            orders.sort_by_key(|o| std::cmp::Reverse(o.placed_on));
             snapshot.orders = orders.iter().map(order_facts).collect();
         }
         Some(other) => snapshot

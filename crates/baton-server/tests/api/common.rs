@@ -219,6 +219,12 @@ impl TestApp {
         Self::builder().start().await
     }
 
+    /// The folder holding this server's database files.
+    #[allow(dead_code)]
+    pub fn data_dir(&self) -> &std::path::Path {
+        &self.dir
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{}", self.addr, path)
     }

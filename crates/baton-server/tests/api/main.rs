@@ -7,6 +7,7 @@ mod bad_input;
 mod bot;
 mod common;
 mod conversations;
+mod handoff;
 mod limits;
 mod openapi;
 mod outage;
