@@ -59,7 +59,7 @@
 use crate::error::ConnectorError;
 use crate::model::{
     ChangeResult, Customer, Money, NewTicket, Order, OrderItem, OrderStatus, Payment, PaymentStatus, RefundEligibility,
-    RefundReason, RefundResult, Ticket, TicketStatus, TicketUpdate, Tier,
+    RefundReason, RefundResult, Ticket, TicketStatus, TicketSummary, TicketUpdate, Tier,
 };
 use crate::traits::{CustomerDirectory, Orders, Ticketing};
 use async_trait::async_trait;
@@ -669,5 +669,20 @@ impl Ticketing for DemoTicketing {
             stored.notes.push(note);
         }
         Ok(stored.ticket.clone())
+    }
+
+    async fn open_tickets(&self, customer_email: &str) -> Result<Vec<TicketSummary>, ConnectorError> {
+        let wanted = normalize_email(customer_email);
+        Ok(lock(&self.state)
+            .tickets
+            .values()
+            .filter(|t| t.ticket.status != TicketStatus::Solved)
+            .filter(|t| t.request.customer_email.as_deref().map(normalize_email) == Some(wanted.clone()))
+            .map(|t| TicketSummary {
+                id: t.ticket.id.clone(),
+                status: t.ticket.status,
+                subject: t.request.subject.clone(),
+            })
+            .collect())
     }
 }

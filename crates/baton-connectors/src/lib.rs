@@ -80,7 +80,7 @@ pub use error::ConnectorError;
 pub use http::{AuthHeader, HttpCustomers, HttpOrders, HttpSettings, HttpTicketing};
 pub use model::{
     ChangeResult, Customer, Money, NewTicket, Order, OrderItem, OrderStatus, Payment, PaymentStatus, RefundEligibility,
-    RefundReason, RefundResult, Ticket, TicketPriority, TicketStatus, TicketUpdate, Tier,
+    RefundReason, RefundResult, Ticket, TicketPriority, TicketStatus, TicketSummary, TicketUpdate, Tier,
 };
 pub use traits::{CustomerDirectory, Orders, Ticketing};
 

@@ -278,6 +278,14 @@ pub struct Ticket {
     pub status: TicketStatus,
 }
 
+/// A ticket as listed for a customer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TicketSummary {
+    pub id: String,
+    pub status: TicketStatus,
+    pub subject: String,
+}
+
 /// A change to a ticket: a new status, a note, or both.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TicketUpdate {

@@ -7,7 +7,8 @@
 
 use crate::error::ConnectorError;
 use crate::model::{
-    ChangeResult, Customer, NewTicket, Order, RefundEligibility, RefundReason, RefundResult, Ticket, TicketUpdate,
+    ChangeResult, Customer, NewTicket, Order, RefundEligibility, RefundReason, RefundResult, Ticket, TicketSummary,
+    TicketUpdate,
 };
 use async_trait::async_trait;
 
@@ -68,4 +69,7 @@ pub trait Ticketing: Send + Sync {
     /// Changes a ticket's status and/or adds a note; an unknown id is
     /// [`ConnectorError::NotFound`]. Not idempotent (a note is appended), so never retried.
     async fn update_ticket(&self, id: &str, update: TicketUpdate) -> Result<Ticket, ConnectorError>;
+
+    /// The customer's tickets that are not solved (open or pending), for the handoff's package.
+    async fn open_tickets(&self, customer_email: &str) -> Result<Vec<TicketSummary>, ConnectorError>;
 }

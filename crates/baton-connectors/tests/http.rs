@@ -192,6 +192,37 @@ async fn actions_follow_the_contract() {
         .expect("updated");
     assert_eq!(updated.status, TicketStatus::Pending);
     assert_eq!(shop.hits_on(&format!("/tickets/{}", ticket.id))[0].method, "PATCH");
+    // Open tickets by the customer's email (any case): the pending one is listed, a solved one not.
+    let listed = desk.open_tickets("Sarah.Chen@example.com").await.expect("listed");
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].id, ticket.id);
+    assert_eq!(listed[0].status, TicketStatus::Pending);
+    assert_eq!(listed[0].subject, "Refund failed for order 54192");
+    let hit = &shop.hits_on("/tickets")[2];
+    assert_eq!(hit.method, "GET");
+    assert_eq!(
+        hit.query.as_deref(),
+        Some("customer_email=Sarah.Chen%40example.com&status=open")
+    );
+    desk.update_ticket(
+        &ticket.id,
+        TicketUpdate {
+            status: Some(TicketStatus::Solved),
+            note: None,
+        },
+    )
+    .await
+    .expect("solved");
+    assert!(desk
+        .open_tickets("sarah.chen@example.com")
+        .await
+        .expect("listed")
+        .is_empty());
+    assert!(desk
+        .open_tickets("nobody@example.com")
+        .await
+        .expect("listed")
+        .is_empty());
     let missing = desk
         .update_ticket("T-9999", TicketUpdate::default())
         .await

@@ -66,9 +66,14 @@ fn a_request_for_a_person_escalates_in_many_phrasings() {
 
 #[test]
 fn the_intent_model_alone_can_ask_for_a_person() {
-    let mut script = Script::new("en");
-    let reasons = script.say("could a colleague of yours take over", intent("talk_to_human", 0.83));
-    fires(&reasons, EscalationKind::Explicit);
+    for (language, text) in [
+        ("en", "could a colleague of yours take over"),
+        ("es", "que me atienda un compañero tuyo"),
+    ] {
+        let mut script = Script::new(language);
+        let reasons = script.say(text, intent("talk_to_human", 0.83));
+        fires(&reasons, EscalationKind::Explicit);
+    }
 }
 
 #[test]
@@ -146,21 +151,38 @@ fn dead_ends_far_apart_are_not_a_streak() {
 
 #[test]
 fn a_low_confidence_streak_escalates_but_answers_to_questions_do_not_count() {
-    let mut script = Script::new("en");
-    // Answers to the bot's questions are understood with low confidence all the time.
-    script.push(baton_domain::EventKind::DialogueMoved {
-        flow: Some("order_status".into()),
-        awaiting: Some(baton_domain::Awaiting::Slot { slot: "email".into() }),
-    });
-    for text in ["sarah@example.com", "54192", "yes"] {
-        assert!(script.say(text, unplaced(0.2)).is_empty(), "{text}");
+    for (language, answers, vague) in [
+        (
+            "en",
+            ["sarah@example.com", "54192", "yes"],
+            [
+                "hmm what about the other one",
+                "the blue thing from before",
+                "and that one too",
+            ],
+        ),
+        (
+            "es",
+            ["sarah@example.com", "54192", "sí"],
+            ["y lo otro qué", "lo azul de antes", "y eso también"],
+        ),
+    ] {
+        let mut script = Script::new(language);
+        // Answers to the bot's questions are understood with low confidence all the time.
+        script.push(baton_domain::EventKind::DialogueMoved {
+            flow: Some("order_status".into()),
+            awaiting: Some(baton_domain::Awaiting::Slot { slot: "email".into() }),
+        });
+        for text in answers {
+            assert!(script.say(text, unplaced(0.2)).is_empty(), "{text}");
+        }
+        script.push(flow("order_status"));
+        script.say(vague[0], unplaced(0.3));
+        script.say(vague[1], unplaced(0.3));
+        let reasons = script.say(vague[2], unplaced(0.3));
+        let reason = fires(&reasons, EscalationKind::LowConfidence);
+        assert_eq!(reason.evidence.len(), 3);
     }
-    script.push(flow("order_status"));
-    script.say("hmm what about the other one", unplaced(0.3));
-    script.say("the blue thing from before", unplaced(0.3));
-    let reasons = script.say("and that one too", unplaced(0.3));
-    let reason = fires(&reasons, EscalationKind::LowConfidence);
-    assert_eq!(reason.evidence.len(), 3);
 }
 
 #[test]
@@ -224,17 +246,19 @@ fn a_falling_trend_escalates() {
 
 #[test]
 fn a_failed_refund_escalates_with_the_action_as_evidence() {
-    let mut script = Script::new("en");
-    script.say("yes please refund it", intent("duplicate_charge", 0.9));
-    let reasons = script.turn(vec![action(
-        "start_refund",
-        ActionOutcome::Failed,
-        "refund workflow failed",
-        &[],
-    )]);
-    let reason = fires(&reasons, EscalationKind::FailedAction);
-    assert_eq!(reason.evidence, vec![2, 4], "the message and the action_recorded event");
-    assert_eq!(script.policy.escalation(reasons).priority, Priority::High);
+    for (language, text) in [("en", "yes please refund it"), ("es", "sí, reembólsalo por favor")] {
+        let mut script = Script::new(language);
+        script.say(text, intent("duplicate_charge", 0.9));
+        let reasons = script.turn(vec![action(
+            "start_refund",
+            ActionOutcome::Failed,
+            "refund workflow failed",
+            &[],
+        )]);
+        let reason = fires(&reasons, EscalationKind::FailedAction);
+        assert_eq!(reason.evidence, vec![2, 4], "the message and the action_recorded event");
+        assert_eq!(script.policy.escalation(reasons).priority, Priority::High);
+    }
 }
 
 #[test]
@@ -265,20 +289,22 @@ fn failed_identity_checks_escalate_at_the_second() {
 
 #[test]
 fn a_high_value_account_goes_to_a_person_at_its_first_dead_end() {
-    let mut vip = Script::new("en");
-    vip.say("54233", intent("order_status", 0.6));
-    vip.turn(vec![verified("c-1003", "Marcus Chen", "vip", "en", START)]);
-    vip.say("blorp flux", unplaced(0.1));
-    let fallback = vip.fallback();
-    let reasons = vip.turn(vec![fallback]);
-    fires(&reasons, EscalationKind::HighValueAccount);
+    for (language, text) in [("en", "blorp flux"), ("es", "flux blorp por favor")] {
+        let mut vip = Script::new(language);
+        vip.say("54233", intent("order_status", 0.6));
+        vip.turn(vec![verified("c-1003", "Marcus Chen", "vip", language, START)]);
+        vip.say(text, unplaced(0.1));
+        let fallback = vip.fallback();
+        let reasons = vip.turn(vec![fallback]);
+        fires(&reasons, EscalationKind::HighValueAccount);
 
-    let mut standard = Script::new("en");
-    standard.say("54192", intent("order_status", 0.6));
-    standard.turn(vec![verified("c-1001", "Sarah Johnson", "standard", "en", START)]);
-    standard.say("blorp flux", unplaced(0.1));
-    let fallback = standard.fallback();
-    assert!(standard.turn(vec![fallback]).is_empty());
+        let mut standard = Script::new(language);
+        standard.say("54192", intent("order_status", 0.6));
+        standard.turn(vec![verified("c-1001", "Sarah Johnson", "standard", language, START)]);
+        standard.say(text, unplaced(0.1));
+        let fallback = standard.fallback();
+        assert!(standard.turn(vec![fallback]).is_empty(), "{language}");
+    }
 }
 
 #[test]
@@ -338,15 +364,27 @@ fn human_only_intents_and_disputes_go_to_a_person() {
 
 #[test]
 fn the_same_request_three_times_without_success_is_a_loop() {
-    let mut script = Script::new("en");
-    for text in ["where is my order", "where is my order??", "WHERE IS MY ORDER"] {
-        let reasons = script.say(text, intent("order_status", 0.9));
-        script.push(flow("order_status"));
-        if text == "WHERE IS MY ORDER" {
-            let reason = fires(&reasons, EscalationKind::Loop);
-            assert_eq!(reason.evidence.len(), 3);
-        } else {
-            assert!(reasons.is_empty(), "{text}: {reasons:?}");
+    for (language, texts) in [
+        ("en", ["where is my order", "where is my order??", "WHERE IS MY ORDER"]),
+        (
+            "es",
+            [
+                "dónde está mi pedido",
+                "¿¿dónde está mi pedido??",
+                "DÓNDE ESTÁ MI PEDIDO",
+            ],
+        ),
+    ] {
+        let mut script = Script::new(language);
+        for (n, text) in texts.iter().enumerate() {
+            let reasons = script.say(text, intent("order_status", 0.9));
+            script.push(flow("order_status"));
+            if n == 2 {
+                let reason = fires(&reasons, EscalationKind::Loop);
+                assert_eq!(reason.evidence.len(), 3);
+            } else {
+                assert!(reasons.is_empty(), "{text}: {reasons:?}");
+            }
         }
     }
     // With an answer that worked in between, asking again is not a loop.

@@ -8,7 +8,7 @@ use baton_connectors::{ConnectorError, Connectors, Customer, Order};
 use baton_dialogue::memory::HandoffRecord;
 use baton_dialogue::Memory;
 use baton_domain::AuthState;
-use baton_handoff::package::{CustomerFacts, Degraded, OrderFacts, OrderRelevance, PaymentFacts};
+use baton_handoff::package::{CustomerFacts, Degraded, OrderFacts, OrderRelevance, PaymentFacts, TicketFacts};
 use baton_handoff::Snapshot;
 use std::future::Future;
 use std::time::Duration;
@@ -47,9 +47,10 @@ fn problem<T>(answer: &Answer<T>, budget: Duration) -> String {
     }
 }
 
-/// What the connectors say about the conversation's customer, waiting at most `budget` in all.
-/// Orders are asked for only for a verified customer (an unproven claim does not open an
-/// account to the package). Whatever does not arrive in time is listed as degraded.
+/// What the connectors say about the conversation's customer, waiting at most `budget` in all
+/// (the CRM, the order system and the help desk are asked at once). Orders and tickets are
+/// asked for only for a verified customer (an unproven claim does not open an account to the
+/// package). Whatever does not arrive in time is listed as degraded.
 pub async fn refresh(connectors: &Connectors, memory: &Memory, budget: Duration) -> Snapshot {
     let deadline = Instant::now() + budget;
     let mut snapshot = Snapshot::default();
@@ -75,7 +76,13 @@ pub async fn refresh(connectors: &Connectors, memory: &Memory, budget: Duration)
             _ => None,
         }
     };
-    let (crm, orders) = tokio::join!(crm, orders);
+    let tickets = async {
+        match (&email, verified) {
+            (Some(email), true) => Some(by(deadline, connectors.tickets.open_tickets(email)).await),
+            _ => None,
+        }
+    };
+    let (crm, orders, tickets) = tokio::join!(crm, orders, tickets);
     match crm {
         Answer::Got(customer) => snapshot.customer = customer.map(customer_facts),
         other => snapshot
@@ -91,6 +98,22 @@ pub async fn refresh(connectors: &Connectors, memory: &Memory, budget: Duration)
         Some(other) => snapshot
             .degraded
             .push(degraded("orders", problem(&other, budget), ORDERS_MISSING)),
+        None => {}
+    }
+    match tickets {
+        Some(Answer::Got(tickets)) => {
+            snapshot.tickets = tickets
+                .into_iter()
+                .map(|t| TicketFacts {
+                    id: t.id,
+                    status: format!("{:?}", t.status).to_lowercase(),
+                    subject: Some(t.subject),
+                })
+                .collect();
+        }
+        Some(other) => snapshot
+            .degraded
+            .push(degraded("ticketing", problem(&other, budget), &["open tickets"])),
         None => {}
     }
     snapshot

@@ -12,7 +12,8 @@ mod transport;
 
 use crate::error::ConnectorError;
 use crate::model::{
-    ChangeResult, Customer, NewTicket, Order, RefundEligibility, RefundReason, RefundResult, Ticket, TicketUpdate,
+    ChangeResult, Customer, NewTicket, Order, RefundEligibility, RefundReason, RefundResult, Ticket, TicketSummary,
+    TicketUpdate,
 };
 use crate::traits::{CustomerDirectory, Orders, Ticketing};
 use async_trait::async_trait;
@@ -365,6 +366,20 @@ impl Ticketing for HttpTicketing {
                 detail: "the tickets endpoint was not found".to_owned(),
             }),
         }
+    }
+
+    async fn open_tickets(&self, customer_email: &str) -> Result<Vec<TicketSummary>, ConnectorError> {
+        Ok(found(
+            self.transport
+                .json(get(
+                    "open_tickets",
+                    customer_email,
+                    &["tickets"],
+                    &[("customer_email", customer_email), ("status", "open")],
+                ))
+                .await?,
+        )
+        .unwrap_or_default())
     }
 
     async fn update_ticket(&self, id: &str, update: TicketUpdate) -> Result<Ticket, ConnectorError> {

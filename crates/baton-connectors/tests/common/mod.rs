@@ -89,7 +89,7 @@ impl TestShop {
             .route("/orders/{number}/refunds", post(start_refund))
             .route("/orders/{number}/cancel", post(cancel_order))
             .route("/orders/{number}/address", post(change_address))
-            .route("/tickets", post(create_ticket))
+            .route("/tickets", post(create_ticket).get(open_tickets))
             .route("/tickets/{id}", patch(update_ticket));
         let app = Router::new()
             .nest("/api", api)
@@ -290,6 +290,17 @@ async fn change_address(
 async fn create_ticket(State(inner): Shared, headers: HeaderMap, Json(ticket): Json<NewTicket>) -> Response {
     let ticket = inner.tickets.create_ticket(ticket, key(&headers)).await;
     (StatusCode::CREATED, Json(ticket.expect("demo"))).into_response()
+}
+
+#[derive(Deserialize)]
+struct TicketsQuery {
+    customer_email: String,
+    status: String,
+}
+
+async fn open_tickets(State(inner): Shared, Query(query): Query<TicketsQuery>) -> Response {
+    assert_eq!(query.status, "open", "Baton asks for open tickets only");
+    Json(inner.tickets.open_tickets(&query.customer_email).await.expect("demo")).into_response()
 }
 
 async fn update_ticket(State(inner): Shared, Path(id): Path<String>, Json(update): Json<TicketUpdate>) -> Response {

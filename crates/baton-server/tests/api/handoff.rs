@@ -63,7 +63,20 @@ fn lines(view: &Value, language: &str) -> Vec<String> {
 
 #[tokio::test]
 async fn the_seed_case_reaches_the_agent_as_one_package() {
-    let (connectors, _) = demo_connectors();
+    let (mut connectors, _) = demo_connectors();
+    // Sarah wrote to the help desk about it last week.
+    let desk = std::sync::Arc::new(baton_connectors::DemoTicketing::new());
+    let earlier = baton_connectors::NewTicket {
+        subject: "Charged twice?".into(),
+        body: "I think I was charged twice.".into(),
+        customer_email: Some("sarah.chen@example.com".into()),
+        priority: baton_connectors::TicketPriority::Normal,
+        conversation_id: "earlier".into(),
+    };
+    baton_connectors::Ticketing::create_ticket(&*desk, earlier, "earlier-1")
+        .await
+        .expect("ticket");
+    connectors.tickets = desk;
     let app = bot_app(connectors).await;
     let (mut chat, _) = Chat::start(
         &app,
@@ -104,6 +117,8 @@ async fn the_seed_case_reaches_the_agent_as_one_package() {
     assert_eq!(package["identity"]["auth"]["state"], "verified");
     assert_eq!(package["identity"]["orders"][0]["number"], "54192");
     assert_eq!(package["identity"]["orders"][0]["relevance"], "named");
+    assert_eq!(package["identity"]["open_tickets"][0]["subject"], "Charged twice?");
+    assert_eq!(package["identity"]["open_tickets"][0]["status"], "open");
     assert_eq!(package["routing"]["queue"], "billing");
     assert_eq!(package["action"]["next_best_action"]["code"], "refund_manually");
     assert_eq!(package["degraded"], json!([]));

@@ -25,6 +25,22 @@ fn config_default_prints_the_demo_configuration_and_check_names_bad_entries() {
         stderr.contains("bad.toml") && stderr.contains("limits.message_burst"),
         "{stderr}"
     );
+
+    // A handoff rule naming an intent the model does not know is refused, by name.
+    let unknown = text.replace(
+        "human_only_intents = [\"delete_account\"]",
+        "human_only_intents = [\"teleport\"]",
+    );
+    assert_ne!(unknown, text, "the demo has the entry");
+    let bad = dir.path().join("handoff.toml");
+    std::fs::write(&bad, unknown).expect("write");
+    let check = baton().args(["config", "check"]).arg(&bad).output().expect("run");
+    assert!(!check.status.success());
+    let stderr = String::from_utf8_lossy(&check.stderr);
+    assert!(
+        stderr.contains("handoff.escalation.human_only_intents") && stderr.contains("teleport"),
+        "{stderr}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
