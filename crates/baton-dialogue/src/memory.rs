@@ -62,6 +62,8 @@ pub struct ActionAttempt {
 pub struct ArticleShown {
     pub article_id: String,
     pub title: String,
+    /// The customer message it answered.
+    pub message_seq: u64,
     /// Whether the customer said it helped; absent until they say.
     pub helped: Option<bool>,
 }
@@ -385,6 +387,7 @@ impl Memory {
                 self.articles.push(ArticleShown {
                     article_id: article_id.clone(),
                     title: title.clone(),
+                    message_seq: self.last_customer_seq,
                     helped: None,
                 });
             }

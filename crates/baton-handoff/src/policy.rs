@@ -3,10 +3,10 @@
 //!
 //! It is asked twice per message. [`EscalationPolicy::before_turn`] looks at the message itself
 //! (memory already holds its analysis): an explicit request for a person, a compliance topic,
-//! a human-only intent, a sentiment drop, a loop, a low-confidence streak. When it fires, the
-//! bot does not act at all. Otherwise the bot takes its turn and
-//! [`EscalationPolicy::after_turn`] looks at what the turn did: a dead end (a fallback) that
-//! makes the streak, a failed action, failed identity checks, a high-value account's dead end.
+//! a human-only intent, a sentiment drop, a loop. When it fires, the bot does not act at all.
+//! Otherwise the bot takes its turn and [`EscalationPolicy::after_turn`] looks at what the turn
+//! did: a dead end (a fallback) that makes the streak, a failed action, failed identity checks,
+//! a high-value account's dead end, a low-confidence streak no article answered.
 //! Each reason carries the sequence numbers of the messages (and events) that show it.
 
 use crate::config::HandoffConfig;
@@ -85,9 +85,6 @@ impl EscalationPolicy {
         if let Some(reason) = self.repeated_intent(memory, message) {
             reasons.push(reason);
         }
-        if let Some(reason) = self.low_confidence_streak(memory, message) {
-            reasons.push(reason);
-        }
         reasons
     }
 
@@ -154,6 +151,9 @@ impl EscalationPolicy {
                 format!("{failures} failed identity checks in a row"),
                 evidence,
             );
+        }
+        if let Some(reason) = self.low_confidence_streak(after, message) {
+            reasons.push(reason);
         }
         let tier = after.customer.as_ref().map(|c| c.tier.as_str());
         if let Some(tier) = tier.filter(|t| rules.high_value_tiers.iter().any(|h| h == t)) {
@@ -271,10 +271,15 @@ impl EscalationPolicy {
     }
 
     /// The last few messages that were not answers to the bot's questions were all understood
-    /// only with low confidence.
+    /// only with low confidence, and none was answered by a knowledge-base article.
     fn low_confidence_streak(&self, memory: &Memory, message: &Message<'_>) -> Option<EscalationReason> {
         let rule = &self.config.escalation.low_confidence;
-        let asked: Vec<_> = memory.intents.iter().filter(|t| !t.answering).collect();
+        let answered = |seq: u64| memory.articles.iter().any(|a| a.message_seq == seq);
+        let asked: Vec<_> = memory
+            .intents
+            .iter()
+            .filter(|t| !t.answering && !answered(t.message_seq))
+            .collect();
         let tail = asked.get(asked.len().checked_sub(rule.streak as usize)?..)?;
         let all_low = tail.iter().all(|t| t.confidence < rule.below);
         (all_low && tail.last().is_some_and(|t| t.message_seq == message.seq)).then(|| EscalationReason {

@@ -178,10 +178,25 @@ fn a_low_confidence_streak_escalates_but_answers_to_questions_do_not_count() {
         }
         script.push(flow("order_status"));
         script.say(vague[0], unplaced(0.3));
+        script.turn(vec![flow("product_question")]);
+        // A low-confidence question the knowledge base answered well does not count.
+        script.say("paypal?", unplaced(0.3));
+        assert!(script.turn(vec![article("payment-methods")]).is_empty());
         script.say(vague[1], unplaced(0.3));
-        let reasons = script.say(vague[2], unplaced(0.3));
+        script.turn(vec![flow("product_question")]);
+        script.say(vague[2], unplaced(0.3));
+        let reasons = script.turn(vec![flow("product_question")]);
         let reason = fires(&reasons, EscalationKind::LowConfidence);
         assert_eq!(reason.evidence.len(), 3);
+    }
+}
+
+fn article(id: &str) -> baton_domain::EventKind {
+    baton_domain::EventKind::ArticleShown {
+        article_id: id.into(),
+        title: id.into(),
+        language: "en".into(),
+        url: None,
     }
 }
 

@@ -79,7 +79,10 @@ enum Mode {
 }
 
 /// What customers ask in `bot` mode, in turn: questions the demo answers from its knowledge
-/// base, small talk, and one it cannot place.
+/// base, small talk, and one it cannot place. Each customer asks them in a conversation of its
+/// own, then starts the next conversation: asked again and again in one conversation, the
+/// same questions would be a loop (and two unplaceable messages a dead-end streak), which the
+/// escalation policy hands to a person, and the bot would rightly stop answering.
 const BOT_QUESTIONS: &[&str] = &[
     "do you accept paypal?",
     "what is your return policy",
@@ -219,22 +222,45 @@ fn answers(frame: &str, needle: &str) -> bool {
     (frame.starts_with(r#"{"type":"event""#) || frame.starts_with(r#"{"type":"send""#)) && frame.contains(needle)
 }
 
-/// Sends `warmup + messages` messages one at a time; returns the measured latencies.
+/// Conversations one customer goes through in `bot` mode: one per round of `BOT_QUESTIONS`.
+fn bot_conversations(warmup: usize, messages: usize) -> usize {
+    (warmup + messages).div_ceil(BOT_QUESTIONS.len())
+}
+
+/// Sends `warmup + messages` messages one at a time; returns the measured latencies. In bot
+/// mode, each round of questions goes to the next of `targets`.
 async fn drive(
-    target: Target,
+    targets: Vec<Target>,
     mode: Mode,
     tag: String,
     warmup: usize,
     messages: usize,
 ) -> anyhow::Result<Vec<Duration>> {
+    let Some(first) = targets.first().cloned() else {
+        bail!("no conversation to drive");
+    };
     if mode == Mode::Rest {
-        return drive_rest(target, tag, warmup, messages).await;
+        return drive_rest(first, tag, warmup, messages).await;
     }
-    let (mut ws, _) = tokio_tungstenite::connect_async_with_config(&target.ws_url, None, true)
-        .await
-        .with_context(|| "connecting a stream")?;
+    let connect = |target: &Target| {
+        let url = target.ws_url.clone();
+        async move {
+            tokio_tungstenite::connect_async_with_config(url, None, true)
+                .await
+                .map(|(ws, _)| ws)
+                .with_context(|| "connecting a stream")
+        }
+    };
+    let mut ws = connect(&first).await?;
     let mut latencies = Vec::with_capacity(messages);
     for i in 0..warmup + messages {
+        if mode == Mode::Bot && i > 0 && i % BOT_QUESTIONS.len() == 0 {
+            let next = targets
+                .get(i / BOT_QUESTIONS.len())
+                .ok_or_else(|| anyhow!("too few conversations for the questions"))?;
+            let _ = ws.close(None).await;
+            ws = connect(next).await?;
+        }
         let cmid = format!("lg-{tag}-{i}");
         let needle = format!(r#""client_message_id":"{cmid}""#);
         let text = match mode {
@@ -308,7 +334,7 @@ async fn run_load(
     target: &'static str,
     mode: Mode,
     round: u16,
-    targets: Vec<Target>,
+    targets: Vec<Vec<Target>>,
     warmup: usize,
     messages: usize,
 ) -> anyhow::Result<LoadResult> {
@@ -366,7 +392,12 @@ async fn bench(args: BenchArgs) -> anyhow::Result<()> {
     let echo = if args.no_echo { None } else { Some(spawn_echo().await?) };
     let mut rounds = Vec::with_capacity(usize::from(args.rounds));
     for round in 0..args.rounds {
-        let targets = create_conversations(&url, args.conversations).await?;
+        let per_customer = match args.mode {
+            Mode::Bot => bot_conversations(args.warmup, args.messages),
+            Mode::Ws | Mode::Rest => 1,
+        };
+        let created = create_conversations(&url, args.conversations * per_customer).await?;
+        let targets: Vec<Vec<Target>> = created.chunks(per_customer).map(<[Target]>::to_vec).collect();
         let baton = run_load("baton", args.mode, round, targets, args.warmup, args.messages).await?;
         let echo = match &echo {
             Some((_, echo_url)) => {
@@ -375,7 +406,7 @@ async fn bench(args: BenchArgs) -> anyhow::Result<()> {
                     messages_url: String::new(),
                     token: String::new(),
                 };
-                let targets = vec![echo_target; args.conversations];
+                let targets = vec![vec![echo_target]; args.conversations];
                 Some(run_load("echo", Mode::Ws, round, targets, args.warmup, args.messages).await?)
             }
             None => None,
