@@ -360,3 +360,39 @@ async fn secrets_are_hidden_from_the_log_the_package_memory_responses_and_stream
         }
     }
 }
+
+#[tokio::test]
+async fn a_handoff_left_without_its_package_is_packaged_at_the_next_start() {
+    let (connectors, _) = demo_connectors();
+    let app = bot_app(connectors).await;
+    let (chat, _) = Chat::start(&app, signed_in("en", "sarah.chen@example.com")).await;
+    // The handoff is stored, then the process dies before the worker hears of it: written
+    // straight to the store, nobody tells the bot.
+    let id = baton_domain::ConversationId(chat.id.parse().expect("uuid"));
+    app.store
+        .execute(
+            id,
+            baton_domain::Command::RequestHandoff {
+                requested_by: baton_domain::HandoffRequester::Customer,
+                escalation: baton_domain::Escalation::default(),
+            },
+            baton_server::now(),
+        )
+        .await
+        .expect("handoff stored");
+    chat.settle().await;
+    assert_eq!(handoffs(&chat, &app).await[0]["package_versions"], 0);
+    // What `baton serve` does at start.
+    let bot = app.bot.as_ref().expect("bot");
+    assert_eq!(bot.recover().await.expect("recover"), 1);
+    let view = package(&app, &chat, 1).await;
+    assert_eq!(view["package_version"], 1);
+    assert_eq!(
+        of_type(&chat.customer_events().await, "system_note").len(),
+        1,
+        "acknowledged once"
+    );
+    // Nothing is left to pick up.
+    chat.settle().await;
+    assert_eq!(bot.recover().await.expect("recover"), 0);
+}
