@@ -112,6 +112,8 @@ pub struct HandoffRecord {
     pub requested_by: HandoffRequester,
     pub reasons: Vec<EscalationReason>,
     pub priority: Priority,
+    /// The customer's own words, when they gave a reason with the handoff button.
+    pub note: Option<String>,
     /// The newest version of its context package; 0 before the first.
     pub package_version: u32,
     /// Sequence number of that version's `handoff_packaged` event; 0 before the first.
@@ -264,7 +266,7 @@ impl Memory {
                 handoff_id,
                 reasons,
                 priority,
-                ..
+                reason,
             } => self.handoffs.push(HandoffRecord {
                 id: handoff_id.unwrap_or(HandoffId {
                     conversation_id: self.conversation_id,
@@ -275,6 +277,7 @@ impl Memory {
                 requested_by: *requested_by,
                 reasons: reasons.clone(),
                 priority: *priority,
+                note: reason.clone(),
                 package_version: 0,
                 package_seq: 0,
             }),

@@ -183,8 +183,8 @@ pub enum Command {
         escalation: Escalation,
     },
     /// A version of a handoff's context package, built by the runtime after the handoff
-    /// started (and again when it learns more). Accepted in any phase: it is a fact about the
-    /// handoff. The `acknowledgment` tells the customer what was passed on; it is posted (as a
+    /// started (and again when it learns more). Accepted in any open phase, even once an agent
+    /// took the conversation: it is a fact about the handoff. The `acknowledgment` tells the customer what was passed on; it is posted (as a
     /// system note) only while they still wait for a person.
     RecordHandoffPackage {
         handoff_id: HandoffId,

@@ -35,6 +35,33 @@ impl Event {
         self.kind.client_message_id()
     }
 
+    /// The event as the customer's own client is shown it: `None` for the bot's internal
+    /// records and the context package; a handoff without its internal triage (the reasons,
+    /// which name action outcomes, the account tier and mood scores, and the priority).
+    pub fn customer_view(&self) -> Option<std::borrow::Cow<'_, Event>> {
+        if !self.kind.is_customer_visible() {
+            return None;
+        }
+        match &self.kind {
+            EventKind::HandoffRequested {
+                requested_by,
+                handoff_id,
+                reason,
+                ..
+            } => Some(std::borrow::Cow::Owned(Event {
+                kind: EventKind::HandoffRequested {
+                    requested_by: *requested_by,
+                    handoff_id: *handoff_id,
+                    reasons: Vec::new(),
+                    priority: Priority::Normal,
+                    reason: reason.clone(),
+                },
+                ..self.clone()
+            })),
+            _ => Some(std::borrow::Cow::Borrowed(self)),
+        }
+    }
+
     /// The handoff this event starts or belongs to.
     pub fn handoff_id(&self) -> Option<HandoffId> {
         match &self.kind {

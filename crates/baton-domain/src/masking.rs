@@ -4,15 +4,19 @@
 //! (`[hidden card number]`), so the agent knows the customer gave one and the raw value never
 //! reaches the event log, memory, the context package, logs or any response. It is applied by
 //! [`crate::MessageText::parse`], the only way to build a message text, so no message can be
-//! stored unmasked. Masking is idempotent: placeholders carry no digits and match no rule.
+//! stored unmasked.
+//!
+//! Each rule runs only on the text between placeholders, never across or inside one, so
+//! masking is idempotent: a stored text read back (and masked again on the way) is unchanged.
 //!
 //! What counts as a secret (English and Spanish):
-//! - card numbers: 13 to 19 digits, whole or in groups split by single spaces or dashes, that
-//!   pass the Luhn check and start like an issuer's number (2 to 6), not after a `+`;
+//! - card numbers: 13 to 19 digits, whole or in groups (fours, 4-6-5, 4-6-4, 8-8) split by
+//!   spaces, dashes or dots, that pass the Luhn check and start like an issuer's number (2 to
+//!   6), not after a `+`;
 //! - security codes (CVV, CVC, "código de seguridad") and one-time codes ("verification code",
 //!   "código de verificación", PIN, OTP) typed after their keyword;
-//! - passwords after "password is", "contraseña:", "mi clave es" and the like;
-//! - IBANs (checked with their mod-97 checksum);
+//! - passwords after "password is", "password:", "mi contraseña es", "la clave de acceso es"...;
+//! - IBANs (checked with their mod-97 checksum), grouped by spaces or dashes;
 //! - national ids: US social security numbers, Spanish DNI and NIE (with their check letter),
 //!   Mexican CURP.
 //!
@@ -20,6 +24,7 @@
 //! (see the corpus in the tests). This module owns the rules only; it knows no storage.
 
 use serde::{Deserialize, Serialize};
+use std::ops::Range;
 use std::sync::LazyLock;
 
 /// The kind of a hidden value.
@@ -35,7 +40,7 @@ pub enum SecretKind {
 }
 
 impl SecretKind {
-    /// Every kind, in the order placeholders are looked for.
+    /// Every kind.
     pub const ALL: [SecretKind; 6] = [
         SecretKind::CardNumber,
         SecretKind::SecurityCode,
@@ -62,32 +67,113 @@ impl SecretKind {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Masked {
     pub text: String,
-    /// The kind of each value hidden, in the order they appeared.
+    /// The kind of each value hidden now, in the order they appeared (placeholders already in
+    /// the text are not counted again).
     pub hidden: Vec<SecretKind>,
 }
 
+/// A text being masked: plain text, and placeholders (`new` when this call hid the value).
+enum Piece {
+    Text(String),
+    Hidden { kind: SecretKind, new: bool },
+}
+
+/// The rules, in order. Each finds spans of one segment of plain text.
+type Rule = fn(&str) -> Vec<(Range<usize>, SecretKind)>;
+const RULES: &[(Rule, bool)] = &[
+    // (rule, needs a digit in the segment)
+    (find_cards, true),
+    (find_ibans, true),
+    (find_security_codes, true),
+    (find_one_time_codes, true),
+    (find_national_ids, true),
+    (find_passwords, false),
+];
+
 /// Hides every secret in `text`.
 pub fn mask_secrets(text: &str) -> Masked {
-    let mut hidden = Vec::new();
-    let mut out = text.to_owned();
-    if out.bytes().any(|b| b.is_ascii_digit()) {
-        out = mask_cards(&out, &mut hidden);
-        out = mask_ibans(&out, &mut hidden);
-        out = mask_after_keywords(&out, &SECURITY_CODE, SecretKind::SecurityCode, &mut hidden);
-        out = mask_one_time_codes(&out, &mut hidden);
-        out = mask_national_ids(&out, &mut hidden);
+    let mut pieces = split_placeholders(text);
+    for (rule, needs_digit) in RULES {
+        let mut next = Vec::with_capacity(pieces.len());
+        for piece in pieces {
+            match piece {
+                Piece::Text(segment) if !*needs_digit || segment.bytes().any(|b| b.is_ascii_digit()) => {
+                    let mut spans = rule(&segment);
+                    spans.sort_by_key(|(range, _)| range.start);
+                    let mut last = 0;
+                    for (range, kind) in spans {
+                        if range.start < last || range.end > segment.len() {
+                            continue;
+                        }
+                        if range.start > last {
+                            next.push(Piece::Text(segment[last..range.start].to_owned()));
+                        }
+                        next.push(Piece::Hidden { kind, new: true });
+                        last = range.end;
+                    }
+                    if last < segment.len() {
+                        next.push(Piece::Text(segment[last..].to_owned()));
+                    }
+                }
+                other => next.push(other),
+            }
+        }
+        pieces = next;
     }
-    out = mask_passwords(&out, &mut hidden);
-    // Report in text order, whatever rule found them.
-    let mut found: Vec<(usize, SecretKind)> = SecretKind::ALL
-        .iter()
-        .flat_map(|kind| out.match_indices(kind.placeholder()).map(move |(at, _)| (at, *kind)))
-        .collect();
-    found.sort_unstable_by_key(|(at, _)| *at);
-    if found.len() == hidden.len() {
-        hidden = found.into_iter().map(|(_, kind)| kind).collect();
+    let mut out = String::with_capacity(text.len());
+    let mut hidden = Vec::new();
+    for piece in pieces {
+        match piece {
+            Piece::Text(segment) => out.push_str(&segment),
+            Piece::Hidden { kind, new } => {
+                out.push_str(kind.placeholder());
+                if new {
+                    hidden.push(kind);
+                }
+            }
+        }
     }
     Masked { text: out, hidden }
+}
+
+/// The text cut at the placeholders it already holds.
+fn split_placeholders(text: &str) -> Vec<Piece> {
+    let mut pieces = Vec::new();
+    let mut rest = text;
+    while let Some(at) = rest.find("[hidden ") {
+        let found = SecretKind::ALL
+            .iter()
+            .find(|kind| rest[at..].starts_with(kind.placeholder()));
+        match found {
+            Some(kind) => {
+                if at > 0 {
+                    pieces.push(Piece::Text(rest[..at].to_owned()));
+                }
+                pieces.push(Piece::Hidden {
+                    kind: *kind,
+                    new: false,
+                });
+                rest = &rest[at + kind.placeholder().len()..];
+            }
+            None => {
+                let end = at + "[hidden ".len();
+                pieces.push(Piece::Text(rest[..end].to_owned()));
+                rest = &rest[end..];
+            }
+        }
+    }
+    if !rest.is_empty() {
+        pieces.push(Piece::Text(rest.to_owned()));
+    }
+    // Merge neighbouring texts so rules see whole segments.
+    let mut merged: Vec<Piece> = Vec::with_capacity(pieces.len());
+    for piece in pieces {
+        match (merged.last_mut(), piece) {
+            (Some(Piece::Text(previous)), Piece::Text(text)) => previous.push_str(&text),
+            (_, piece) => merged.push(piece),
+        }
+    }
+    merged
 }
 
 /// The kinds whose placeholders appear in an already masked text, in text order.
@@ -95,46 +181,31 @@ pub fn hidden_in(text: &str) -> Vec<SecretKind> {
     if !text.contains("[hidden ") {
         return Vec::new();
     }
-    let mut found: Vec<(usize, SecretKind)> = SecretKind::ALL
-        .iter()
-        .flat_map(|kind| text.match_indices(kind.placeholder()).map(move |(at, _)| (at, *kind)))
-        .collect();
-    found.sort_unstable_by_key(|(at, _)| *at);
-    found.into_iter().map(|(_, kind)| kind).collect()
+    split_placeholders(text)
+        .into_iter()
+        .filter_map(|piece| match piece {
+            Piece::Hidden { kind, .. } => Some(kind),
+            Piece::Text(_) => None,
+        })
+        .collect()
 }
 
 fn regex(pattern: &str) -> regex::Regex {
     regex::Regex::new(pattern).unwrap_or_else(|e| panic!("masking pattern {pattern}: {e}"))
 }
 
-/// Replaces capture group 1 of each match of `pattern` for which `keep` says yes.
-fn replace_group(
-    text: &str,
-    pattern: &regex::Regex,
-    kind: SecretKind,
-    hidden: &mut Vec<SecretKind>,
-    mut keep: impl FnMut(&regex::Captures<'_>) -> bool,
-) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut last = 0;
-    for caps in pattern.captures_iter(text) {
-        let Some(value) = caps.get(1) else { continue };
-        if !keep(&caps) {
-            continue;
-        }
-        out.push_str(&text[last..value.start()]);
-        out.push_str(kind.placeholder());
-        hidden.push(kind);
-        last = value.end();
-    }
-    out.push_str(&text[last..]);
-    out
+/// The lower-cased words of `text`.
+fn words(text: &str) -> Vec<String> {
+    text.split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(str::to_lowercase)
+        .collect()
 }
 
 // ---- card numbers -------------------------------------------------------------------------
 
-/// Runs of digit groups joined by single spaces or dashes.
-static DIGIT_CHAIN: LazyLock<regex::Regex> = LazyLock::new(|| regex(r"\d+(?:[ \-]\d+)*"));
+/// Runs of digit groups joined by one or two spaces, dashes, dots or no-break spaces.
+static DIGIT_CHAIN: LazyLock<regex::Regex> = LazyLock::new(|| regex(r"[0-9]+(?:[ \-.\u{a0}\u{2013}]{1,2}[0-9]+)*"));
 
 fn luhn_valid(digits: &[u8]) -> bool {
     let mut sum = 0u32;
@@ -156,30 +227,26 @@ fn looks_like_card(digits: &[u8]) -> bool {
 }
 
 /// How people and card issuers write card numbers: whole, in fours (the last group shorter),
-/// or 4-6-5 and 4-6-4 (American Express, Diners). Other groupings are phone numbers, order
+/// 4-6-5 and 4-6-4 (American Express, Diners) or 8-8. Other groupings are phone numbers, order
 /// numbers side by side, and the like.
 fn card_grouping(lengths: &[usize]) -> bool {
     match lengths {
         [_] => true,
-        [4, 6, 5] | [4, 6, 4] => true,
+        [4, 6, 5] | [4, 6, 4] | [8, 8] => true,
         [init @ .., last] => init.iter().all(|l| *l == 4) && (1..=4).contains(last),
         [] => false,
     }
 }
 
-fn mask_cards(text: &str, hidden: &mut Vec<SecretKind>) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut last = 0;
+fn find_cards(text: &str) -> Vec<(Range<usize>, SecretKind)> {
+    let mut found = Vec::new();
     for chain in DIGIT_CHAIN.find_iter(text) {
-        let before = text[..chain.start()].chars().next_back();
-        let after = text[chain.end()..].chars().next();
-        // Glued to letters (a reference such as AB1234...) or a phone number's `+`: not a card.
-        if before.is_some_and(|c| c.is_alphanumeric() || c == '+') || after.is_some_and(char::is_alphanumeric) {
+        // A phone number's `+`: not a card.
+        if text[..chain.start()].ends_with('+') {
             continue;
         }
-        // The groups of the chain with their byte ranges.
-        let groups: Vec<(usize, usize)> = regex_digit_groups(chain.as_str())
-            .map(|(s, e)| (chain.start() + s, chain.start() + e))
+        let groups: Vec<Range<usize>> = digit_groups(chain.as_str())
+            .map(|g| chain.start() + g.start..chain.start() + g.end)
             .collect();
         let mut i = 0;
         while i < groups.len() {
@@ -187,9 +254,9 @@ fn mask_cards(text: &str, hidden: &mut Vec<SecretKind>) -> String {
             let mut best = None;
             let mut digits: Vec<u8> = Vec::new();
             let mut lengths: Vec<usize> = Vec::new();
-            for (j, (s, e)) in groups.iter().enumerate().skip(i) {
-                digits.extend(text[*s..*e].bytes().map(|b| b - b'0'));
-                lengths.push(e - s);
+            for (j, group) in groups.iter().enumerate().skip(i) {
+                digits.extend(text[group.clone()].bytes().map(|b| b - b'0'));
+                lengths.push(group.len());
                 if digits.len() > 19 {
                     break;
                 }
@@ -199,21 +266,18 @@ fn mask_cards(text: &str, hidden: &mut Vec<SecretKind>) -> String {
             }
             match best {
                 Some(j) => {
-                    out.push_str(&text[last..groups[i].0]);
-                    out.push_str(SecretKind::CardNumber.placeholder());
-                    hidden.push(SecretKind::CardNumber);
-                    last = groups[j].1;
+                    found.push((groups[i].start..groups[j].end, SecretKind::CardNumber));
                     i = j + 1;
                 }
                 None => i += 1,
             }
         }
     }
-    out.push_str(&text[last..]);
-    out
+    found
 }
 
-fn regex_digit_groups(chain: &str) -> impl Iterator<Item = (usize, usize)> + '_ {
+/// The ASCII digit runs of a chain, as byte ranges.
+fn digit_groups(chain: &str) -> impl Iterator<Item = Range<usize>> + '_ {
     let bytes = chain.as_bytes();
     let mut at = 0;
     std::iter::from_fn(move || {
@@ -227,13 +291,14 @@ fn regex_digit_groups(chain: &str) -> impl Iterator<Item = (usize, usize)> + '_ 
         while at < bytes.len() && bytes[at].is_ascii_digit() {
             at += 1;
         }
-        Some((start, at))
+        Some(start..at)
     })
 }
 
 // ---- IBAN ---------------------------------------------------------------------------------
 
-static IBAN: LazyLock<regex::Regex> = LazyLock::new(|| regex(r"(?i)\b[a-z]{2}\d{2}(?:[ ]?[a-z0-9]{1,4}){3,8}\b"));
+static IBAN: LazyLock<regex::Regex> =
+    LazyLock::new(|| regex(r"(?i)\b[a-z]{2} ?[0-9]{2}(?:[ \-]?[a-z0-9]{1,4}){3,8}\b"));
 
 fn iban_valid(compact: &str) -> bool {
     if !(15..=34).contains(&compact.len()) || !compact.bytes().all(|b| b.is_ascii_alphanumeric()) {
@@ -252,58 +317,60 @@ fn iban_valid(compact: &str) -> bool {
     remainder == 1
 }
 
-fn mask_ibans(text: &str, hidden: &mut Vec<SecretKind>) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut last = 0;
-    for found in IBAN.find_iter(text) {
+fn find_ibans(text: &str) -> Vec<(Range<usize>, SecretKind)> {
+    let mut found = Vec::new();
+    let mut from = 0;
+    while let Some(candidate) = IBAN.find_at(text, from) {
         // The pattern may run into the next word ("... 1332 please"): drop trailing groups until
         // the checksum holds.
-        let candidate = found.as_str();
-        let mut end = candidate.len();
+        let body = candidate.as_str();
+        let mut end = body.len();
         let mut matched = None;
         loop {
-            let compact: String = candidate[..end].chars().filter(|c| *c != ' ').collect();
+            let compact: String = body[..end].chars().filter(|c| *c != ' ' && *c != '-').collect();
             if compact.len() < 15 {
                 break;
             }
             if iban_valid(&compact.to_ascii_uppercase()) {
-                matched = Some(end);
+                matched = Some(candidate.start() + end);
                 break;
             }
-            match candidate[..end].rfind(' ') {
-                Some(space) => end = space,
+            match body[..end].rfind([' ', '-']) {
+                Some(cut) => end = cut,
                 None => break,
             }
         }
-        if let Some(end) = matched {
-            out.push_str(&text[last..found.start()]);
-            out.push_str(SecretKind::Iban.placeholder());
-            hidden.push(SecretKind::Iban);
-            last = found.start() + end;
+        match matched {
+            Some(end) => {
+                found.push((candidate.start()..end, SecretKind::Iban));
+                from = end;
+            }
+            // Not an IBAN from here ("is 9876 IBAN ES91..."): look again from the next word.
+            None => {
+                from = text[candidate.start()..]
+                    .find(|c: char| !c.is_alphanumeric())
+                    .map_or(text.len(), |at| candidate.start() + at);
+            }
         }
     }
-    out.push_str(&text[last..]);
-    out
+    found
 }
 
 // ---- codes after a keyword ------------------------------------------------------------------
 
-/// CVV and the like: the keyword, a few words that are not digits, then 3 or 4 digits.
-static SECURITY_CODE: LazyLock<regex::Regex> = LazyLock::new(|| {
+/// Keywords of a card's security code.
+static SECURITY_KEYWORD: LazyLock<regex::Regex> = LazyLock::new(|| {
+    regex(r"(?i)\b(?:cvv2?|cvc2?|cvn|csc|security\s+code|card\s+code|c[óo]digo\s+(?:de\s+)?(?:seguridad|cvv|cvc))")
+});
+
+/// Keywords of a one-time code; `prev` is the word before, to keep "zip code 94107" readable.
+static ONE_TIME_KEYWORD: LazyLock<regex::Regex> = LazyLock::new(|| {
     regex(
-        r"(?i)\b(?:cvv2?|cvc2?|cvn|csc|security\s+code|card\s+code|c[óo]digo\s+(?:de\s+)?(?:seguridad|cvv|cvc))\b[^\d\n]{0,24}?\b(\d{3,4})\b",
+        r"(?i)(?:\b(?P<prev>\p{L}+)\s+)?\b(?P<kw>one[\s\-]?time\s+(?:pass)?code|otp|verification\s+code|2fa\s+code|sms\s+code|auth(?:entication)?\s+code|login\s+code|passcode|pin(?:\s+code)?|code|c[óo]digo|clave\s+(?:temporal|din[áa]mica))\b",
     )
 });
 
-/// One-time codes: the keyword (group `kw`), then 4 to 8 digits. `prev` is the word before,
-/// to keep "zip code 94107" and "código postal" readable.
-static ONE_TIME_CODE: LazyLock<regex::Regex> = LazyLock::new(|| {
-    regex(
-        r"(?i)(?:\b(?P<prev>\p{L}+)\s+)?\b(?P<kw>one[\s\-]?time\s+(?:pass)?code|otp|verification\s+code|2fa\s+code|sms\s+code|auth(?:entication)?\s+code|login\s+code|passcode|pin(?:\s+code)?|code|c[óo]digo|clave\s+(?:temporal|din[áa]mica|de\s+acceso))\b(?P<gap>[^\d\n]{0,24}?)\b(\d{4,8})\b",
-    )
-});
-
-/// Words before "code" or after "código" that make it something other than a secret.
+/// Words that make a number near a code keyword something other than a secret.
 const NOT_A_SECRET_CODE: &[&str] = &[
     "zip",
     "postal",
@@ -319,69 +386,105 @@ const NOT_A_SECRET_CODE: &[&str] = &[
     "gift",
     "tracking",
     "order",
+    "orders",
     "product",
     "item",
     "error",
     "reference",
     "referral",
+    "return",
+    "box",
+    "label",
+    "package",
+    "parcel",
     "descuento",
     "promocional",
     "cupón",
     "cupon",
     "seguimiento",
     "pedido",
+    "pedidos",
     "producto",
     "artículo",
     "articulo",
     "referencia",
-    "error",
     "regalo",
+    "devolución",
+    "devolucion",
+    "caja",
+    "etiqueta",
+    "paquete",
 ];
 
-fn mask_after_keywords(text: &str, pattern: &regex::Regex, kind: SecretKind, hidden: &mut Vec<SecretKind>) -> String {
-    replace_group(text, pattern, kind, hidden, |_| true)
+/// Words just before a number that say it is not the code itself ("card ending 4242").
+const NOT_THE_CODE: &[&str] = &[
+    "ending",
+    "ends",
+    "last",
+    "terminada",
+    "termina",
+    "acaba",
+    "últimos",
+    "ultimos",
+];
+
+/// The first number of `lengths` digits within `reach` characters after `from`, skipping one
+/// that follows "ending"-like words; None when a not-a-secret word comes first.
+fn code_after(text: &str, from: usize, reach: usize, lengths: std::ops::RangeInclusive<usize>) -> Option<Range<usize>> {
+    let mut end = (from + reach).min(text.len());
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    let window = &text[from..end];
+    for group in digit_groups(window) {
+        let before = words(&window[..group.start]);
+        if before.iter().any(|w| NOT_A_SECRET_CODE.contains(&w.as_str())) {
+            return None;
+        }
+        let glued_to_letters = window[group.end..].chars().next().is_some_and(char::is_alphabetic);
+        let after_ending = before.last().is_some_and(|w| NOT_THE_CODE.contains(&w.as_str()))
+            || before.len() >= 2 && NOT_THE_CODE.contains(&before[before.len() - 2].as_str());
+        if lengths.contains(&group.len()) && !glued_to_letters && !after_ending {
+            return Some(from + group.start..from + group.end);
+        }
+    }
+    None
 }
 
-fn mask_one_time_codes(text: &str, hidden: &mut Vec<SecretKind>) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut last = 0;
-    for caps in ONE_TIME_CODE.captures_iter(text) {
-        let (Some(keyword), Some(value)) = (caps.name("kw"), caps.get(4)) else {
-            continue;
-        };
-        let keyword_text = keyword.as_str().to_lowercase();
-        let plain = keyword_text == "code" || keyword_text == "código" || keyword_text == "codigo";
+fn find_security_codes(text: &str) -> Vec<(Range<usize>, SecretKind)> {
+    SECURITY_KEYWORD
+        .find_iter(text)
+        .filter_map(|keyword| code_after(text, keyword.end(), 48, 3..=4))
+        .map(|range| (range, SecretKind::SecurityCode))
+        .collect()
+}
+
+fn find_one_time_codes(text: &str) -> Vec<(Range<usize>, SecretKind)> {
+    let mut found = Vec::new();
+    for caps in ONE_TIME_KEYWORD.captures_iter(text) {
+        let Some(keyword) = caps.name("kw") else { continue };
         let prev = caps.name("prev").map(|m| m.as_str().to_lowercase());
-        let gap = caps.name("gap").map(|m| m.as_str().to_lowercase()).unwrap_or_default();
-        let gap_words: Vec<&str> = gap
-            .split(|c: char| !c.is_alphanumeric() && c != 'ó' && c != 'í')
-            .filter(|w| !w.is_empty())
-            .collect();
-        let explained_away = prev.as_deref().is_some_and(|p| NOT_A_SECRET_CODE.contains(&p))
-            || gap_words.iter().any(|w| NOT_A_SECRET_CODE.contains(w));
-        if plain && explained_away {
+        if prev.as_deref().is_some_and(|p| NOT_A_SECRET_CODE.contains(&p)) {
             continue;
         }
-        // A bare "code 54192" right after "order" was handled above; a plain keyword also
-        // needs a short gap ("code: 482913", "my code is 482913", "el código es 482913").
-        if plain && gap_words.len() > 5 {
-            continue;
+        // "código postal 28013": the word after a bare keyword can explain it away too.
+        if let Some(range) = code_after(text, keyword.end(), 56, 4..=8) {
+            let between = words(&text[keyword.end()..range.start]);
+            if between.len() <= 8 {
+                found.push((range, SecretKind::OneTimeCode));
+            }
         }
-        out.push_str(&text[last..value.start()]);
-        out.push_str(SecretKind::OneTimeCode.placeholder());
-        hidden.push(SecretKind::OneTimeCode);
-        last = value.end();
     }
-    out.push_str(&text[last..]);
-    out
+    found
 }
 
 // ---- passwords ------------------------------------------------------------------------------
 
-/// "password is X", "password: X", "mi contraseña es X", "la clave: X".
+/// "password is X", "password: X", "password's X", "I set my password to X", "mi contraseña
+/// (nueva) es X", "la clave de acceso: X", "pw: X".
 static PASSWORD: LazyLock<regex::Regex> = LazyLock::new(|| {
     regex(
-        r"(?i)\b(?:password|passwd|pwd|passphrase|pass\s+word|contrase[ñn]a|clave)\b(?:\s+(?:is|was|would\s+be|es|era|ser[íi]a)\b\s*:?|\s*[:=])\s*(\S+)",
+        r#"(?i)(?:\b(?:password|passwd|pwd|passphrase|pass\s+word|contrase[ñn]a|clave(?:\s+de\s+(?:acceso|mi\s+cuenta))?)(?:\s+(?:nueva|new|actual|current|temporal|temporary|de\s+mi\s+cuenta|que\s+(?:puse|tengo|uso)))?(?:'s\b|\s+(?:is|was|would\s+be|es|era|ser[íi]a|to)\b\s*:?|\s*[:=]|\s+-)|\b(?:pw|pass)\s*[:=])\s*(?:(?:now|still|actually|just|ahora|ya|todav[íi]a)\s+)?(?P<value>"[^"\n]{1,80}"|'[^'\n]{1,80}'|\S+)"#,
     )
 });
 
@@ -402,9 +505,7 @@ const NOT_A_PASSWORD: &[&str] = &[
     "my",
     "a",
     "too",
-    "still",
     "being",
-    "now",
     "locked",
     "blocked",
     "reset",
@@ -424,34 +525,73 @@ const NOT_A_PASSWORD: &[&str] = &[
     "muy",
     "demasiado",
     "bloqueada",
-    "nueva",
-    "new",
-    "old",
-    "vieja",
     "forgotten",
     "olvidada",
     "same",
     "misma",
     "una",
     "un",
+    "something",
+    "algo",
+    "what",
+    "qué",
+    "que",
+    "be",
+    "get",
+    "access",
+    "log",
+    "login",
+    "change",
+    "recover",
+    "cambiar",
+    "entrar",
+    "recuperar",
+    "acceder",
+    "new",
+    "nueva",
+    "now",
+    "still",
+    "actually",
+    "just",
+    "ahora",
+    "ya",
+    "todavía",
+    "todavia",
 ];
 
-fn mask_passwords(text: &str, hidden: &mut Vec<SecretKind>) -> String {
-    replace_group(text, &PASSWORD, SecretKind::Password, hidden, |caps| {
-        let value = caps.get(1).map(|m| m.as_str()).unwrap_or_default();
-        let word = value.trim_matches(|c: char| !c.is_alphanumeric()).to_lowercase();
-        !word.is_empty() && !NOT_A_PASSWORD.contains(&word.as_str()) && !value.starts_with("[hidden")
-    })
+fn find_passwords(text: &str) -> Vec<(Range<usize>, SecretKind)> {
+    let mut found = Vec::new();
+    for caps in PASSWORD.captures_iter(text) {
+        let Some(value) = caps.name("value") else { continue };
+        let token = value.as_str();
+        if token.starts_with('"') || token.starts_with('\'') {
+            found.push((value.range(), SecretKind::Password));
+            continue;
+        }
+        let word = token.trim_matches(|c: char| !c.is_alphanumeric()).to_lowercase();
+        if word.is_empty() || NOT_A_PASSWORD.contains(&word.as_str()) || token.starts_with("[hidden") {
+            continue;
+        }
+        // A sentence's full stop or comma after the password stays.
+        let trimmed = token.trim_end_matches(['.', ',', ';', '!', '?']);
+        let trimmed = if trimmed.is_empty() { token } else { trimmed };
+        found.push((value.start()..value.start() + trimmed.len(), SecretKind::Password));
+    }
+    found
 }
 
 // ---- national ids ---------------------------------------------------------------------------
 
 static SSN: LazyLock<regex::Regex> = LazyLock::new(|| {
-    regex(r"(?i)(?:\b(?:ssn|social\s+security(?:\s+number)?)\b[^\d\n]{0,12}?\b(\d{9})\b)|\b(\d{3}-\d{2}-\d{4})\b")
+    regex(
+        r"(?i)(?:\b(?:ssn|social\s+security(?:\s+number)?)\b[^\d\n]{0,12}?\b(?P<keyed>\d{3}[ \-]?\d{2}[ \-]?\d{4})\b)|\b(?P<dashed>\d{3}-\d{2}-\d{4})\b",
+    )
 });
-static DNI: LazyLock<regex::Regex> = LazyLock::new(|| regex(r"(?i)\b(\d{8})-?([a-z])\b"));
+/// DNI: 8 digits (maybe `12.345.678`) and the check letter (after a space only when capital).
+static DNI: LazyLock<regex::Regex> =
+    LazyLock::new(|| regex(r"\b(?P<number>\d{8}|\d{2}\.\d{3}\.\d{3})(?:-?(?P<letter>[A-Za-z])| (?P<spaced>[A-Z]))\b"));
 static NIE: LazyLock<regex::Regex> = LazyLock::new(|| regex(r"(?i)\b([xyz])-?(\d{7})-?([a-z])\b"));
-static CURP: LazyLock<regex::Regex> = LazyLock::new(|| regex(r"\b[A-Z]{4}\d{6}[HM][A-Z]{5}[A-Z0-9]\d\b"));
+static CURP: LazyLock<regex::Regex> = LazyLock::new(|| regex(r"(?i)\b[a-z]{4}\d{6}[hm][a-z]{5}[a-z0-9]\d\b"));
 
 const DNI_LETTERS: &[u8; 23] = b"TRWAGMYFPDXBNJZSQVHLCKE";
 
@@ -461,36 +601,39 @@ fn dni_letter(number: u32) -> char {
 
 fn ssn_plausible(digits: &str) -> bool {
     let digits: String = digits.chars().filter(char::is_ascii_digit).collect();
+    if digits.len() != 9 {
+        return false;
+    }
     let (area, rest) = digits.split_at(3);
     let (group, serial) = rest.split_at(2);
     area != "000" && area != "666" && !area.starts_with('9') && group != "00" && serial != "0000"
 }
 
-fn mask_national_ids(text: &str, hidden: &mut Vec<SecretKind>) -> String {
-    let mut out = {
-        let mut out = String::with_capacity(text.len());
-        let mut last = 0;
-        for caps in SSN.captures_iter(text) {
-            let Some(value) = caps.get(1).or_else(|| caps.get(2)) else {
-                continue;
-            };
-            if !ssn_plausible(value.as_str()) {
-                continue;
-            }
-            out.push_str(&text[last..value.start()]);
-            out.push_str(SecretKind::NationalId.placeholder());
-            hidden.push(SecretKind::NationalId);
-            last = value.end();
+fn find_national_ids(text: &str) -> Vec<(Range<usize>, SecretKind)> {
+    let mut found = Vec::new();
+    for caps in SSN.captures_iter(text) {
+        let Some(value) = caps.name("keyed").or_else(|| caps.name("dashed")) else {
+            continue;
+        };
+        if ssn_plausible(value.as_str()) {
+            found.push((value.range(), SecretKind::NationalId));
         }
-        out.push_str(&text[last..]);
-        out
-    };
-    out = replace_whole(&out, &DNI, hidden, |caps| {
-        let number: Option<u32> = caps.get(1).and_then(|m| m.as_str().parse().ok());
-        let letter = caps.get(2).and_then(|m| m.as_str().chars().next());
-        matches!((number, letter), (Some(n), Some(l)) if dni_letter(n) == l.to_ascii_uppercase())
-    });
-    out = replace_whole(&out, &NIE, hidden, |caps| {
+    }
+    for caps in DNI.captures_iter(text) {
+        let number: Option<u32> = caps
+            .name("number")
+            .and_then(|m| m.as_str().replace('.', "").parse().ok());
+        let letter = caps
+            .name("letter")
+            .or_else(|| caps.name("spaced"))
+            .and_then(|m| m.as_str().chars().next());
+        if let (Some(n), Some(l), Some(whole)) = (number, letter, caps.get(0)) {
+            if dni_letter(n) == l.to_ascii_uppercase() {
+                found.push((whole.range(), SecretKind::NationalId));
+            }
+        }
+    }
+    for caps in NIE.captures_iter(text) {
         let prefix = caps
             .get(1)
             .and_then(|m| m.as_str().chars().next())
@@ -501,35 +644,25 @@ fn mask_national_ids(text: &str, hidden: &mut Vec<SecretKind>) -> String {
             Some('X') => "0",
             Some('Y') => "1",
             Some('Z') => "2",
-            _ => return false,
+            _ => continue,
         };
         let number: Option<u32> = format!("{lead}{digits}").parse().ok();
-        matches!((number, letter), (Some(n), Some(l)) if dni_letter(n) == l.to_ascii_uppercase())
-    });
-    replace_whole(&out, &CURP, hidden, |_| true)
-}
-
-/// Replaces whole matches of `pattern` for which `keep` says yes with the national-id placeholder.
-fn replace_whole(
-    text: &str,
-    pattern: &regex::Regex,
-    hidden: &mut Vec<SecretKind>,
-    mut keep: impl FnMut(&regex::Captures<'_>) -> bool,
-) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut last = 0;
-    for caps in pattern.captures_iter(text) {
-        let Some(whole) = caps.get(0) else { continue };
-        if !keep(&caps) {
-            continue;
+        if let (Some(n), Some(l), Some(whole)) = (number, letter, caps.get(0)) {
+            if dni_letter(n) == l.to_ascii_uppercase() {
+                found.push((whole.range(), SecretKind::NationalId));
+            }
         }
-        out.push_str(&text[last..whole.start()]);
-        out.push_str(SecretKind::NationalId.placeholder());
-        hidden.push(SecretKind::NationalId);
-        last = whole.end();
     }
-    out.push_str(&text[last..]);
-    out
+    found.extend(CURP.find_iter(text).map(|m| (m.range(), SecretKind::NationalId)));
+    // Overlapping finds (an SSN inside a longer id): keep the first.
+    found.sort_by_key(|(range, _)| range.start);
+    let mut kept: Vec<(Range<usize>, SecretKind)> = Vec::new();
+    for item in found {
+        if kept.last().is_none_or(|(last, _)| item.0.start >= last.end) {
+            kept.push(item);
+        }
+    }
+    kept
 }
 
 #[cfg(test)]

@@ -160,6 +160,10 @@ pub fn date_words(value: &str, language: &str) -> String {
     }
 }
 
+/// The mean score at or below which a customer's mood reads as negative in the brief (a
+/// milder bar than the escalation rule's: the brief describes, it does not decide).
+const NEGATIVE_MOOD: f32 = -0.2;
+
 /// How the customer feels now: the mean of their last three messages' scores, and whether
 /// the bot's failures or frustration markers are behind it.
 pub fn mood(memory: &Memory, config: &HandoffConfig) -> Mood {
@@ -169,7 +173,7 @@ pub fn mood(memory: &Memory, config: &HandoffConfig) -> Mood {
     }
     let mean = recent.iter().sum::<f32>() / recent.len() as f32;
     let markers: u32 = memory.frustration.values().sum();
-    let negative = mean <= config.escalation.sentiment.negative_at / 2.0;
+    let negative = mean <= NEGATIVE_MOOD;
     let setbacks = memory.actions.iter().any(|a| a.outcome != ActionOutcome::Ok) || memory.fallbacks.count > 0;
     if (negative && (setbacks || markers > 0)) || markers >= 2 * config.escalation.sentiment.markers {
         Mood::Frustrated

@@ -196,6 +196,10 @@ pub struct HandoffConfig {
     /// The most messages the package's transcript carries (the newest).
     #[serde(default = "default_transcript")]
     pub transcript_limit: usize,
+    /// The most versions of one handoff's package (a new one each time the customer writes
+    /// while waiting); later messages are in the conversation itself.
+    #[serde(default = "default_versions")]
+    pub max_package_versions: u32,
     pub escalation: EscalationConfig,
     #[serde(default)]
     pub topics: Vec<TopicConfig>,
@@ -244,7 +248,11 @@ fn default_budget() -> u64 {
 }
 
 fn default_transcript() -> usize {
-    200
+    100
+}
+
+fn default_versions() -> u32 {
+    10
 }
 
 /// Why a handoff configuration was refused; names the entry.
@@ -281,6 +289,12 @@ impl HandoffConfig {
             return err(
                 "default_language".into(),
                 format!("`{}` is not one of `languages`", self.default_language),
+            );
+        }
+        if self.max_package_versions == 0 || self.transcript_limit == 0 {
+            return err(
+                "max_package_versions".into(),
+                "max_package_versions and transcript_limit must be at least 1".into(),
             );
         }
         if self.refresh_budget_ms == 0 || self.refresh_budget_ms > 10_000 {

@@ -318,6 +318,8 @@ pub struct NextAction {
 #[serde(deny_unknown_fields)]
 pub struct Routing {
     pub requested_by: Requester,
+    /// The customer's own words, when they gave a reason with the handoff button.
+    pub customer_note: Option<String>,
     pub reasons: Vec<ReasonFacts>,
     pub priority: PriorityLevel,
     pub queue: String,
@@ -519,6 +521,7 @@ pub fn build(input: PackageInput<'_>, config: &HandoffConfig) -> ContextPackage 
                 HandoffRequester::Customer => Requester::Customer,
                 HandoffRequester::Bot => Requester::Bot,
             },
+            customer_note: input.handoff.note.clone(),
             reasons: input
                 .handoff
                 .reasons
@@ -636,11 +639,14 @@ fn identity(input: &PackageInput<'_>) -> Identity {
         );
     }
     orders.truncate(3);
+    // What the CRM and verification say belongs to the account; a customer who did not prove
+    // who they are is described only by what they said themselves.
+    let (crm, known) = if verified { (crm, known) } else { (None, None) };
     Identity {
         customer_id: crm
             .map(|c| c.customer_id.clone())
             .or_else(|| known.map(|k| k.customer_id.clone()))
-            .or(claimed_id)
+            .or(claimed_id.filter(|_| verified))
             .or_else(|| memory.profile.external_id.clone()),
         name: crm
             .map(|c| c.name.clone())

@@ -128,8 +128,12 @@ impl TopicMatcher {
         for clause in clauses(text) {
             for found in self.phrases.find_overlapping_iter(&clause) {
                 let (topic, phrase) = &self.owners[found.pattern().as_usize()];
-                // A clause that is about something else ("are you a human?") counts as declined.
-                let excepted = self.except[*topic].iter().any(|e| clause.contains(e.as_str()));
+                // A phrase inside an exception ("are you a human?", "human resources") is declined.
+                let excepted = self.except[*topic].iter().any(|e| {
+                    clause
+                        .match_indices(e.as_str())
+                        .any(|(at, _)| at <= found.start() && at + e.len() >= found.end())
+                });
                 let negated = excepted || (self.negatable[*topic] && negated_before(&clause[..found.start()]));
                 match hits.iter_mut().find(|h| h.topic == *topic) {
                     Some(hit) if hit.negated && !negated => {
@@ -149,6 +153,13 @@ impl TopicMatcher {
     }
 }
 
+/// Words that start a new request after a negation ("this is not working, I need a human",
+/// "no me funciona nada quiero un agente"): between a negation and the phrase they end its
+/// reach, unless they follow the negation at once ("I don't want a human", "no quiero").
+const REQUEST_STARTS: &[&str] = &[
+    "i", "i'm", "im", "yo", "quiero", "necesito", "want", "need", "please", "pls", "give", "dame", "pasame", "ponme",
+];
+
 /// Whether the words just before a phrase negate it.
 fn negated_before(before: &str) -> bool {
     let words: Vec<&str> = before.split_whitespace().collect();
@@ -159,7 +170,11 @@ fn negated_before(before: &str) -> bool {
         }
         // "no, I want a person" (an interjection, when the comma was left out): "no I ...".
         let next = reach.get(i + 1).copied();
-        !(*word == "no" && matches!(next, Some("i" | "i'm" | "im")))
+        if *word == "no" && matches!(next, Some("i" | "i'm" | "im")) {
+            return false;
+        }
+        // A new request between the negation and the phrase ends the negation's reach.
+        !reach.iter().skip(i + 2).any(|w| REQUEST_STARTS.contains(w))
     })
 }
 
@@ -212,5 +227,14 @@ mod tests {
         assert!(!matcher.find("the bot doesn't help but an agent would")[0].negated);
         // Negated and plain in one message: the plain one counts.
         assert!(!matcher.find("not the agent from before. a human please")[0].negated);
+        // A new request after a negation is not negated.
+        for text in [
+            "this is not working i need a human",
+            "you don't understand me I want a human",
+            "nobody answers me i want a human",
+            "I don't know what to do I need an agent",
+        ] {
+            assert!(!matcher.find(text)[0].negated, "{text}");
+        }
     }
 }

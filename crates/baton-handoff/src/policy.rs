@@ -96,12 +96,13 @@ impl EscalationPolicy {
         let fallback_now = after.fallbacks.count > before.fallbacks.count;
         if fallback_now {
             let since = message.at - minutes(rules.fallbacks.minutes);
+            let fresh = since_handoff(after);
             let recent: Vec<u64> = after
                 .fallbacks
                 .times
                 .iter()
                 .zip(&after.fallbacks.message_seqs)
-                .filter(|(at, _)| **at >= since)
+                .filter(|(at, seq)| **at >= since && **seq > fresh)
                 .map(|(_, seq)| *seq)
                 .collect();
             if recent.len() >= rules.fallbacks.count as usize {
@@ -117,10 +118,16 @@ impl EscalationPolicy {
                 );
             }
         }
+        // An order that is not the customer's (a mistyped number, `found = no`) is no failed
+        // change: the bot asks them to check the number.
         let failed_now: Vec<_> = after
             .actions
             .iter()
-            .filter(|a| a.seq > before.last_seq && a.outcome != ActionOutcome::Ok)
+            .filter(|a| {
+                a.seq > before.last_seq
+                    && a.outcome != ActionOutcome::Ok
+                    && a.values.get("found").map(String::as_str) != Some("no")
+            })
             .collect();
         for attempt in failed_now.iter().filter(|a| rules.failed_actions.contains(&a.action)) {
             push(
@@ -132,23 +139,26 @@ impl EscalationPolicy {
                     outcome_word(attempt.outcome),
                     attempt.summary
                 ),
-                vec![message.seq, attempt.seq],
+                vec![message.seq],
             );
         }
         let failures = after.failed_verifications();
-        if failures >= rules.failed_verifications && before.failed_verifications() < rules.failed_verifications {
-            let evidence: Vec<u64> = after
-                .verification_failures
-                .iter()
-                .rev()
-                .take(failures as usize)
-                .rev()
-                .copied()
-                .collect();
+        let proof_failed_now = failures > before.failed_verifications();
+        let fresh = since_handoff(after);
+        let evidence: Vec<u64> = after
+            .verification_failures
+            .iter()
+            .rev()
+            .take(failures as usize)
+            .rev()
+            .copied()
+            .filter(|seq| *seq > fresh)
+            .collect();
+        if proof_failed_now && evidence.len() >= rules.failed_verifications as usize {
             push(
                 &mut reasons,
                 EscalationKind::FailedVerification,
-                format!("{failures} failed identity checks in a row"),
+                format!("{} failed identity checks in a row", evidence.len()),
                 evidence,
             );
         }
@@ -157,7 +167,7 @@ impl EscalationPolicy {
         }
         let tier = after.customer.as_ref().map(|c| c.tier.as_str());
         if let Some(tier) = tier.filter(|t| rules.high_value_tiers.iter().any(|h| h == t)) {
-            let verification_failed_now = failures > before.failed_verifications();
+            let verification_failed_now = proof_failed_now;
             let unhappy = after
                 .sentiment
                 .last()
@@ -190,7 +200,9 @@ impl EscalationPolicy {
 
     fn sentiment_drop(&self, memory: &Memory, message: &Message<'_>) -> Option<EscalationReason> {
         let rule = &self.config.escalation.sentiment;
-        let points = &memory.sentiment;
+        let fresh = since_handoff(memory);
+        let start = memory.sentiment.partition_point(|p| p.message_seq <= fresh);
+        let points = &memory.sentiment[start..];
         let latest = points.last().filter(|p| p.message_seq == message.seq)?;
         let markers = message
             .analysis
@@ -230,7 +242,8 @@ impl EscalationPolicy {
         None
     }
 
-    /// The same intent asked again and again since the bot last got something done.
+    /// The same intent asked again and again since the bot last got something done, not
+    /// counting questions an article answered.
     fn repeated_intent(&self, memory: &Memory, message: &Message<'_>) -> Option<EscalationReason> {
         let rules = &self.config.escalation;
         let intent = message
@@ -245,12 +258,21 @@ impl EscalationPolicy {
             .map(|a| a.seq)
             .max()
             .unwrap_or(0);
+        // A question an article answered (and the customer did not say it failed) was served.
+        let answered = |seq: u64| {
+            memory
+                .articles
+                .iter()
+                .any(|a| a.message_seq == seq && a.helped != Some(false))
+        };
         let since = message.at - minutes(rules.repeats.minutes);
         let asks: Vec<u64> = memory
             .intents
             .iter()
             .filter(|t| {
                 !t.answering
+                    && t.message_seq > since_handoff(memory)
+                    && !answered(t.message_seq)
                     && t.at >= since
                     && t.message_seq > since_success
                     && t.confidence >= rules.intent_confidence
@@ -278,7 +300,7 @@ impl EscalationPolicy {
         let asked: Vec<_> = memory
             .intents
             .iter()
-            .filter(|t| !t.answering && !answered(t.message_seq))
+            .filter(|t| !t.answering && !answered(t.message_seq) && t.message_seq > since_handoff(memory))
             .collect();
         let tail = asked.get(asked.len().checked_sub(rule.streak as usize)?..)?;
         let all_low = tail.iter().all(|t| t.confidence < rule.below);
@@ -292,6 +314,12 @@ impl EscalationPolicy {
             evidence: tail.iter().map(|t| t.message_seq).collect(),
         })
     }
+}
+
+/// Evidence counts only from after the latest handoff: after a person hands the conversation
+/// back, the bot starts with a clean slate.
+fn since_handoff(memory: &Memory) -> u64 {
+    memory.handoffs.last().map_or(0, |h| h.seq)
 }
 
 fn push(reasons: &mut Vec<EscalationReason>, kind: EscalationKind, detail: String, evidence: Vec<u64>) {

@@ -264,12 +264,15 @@ fn cases() -> Vec<Case> {
         agent: "Lucía",
     });
 
-    // 6. The CRM is down: the handoff goes through with what memory holds.
+    // 6. The CRM is down: the handoff goes through with what memory holds (as the runtime
+    // records it when the CRM does not answer within the budget).
     let mut script = Script::new("en");
     script.say("I want to cancel order 54261", intent("cancel_order", 0.9));
     script.push(flow("cancel_order"));
     script.push(slot("order_number", "54261", 2));
-    script.bot("Sure. Please give me your email first.");
+    let at = script.now;
+    script.push(verified("c-1006", "David Okafor", "plus", "en", at));
+    script.bot("Order #54261 can be cancelled. Shall I cancel it?");
     let reasons = script.say("just get me an agent", intent("talk_to_human", 0.8));
     let escalation = script.policy.escalation(reasons);
     script.hand_off(HandoffRequester::Bot, escalation);
@@ -278,18 +281,28 @@ fn cases() -> Vec<Case> {
         script,
         snapshot: Snapshot {
             customer: None,
-            orders: Vec::new(),
+            orders: vec![order(
+                "54261",
+                "processing",
+                "€35.00",
+                &[("€35.00", "2026-03-02", "captured")],
+            )],
             tickets: Vec::new(),
             degraded: vec![
                 Degraded {
                     source: "crm".into(),
                     problem: "no answer within 300 ms".into(),
-                    missing: vec!["name".into(), "tier".into(), "contact details".into()],
+                    missing: vec![
+                        "name".into(),
+                        "contact details".into(),
+                        "tier".into(),
+                        "preferred language".into(),
+                    ],
                 },
                 Degraded {
-                    source: "orders".into(),
-                    problem: "not asked: the customer is unknown without the CRM".into(),
-                    missing: vec!["order status".into(), "payments".into()],
+                    source: "ticketing".into(),
+                    problem: "not asked: the CRM gave no email".into(),
+                    missing: vec!["open tickets".into()],
                 },
             ],
         },

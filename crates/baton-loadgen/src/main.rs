@@ -68,6 +68,12 @@ struct BenchArgs {
     /// server must run a configuration with a `[dialogue]`).
     #[arg(long, value_enum, default_value_t = Mode::Ws)]
     mode: Mode,
+    /// In `bot` mode, how many questions each conversation gets before the customer starts a
+    /// new one (default: one round of the questions). More than one round in one conversation
+    /// repeats questions, which the demo's escalation policy hands to a person; use it with a
+    /// configuration whose streak and loop thresholds are raised.
+    #[arg(long)]
+    questions_per_conversation: Option<usize>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, Serialize)]
@@ -222,9 +228,9 @@ fn answers(frame: &str, needle: &str) -> bool {
     (frame.starts_with(r#"{"type":"event""#) || frame.starts_with(r#"{"type":"send""#)) && frame.contains(needle)
 }
 
-/// Conversations one customer goes through in `bot` mode: one per round of `BOT_QUESTIONS`.
-fn bot_conversations(warmup: usize, messages: usize) -> usize {
-    (warmup + messages).div_ceil(BOT_QUESTIONS.len())
+/// Conversations one customer goes through in `bot` mode, `per` questions each.
+fn bot_conversations(warmup: usize, messages: usize, per: usize) -> usize {
+    (warmup + messages).div_ceil(per.max(1))
 }
 
 /// Sends `warmup + messages` messages one at a time; returns the measured latencies. In bot
@@ -235,7 +241,9 @@ async fn drive(
     tag: String,
     warmup: usize,
     messages: usize,
+    per_conversation: usize,
 ) -> anyhow::Result<Vec<Duration>> {
+    let per_conversation = per_conversation.max(1);
     let Some(first) = targets.first().cloned() else {
         bail!("no conversation to drive");
     };
@@ -254,9 +262,9 @@ async fn drive(
     let mut ws = connect(&first).await?;
     let mut latencies = Vec::with_capacity(messages);
     for i in 0..warmup + messages {
-        if mode == Mode::Bot && i > 0 && i % BOT_QUESTIONS.len() == 0 {
+        if mode == Mode::Bot && i > 0 && i % per_conversation == 0 {
             let next = targets
-                .get(i / BOT_QUESTIONS.len())
+                .get(i / per_conversation)
                 .ok_or_else(|| anyhow!("too few conversations for the questions"))?;
             let _ = ws.close(None).await;
             ws = connect(next).await?;
@@ -337,13 +345,23 @@ async fn run_load(
     targets: Vec<Vec<Target>>,
     warmup: usize,
     messages: usize,
+    per_conversation: usize,
 ) -> anyhow::Result<LoadResult> {
     let conversations = targets.len();
     let started = Instant::now();
     let tasks: Vec<_> = targets
         .into_iter()
         .enumerate()
-        .map(|(n, t)| tokio::spawn(drive(t, mode, format!("{round}-{n}"), warmup, messages)))
+        .map(|(n, t)| {
+            tokio::spawn(drive(
+                t,
+                mode,
+                format!("{round}-{n}"),
+                warmup,
+                messages,
+                per_conversation,
+            ))
+        })
         .collect();
     let mut all = Vec::with_capacity(conversations * messages);
     for task in tasks {
@@ -392,13 +410,23 @@ async fn bench(args: BenchArgs) -> anyhow::Result<()> {
     let echo = if args.no_echo { None } else { Some(spawn_echo().await?) };
     let mut rounds = Vec::with_capacity(usize::from(args.rounds));
     for round in 0..args.rounds {
+        let per_conversation = args.questions_per_conversation.unwrap_or(BOT_QUESTIONS.len());
         let per_customer = match args.mode {
-            Mode::Bot => bot_conversations(args.warmup, args.messages),
+            Mode::Bot => bot_conversations(args.warmup, args.messages, per_conversation),
             Mode::Ws | Mode::Rest => 1,
         };
         let created = create_conversations(&url, args.conversations * per_customer).await?;
         let targets: Vec<Vec<Target>> = created.chunks(per_customer).map(<[Target]>::to_vec).collect();
-        let baton = run_load("baton", args.mode, round, targets, args.warmup, args.messages).await?;
+        let baton = run_load(
+            "baton",
+            args.mode,
+            round,
+            targets,
+            args.warmup,
+            args.messages,
+            per_conversation,
+        )
+        .await?;
         let echo = match &echo {
             Some((_, echo_url)) => {
                 let echo_target = Target {
@@ -407,7 +435,8 @@ async fn bench(args: BenchArgs) -> anyhow::Result<()> {
                     token: String::new(),
                 };
                 let targets = vec![vec![echo_target]; args.conversations];
-                Some(run_load("echo", Mode::Ws, round, targets, args.warmup, args.messages).await?)
+                let per = args.warmup + args.messages;
+                Some(run_load("echo", Mode::Ws, round, targets, args.warmup, args.messages, per).await?)
             }
             None => None,
         };

@@ -43,6 +43,17 @@ fn failed(summary: impl Into<String>) -> ActionResult {
     result(ActionOutcome::Failed, summary, Values::new())
 }
 
+/// The order is not the verified customer's (or does not exist): most often a mistyped
+/// number. Recorded as failed with `found = no`, which the escalation policy does not count as
+/// a failed change.
+fn not_found(order_number: &str) -> ActionResult {
+    result(
+        ActionOutcome::Failed,
+        format!("order {order_number} not found on this account"),
+        values([("found", "no".to_owned())]),
+    )
+}
+
 fn error(e: &ConnectorError) -> ActionResult {
     result(ActionOutcome::Error, e.to_string(), Values::new())
 }
@@ -70,7 +81,7 @@ async fn run_inner(connectors: &Connectors, call: &ActionCall) -> Result<ActionR
     Ok(match call.action.as_str() {
         "verify_identity" => verify(connectors, call).await?,
         "order_status" => match owned_order(connectors, call).await? {
-            None => failed(format!("order {order_number} not found on this account")),
+            None => not_found(order_number),
             Some(order) => result(
                 ActionOutcome::Ok,
                 format!("order {} is {}", order.number, order.status.as_str()),
@@ -78,7 +89,7 @@ async fn run_inner(connectors: &Connectors, call: &ActionCall) -> Result<ActionR
             ),
         },
         "refund_status" => match owned_order(connectors, call).await? {
-            None => failed(format!("order {order_number} not found on this account")),
+            None => not_found(order_number),
             Some(order) => {
                 let mut values = order_values(&order);
                 let refunded: Vec<_> = order
@@ -105,7 +116,7 @@ async fn run_inner(connectors: &Connectors, call: &ActionCall) -> Result<ActionR
             }
         },
         "refund_eligibility" => match owned_order(connectors, call).await? {
-            None => failed(format!("order {order_number} not found on this account")),
+            None => not_found(order_number),
             Some(order) => {
                 let eligibility = connectors
                     .orders
@@ -137,7 +148,7 @@ async fn run_inner(connectors: &Connectors, call: &ActionCall) -> Result<ActionR
         },
         // Changes are made only to an order of the verified customer.
         "start_refund" | "cancel_order" | "change_address" if owned_order(connectors, call).await?.is_none() => {
-            failed(format!("order {order_number} not found on this account"))
+            not_found(order_number)
         }
         "start_refund" => {
             match connectors

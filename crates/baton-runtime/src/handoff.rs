@@ -19,6 +19,8 @@ enum Answer<T> {
     Got(T),
     Failed(String),
     Late,
+    /// Not asked, and why.
+    Skipped(&'static str),
 }
 
 async fn by<T>(deadline: Instant, call: impl Future<Output = Result<T, ConnectorError>>) -> Answer<T> {
@@ -43,52 +45,48 @@ const ORDERS_MISSING: &[&str] = &["order status", "payments"];
 fn problem<T>(answer: &Answer<T>, budget: Duration) -> String {
     match answer {
         Answer::Failed(e) => format!("unavailable: {e}"),
+        Answer::Skipped(why) => (*why).to_owned(),
         _ => format!("no answer within {} ms", budget.as_millis()),
     }
 }
 
 /// What the connectors say about the conversation's customer, waiting at most `budget` in all
-/// (the CRM, the order system and the help desk are asked at once). Orders and tickets are
-/// asked for only for a verified customer (an unproven claim does not open an account to the
-/// package). Whatever does not arrive in time is listed as degraded.
+/// (the CRM, the order system and the help desk are asked at once). Only a verified customer
+/// is looked up: an unproven claim does not open an account to the package. Whatever does not arrive in time is listed as degraded.
 pub async fn refresh(connectors: &Connectors, memory: &Memory, budget: Duration) -> Snapshot {
     let deadline = Instant::now() + budget;
     let mut snapshot = Snapshot::default();
-    let (known_id, verified) = match &memory.auth {
-        AuthState::Verified { customer_id, .. } => (Some(customer_id.clone()), true),
-        AuthState::Claimed { customer_id } => (Some(customer_id.clone()), false),
-        _ => (memory.customer.as_ref().map(|c| c.customer_id.clone()), false),
+    // Only a verified customer's account is looked up: an email someone typed (or a claim
+    // they could not prove) does not open another person's record to the package.
+    let verified_id = match &memory.auth {
+        AuthState::Verified { customer_id, .. } => Some(customer_id.clone()),
+        _ => None,
     };
-    let email = memory
-        .slot("email")
-        .map(str::to_owned)
-        .or_else(|| memory.profile.email.clone());
     let crm = async {
-        match (&known_id, &email) {
-            (Some(id), _) => by(deadline, connectors.customers.customer(id)).await,
-            (None, Some(email)) => by(deadline, connectors.customers.find_by_email(email)).await,
-            (None, None) => Answer::Got(None),
+        match &verified_id {
+            Some(id) => by(deadline, connectors.customers.customer(id)).await,
+            None => Answer::Got(None),
         }
     };
     let orders = async {
-        match (&known_id, verified) {
-            (Some(id), true) => Some(by(deadline, connectors.orders.orders_of(id)).await),
-            _ => None,
+        match &verified_id {
+            Some(id) => Some(by(deadline, connectors.orders.orders_of(id)).await),
+            None => None,
         }
     };
-    let tickets = async {
-        match (&email, verified) {
-            (Some(email), true) => Some(by(deadline, connectors.tickets.open_tickets(email)).await),
-            _ => None,
-        }
-    };
-    let (crm, orders, tickets) = tokio::join!(crm, orders, tickets);
+    let (crm, orders) = tokio::join!(crm, orders);
     match crm {
         Answer::Got(customer) => snapshot.customer = customer.map(customer_facts),
         other => snapshot
             .degraded
             .push(degraded("crm", problem(&other, budget), CRM_MISSING)),
     }
+    // The help desk is asked with the account's own email, once the CRM gave it.
+    let tickets = match snapshot.customer.as_ref().map(|c| c.email.clone()) {
+        Some(email) => Some(by(deadline, connectors.tickets.open_tickets(&email)).await),
+        None if verified_id.is_some() => Some(Answer::Skipped("not asked: the CRM gave no email")),
+        None => None,
+    };
     match orders {
         Some(Answer::Got(mut orders)) => {
             // Newest first; the package keeps the named ones and the most recent.
@@ -150,16 +148,17 @@ fn order_facts(order: &Order) -> OrderFacts {
     }
 }
 
-/// The handoff that needs a package now: the newest one, when it has none yet, or when the
-/// customer wrote since its last version while still waiting for a person.
-pub fn due(memory: &Memory) -> Option<&HandoffRecord> {
+/// The handoff that needs a package now: the newest one, when it has none yet (and the
+/// conversation is still open), or when the customer wrote since its last version while still
+/// waiting for a person (up to `max_versions`).
+pub fn due(memory: &Memory, max_versions: u32) -> Option<&HandoffRecord> {
+    use baton_domain::PhaseName;
     let handoff = memory.current_handoff()?;
-    let waiting = memory.phase == baton_domain::PhaseName::WaitingForAgent;
-    let first = handoff.package_version == 0
-        && !matches!(
-            memory.phase,
-            baton_domain::PhaseName::Resolved | baton_domain::PhaseName::Abandoned
-        );
-    let update = waiting && handoff.package_version > 0 && memory.last_customer_seq > handoff.package_seq;
+    let open = !matches!(memory.phase, PhaseName::Resolved | PhaseName::Abandoned);
+    let first = handoff.package_version == 0 && open;
+    let update = memory.phase == PhaseName::WaitingForAgent
+        && handoff.package_version > 0
+        && handoff.package_version < max_versions
+        && memory.last_customer_seq > handoff.package_seq;
     (first || update).then_some(handoff)
 }

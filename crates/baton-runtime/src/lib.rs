@@ -28,7 +28,7 @@ use baton_handoff::{
 use baton_kb::{KnowledgeBase, MatchPolicy};
 use baton_nlu::Analyzer;
 use baton_store::{Store, StoreError};
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -120,6 +120,8 @@ pub struct Bot {
     /// Conversations with a worker running, and what arrived for it meanwhile.
     running: Mutex<HashMap<ConversationId, Inbox>>,
     memories: Mutex<HashMap<ConversationId, Folded>>,
+    /// Conversations whose handoff is being packaged right now.
+    packaging: Mutex<HashSet<ConversationId>>,
     /// Counts uses of the memory cache, to find the least recently used entries.
     clock: AtomicU64,
 }
@@ -199,6 +201,7 @@ impl Bot {
             parts,
             running: Mutex::new(HashMap::new()),
             memories: Mutex::new(HashMap::new()),
+            packaging: Mutex::new(HashSet::new()),
             clock: AtomicU64::new(0),
         })
     }
@@ -216,6 +219,20 @@ impl Bot {
         if let Some(inbox) = running.get_mut(&id) {
             inbox.more |= wake;
             inbox.events.extend_from_slice(events);
+            // A handoff never waits for the worker's turn (which may wait on a slow
+            // connector): its package is built apart, at once.
+            if events
+                .iter()
+                .any(|e| matches!(e.kind, EventKind::HandoffRequested { .. }))
+            {
+                drop(running);
+                let bot = self.clone();
+                tokio::spawn(async move {
+                    if let Err(e) = bot.package_if_due(id).await {
+                        tracing::warn!(conversation = %id, error = %e, "packaging a handoff failed; the worker tries again");
+                    }
+                });
+            }
             return;
         }
         if !wake {
@@ -289,7 +306,12 @@ impl Bot {
             let page = self
                 .store
                 .conversations_in_phases(
-                    &[PhaseName::Bot, PhaseName::HandedBack, PhaseName::WaitingForAgent],
+                    &[
+                        PhaseName::Bot,
+                        PhaseName::HandedBack,
+                        PhaseName::WaitingForAgent,
+                        PhaseName::WithAgent,
+                    ],
                     after,
                     PAGE,
                 )
@@ -297,10 +319,18 @@ impl Bot {
             let Some(last) = page.last() else { break };
             after = Some(last.id);
             for conversation in &page {
-                let memory = memory_of(&*self.store, conversation.id).await?;
+                // One conversation that cannot be read must not keep the others (or the
+                // server) from starting: it is logged and left for a person.
+                let memory = match memory_of(&*self.store, conversation.id).await {
+                    Ok(memory) => memory,
+                    Err(e) => {
+                        tracing::error!(conversation = %conversation.id, error = %e, "cannot read a conversation to pick it up");
+                        continue;
+                    }
+                };
                 let unanswered = memory.bot_owns()
                     && (memory.has_unanswered_message() || (!memory.greeted && memory.last_customer_seq == 0));
-                if unanswered || handoff::due(&memory).is_some() {
+                if unanswered || handoff::due(&memory, self.parts.handoff.max_package_versions).is_some() {
                     count += 1;
                     self.notify(conversation.id);
                 }
@@ -377,12 +407,31 @@ impl Bot {
                 .await?;
             self.bring_up_to_date(&mut state, &recorded).await?;
         }
-        if let Some(handoff) = handoff::due(&state.memory).cloned() {
-            let recorded = self.package(&state.memory, &handoff).await?;
+        if handoff::due(&state.memory, self.parts.handoff.max_package_versions).is_some() {
+            let recorded = self.package_if_due(id).await?;
             self.bring_up_to_date(&mut state, &recorded).await?;
         }
         self.remember(state);
         Ok(())
+    }
+
+    /// Packages the conversation's handoff if it is due, reading memory afresh from the store
+    /// (the package may have been recorded meanwhile by a task started apart from a busy
+    /// worker); one packaging per conversation at a time.
+    async fn package_if_due(&self, id: ConversationId) -> Result<Vec<Event>, RuntimeError> {
+        if !lock(&self.packaging).insert(id) {
+            return Ok(Vec::new());
+        }
+        let result = async {
+            let memory = memory_of(&*self.store, id).await?;
+            match handoff::due(&memory, self.parts.handoff.max_package_versions).cloned() {
+                Some(handoff) => self.package(&memory, &handoff).await,
+                None => Ok(Vec::new()),
+            }
+        }
+        .await;
+        lock(&self.packaging).remove(&id);
+        result
     }
 
     /// Builds and records the next version of `handoff`'s context package (with the
@@ -413,8 +462,11 @@ impl Bot {
             },
             config,
         );
+        // The customer is told once, and only while the news is fresh: a handoff picked up
+        // long after (an old database, a long outage) gets its package without a late note.
+        let fresh = now - handoff.at < RECOVERY_WINDOW;
         let acknowledgment = match version {
-            1 => Some(
+            1 if fresh => Some(
                 MessageText::parse(bounded(acknowledgment(&package, config)))
                     .map_err(|e| RuntimeError::Reply(e.to_string()))?,
             ),

@@ -114,6 +114,15 @@ impl Caller {
         }
     }
 
+    /// `event` as this caller is shown it, if at all: agents the whole event, customers
+    /// [`baton_domain::Event::customer_view`] (no internal records, no handoff triage).
+    pub fn view<'e>(&self, event: &'e baton_domain::Event) -> Option<std::borrow::Cow<'e, baton_domain::Event>> {
+        match self {
+            Caller::Customer(_) => event.customer_view(),
+            Caller::Agent(_) => Some(std::borrow::Cow::Borrowed(event)),
+        }
+    }
+
     /// The key the rate limiter counts this caller under.
     pub fn rate_key(&self) -> TokenHash {
         match self {

@@ -42,10 +42,10 @@ pub struct Config {
     /// What the bot says and the flows it follows; no bot runs without it.
     #[serde(default)]
     pub dialogue: Option<baton_dialogue::DialogueConfig>,
-    /// The shop's systems; each absent connector uses the built-in demo data.
     /// When the bot hands over and what the agent is given; the demo's when absent.
     #[serde(default)]
     pub handoff: Option<baton_handoff::HandoffConfig>,
+    /// The shop's systems; each absent connector uses the built-in demo data.
     #[serde(default)]
     pub connectors: baton_connectors::ConnectorsConfig,
     #[serde(default)]

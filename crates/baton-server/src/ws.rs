@@ -329,8 +329,8 @@ impl ConversationStream {
     /// Queues one event if this caller may see it (customers do not see the bot's internal
     /// records); either way the stream has passed it.
     async fn feed_event(&mut self, event: &Event) -> Result<(), StreamError> {
-        if self.caller.sees(event) {
-            self.socket.feed(frame(&ServerFrame::Event { event })).await?;
+        if let Some(shown) = self.caller.view(event) {
+            self.socket.feed(frame(&ServerFrame::Event { event: &shown })).await?;
         }
         self.last_sent = event.seq;
         Ok(())

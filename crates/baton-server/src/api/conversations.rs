@@ -263,9 +263,12 @@ pub async fn list_events(
     };
     let conversation = load(&state, id).await?;
     check_resume_point(query.after, conversation.last_seq)?;
-    let mut events = state.store.events_after(id, query.after, limit).await?;
+    let events = state.store.events_after(id, query.after, limit).await?;
     let has_more = events.last().is_some_and(|e| e.seq < conversation.last_seq);
-    events.retain(|e| caller.sees(e));
+    let events: Vec<Event> = events
+        .iter()
+        .filter_map(|e| caller.view(e).map(std::borrow::Cow::into_owned))
+        .collect();
     Ok(Json(EventsPage {
         events,
         last_seq: conversation.last_seq,
@@ -347,7 +350,7 @@ pub async fn request_handoff(
         Some(r) if r.is_empty() => None,
         other => other,
     };
-    run_command(
+    let Json(mut result) = run_command(
         &state,
         id,
         Command::RequestHandoff {
@@ -364,7 +367,14 @@ pub async fn request_handoff(
             },
         },
     )
-    .await
+    .await?;
+    // The customer sees that a person was asked for, not the internal triage.
+    result.events = result
+        .events
+        .iter()
+        .filter_map(|e| e.customer_view().map(std::borrow::Cow::into_owned))
+        .collect();
+    Ok(Json(result))
 }
 
 /// Accept a waiting conversation. When several agents accept at once, exactly one wins;

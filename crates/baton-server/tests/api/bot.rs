@@ -728,18 +728,18 @@ async fn a_verified_customer_cannot_change_another_customers_order() {
     let app = bot_app(connectors).await;
     let (mut chat, _) = Chat::start(&app, signed_in("en", "marcus.webb@example.com")).await;
     chat.ask("where is my order 54233").await;
-    // Order 54250 is Javier's.
+    // Order 54250 is Javier's. A mistyped (or someone else's) number is not a dead end that
+    // calls a person, even for a VIP: the bot asks to check it, and a "yes" changes nothing.
     let refused = chat.ask("I want to cancel order 54250").await;
     assert!(refused.contains("can't find order #54250 on your account"), "{refused}");
-    // Marcus is a VIP: that dead end goes to a person, and a "yes" now changes nothing.
     chat.settle().await;
-    let memory = chat.memory().await;
     assert_eq!(
-        memory["handoffs"][0]["reasons"][0]["kind"], "high_value_account",
-        "{memory}"
+        chat.memory().await["handoffs"],
+        json!([]),
+        "the refusal stays with the bot"
     );
-    app.post_message(&chat.id, &chat.token, "yes", "yes-after").await;
-    chat.settle().await;
+    let again = chat.say("yes").await;
+    assert!(!again["text"].as_str().expect("text").contains("cancelled"), "{again}");
     assert_eq!(orders.cancellations(), 0);
     assert_eq!(orders.snapshot("54250").map(|o| o.status), demo_status("54250"));
     chat.check().await;

@@ -102,6 +102,10 @@ async fn the_seed_case_reaches_the_agent_as_one_package() {
         "I've passed your conversation, order #54192 and your account details to our billing team, so you won't need to repeat anything. Someone will be with you shortly."
     );
     assert!(of_type(&shown, "handoff_packaged").is_empty());
+    // The handoff itself without its internal triage (reasons name action outcomes, tiers).
+    let requested = of_type(&shown, "handoff_requested").pop().expect("handoff_requested");
+    assert!(requested.get("reasons").is_none(), "{requested}");
+    assert_eq!(requested["priority"], "normal");
 
     // The agent gets one object: who, what, what was tried, why, where.
     assert_eq!(view["priority"], "high");
@@ -139,19 +143,55 @@ async fn the_seed_case_reaches_the_agent_as_one_package() {
     chat.check().await;
 }
 
+/// The demo customer directory until `hang` is set; then no call ever answers.
+struct HangingCrm {
+    inner: baton_connectors::DemoCustomers,
+    hang: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl HangingCrm {
+    async fn maybe_hang(&self) {
+        if self.hang.load(std::sync::atomic::Ordering::SeqCst) {
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl baton_connectors::CustomerDirectory for HangingCrm {
+    async fn find_by_email(
+        &self,
+        email: &str,
+    ) -> Result<Option<baton_connectors::Customer>, baton_connectors::ConnectorError> {
+        self.maybe_hang().await;
+        self.inner.find_by_email(email).await
+    }
+    async fn customer(&self, id: &str) -> Result<Option<baton_connectors::Customer>, baton_connectors::ConnectorError> {
+        self.maybe_hang().await;
+        self.inner.customer(id).await
+    }
+}
+
 #[tokio::test]
 async fn the_handoff_goes_through_within_its_budget_while_the_crm_hangs() {
-    let (url, arrived, release) = gated_crm().await;
-    let app = bot_app(patient_crm(&url)).await;
-    let (chat, _) = Chat::start(&app, signed_in("en", "sarah.chen@example.com")).await;
+    let (mut connectors, _) = demo_connectors();
+    let hang = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    connectors.customers = std::sync::Arc::new(HangingCrm {
+        inner: baton_connectors::DemoCustomers::new(),
+        hang: hang.clone(),
+    });
+    let app = bot_app(connectors).await;
+    let (mut chat, _) = Chat::start(&app, signed_in("en", "sarah.chen@example.com")).await;
+    // Sarah proves who she is while the CRM answers...
+    chat.ask("where is my order 54192").await;
+    assert_eq!(chat.memory().await["auth"]["state"], "verified");
+    // ... then it hangs, and she asks for a person.
+    hang.store(true, std::sync::atomic::Ordering::SeqCst);
     let started = Instant::now();
-    let asked = app.request_handoff(&chat.id, &chat.token).await;
-    assert_eq!(asked.status(), 200);
+    assert_eq!(app.request_handoff(&chat.id, &chat.token).await.status(), 200);
     let view = package(&app, &chat, 1).await;
     let took = started.elapsed();
-    arrived.notified().await;
-    release.notify_waiters();
-    // The budget is 300 ms; the CRM would have held the request for ever.
+    // The budget is 300 ms; the CRM would never have answered.
     assert!(took < Duration::from_secs(3), "the handoff waited {took:?}");
     validate(&app, &view["package"]).await;
     let degraded = &view["package"]["degraded"];
@@ -164,8 +204,11 @@ async fn the_handoff_goes_through_within_its_budget_while_the_crm_hangs() {
         .as_array()
         .expect("missing")
         .contains(&json!("tier")));
-    // What memory holds still travels.
-    assert_eq!(view["package"]["identity"]["email"], "sarah.chen@example.com");
+    // What memory holds still travels: who she is (from her verification) and her order.
+    let identity = &view["package"]["identity"];
+    assert_eq!(identity["name"], "Sarah Chen", "{identity}");
+    assert_eq!(identity["auth"]["state"], "verified");
+    assert_eq!(identity["orders"][0]["number"], "54192", "the order system answered");
     assert_eq!(view["reasons"][0]["kind"], "explicit");
     let shown = chat.customer_events().await;
     assert_eq!(of_type(&shown, "system_note").len(), 1, "the customer was told");
@@ -395,4 +438,32 @@ async fn a_handoff_left_without_its_package_is_packaged_at_the_next_start() {
     // Nothing is left to pick up.
     chat.settle().await;
     assert_eq!(bot.recover().await.expect("recover"), 0);
+}
+
+#[tokio::test]
+async fn the_handoff_button_does_not_wait_for_a_turn_stuck_on_a_connector() {
+    let (url, arrived, release) = gated_crm().await;
+    let app = bot_app(patient_crm(&url)).await;
+    let (chat, _) = Chat::start(&app, signed_in("en", "sarah.chen@example.com")).await;
+    // The bot's turn waits on the CRM (it holds every request)...
+    app.post_message(&chat.id, &chat.token, "where is my order 54192", "stuck")
+        .await;
+    arrived.notified().await;
+    // ... when the customer asks for a person: the package and the acknowledgment come anyway.
+    let started = Instant::now();
+    assert_eq!(app.request_handoff(&chat.id, &chat.token).await.status(), 200);
+    let view = package(&app, &chat, 1).await;
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "waited {:?}",
+        started.elapsed()
+    );
+    assert!(!app.bot.as_ref().expect("bot").is_idle(), "the turn is still stuck");
+    assert_eq!(view["reasons"][0]["kind"], "explicit");
+    assert_eq!(of_type(&chat.customer_events().await, "system_note").len(), 1);
+    release.notify_waiters();
+    chat.settle().await;
+    // Packaged once, whoever got there first.
+    let packaged = of_type(&chat.events().await, "handoff_packaged").len();
+    assert_eq!(packaged, 1);
 }
