@@ -558,17 +558,18 @@ impl Bot {
                     }
                 }
             }
-            let after = turn.memory().clone();
+            // Judged on the turn's own memory (no copy: this runs on every message).
+            let late = check(memory, Some(turn.memory()));
+            // A failed action's own answer says what could not be done ("I can't find that
+            // order on your account"); other replies (another rephrase prompt, "try the proof
+            // again") give way to the acknowledgment.
+            let failed_now = turn
+                .memory()
+                .actions
+                .iter()
+                .any(|a| a.seq > memory.last_seq && a.outcome != ActionOutcome::Ok && a.action != VERIFY_ACTION);
             let outcome = turn.finish();
-            let late = check(memory, Some(&after));
             if !late.is_empty() {
-                // A failed action's own answer says what could not be done ("I can't find that
-                // order on your account"); other replies (another rephrase prompt, "try the
-                // proof again") give way to the acknowledgment.
-                let failed_now = after
-                    .actions
-                    .iter()
-                    .any(|a| a.seq > memory.last_seq && a.outcome != ActionOutcome::Ok && a.action != VERIFY_ACTION);
                 let outcome = TurnOutcome {
                     reply: outcome.reply.filter(|_| failed_now),
                     handoff: None,
