@@ -196,6 +196,13 @@ pub async fn get_one(
 /// each field.
 #[utoipa::path(get, path = "/api/v1/schemas/context-package.json", tag = "operations",
     responses((status = 200, description = "The context package's JSON Schema", content_type = "application/schema+json")))]
-pub async fn package_schema() -> Json<serde_json::Value> {
-    Json(baton_handoff::package_schema())
+pub async fn package_schema() -> impl axum::response::IntoResponse {
+    let body = serde_json::to_vec(&baton_handoff::package_schema()).unwrap_or_default();
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            axum::http::HeaderValue::from_static("application/schema+json"),
+        )],
+        body,
+    )
 }

@@ -36,7 +36,17 @@ async fn package(app: &crate::common::TestApp, chat: &Chat<'_>, version: u32) ->
 }
 
 async fn validate(app: &crate::common::TestApp, package: &Value) {
-    let schema = app.get_json("/api/v1/schemas/context-package.json", None).await;
+    let response = app
+        .http
+        .get(app.url("/api/v1/schemas/context-package.json"))
+        .send()
+        .await
+        .expect("schema");
+    assert_eq!(
+        response.headers().get("content-type").and_then(|v| v.to_str().ok()),
+        Some("application/schema+json")
+    );
+    let schema: Value = response.json().await.expect("the schema is JSON");
     let validator = jsonschema::validator_for(&schema).expect("the served schema compiles");
     let problems: Vec<String> = validator
         .iter_errors(package)
