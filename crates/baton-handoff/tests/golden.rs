@@ -7,7 +7,7 @@ mod common;
 
 use baton_domain::{ActionOutcome, CustomerProfile, EventKind, HandoffRequester};
 use baton_handoff::package::{CustomerFacts, Degraded, OrderFacts, OrderRelevance, PaymentFacts};
-use baton_handoff::{acknowledgment, build_package, opener, package_schema, PackageInput, Snapshot};
+use baton_handoff::{acknowledgment, build_package, opener, package_schema, ContextPackage, PackageInput, Snapshot};
 use common::*;
 use serde_json::{json, Value};
 use std::path::PathBuf;
@@ -403,6 +403,22 @@ fn cases() -> Vec<Case> {
     cases
 }
 
+/// Version 1 of the package of the script's latest handoff, built now.
+fn package_of(script: &Script, snapshot: &Snapshot, config: &baton_handoff::HandoffConfig) -> ContextPackage {
+    let handoff = script.memory.current_handoff().expect("a handoff");
+    build_package(
+        PackageInput {
+            memory: &script.memory,
+            events: &script.events,
+            handoff,
+            snapshot,
+            version: 1,
+            now: script.now,
+        },
+        config,
+    )
+}
+
 fn golden_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden")
 }
@@ -417,19 +433,7 @@ fn packages_briefs_openers_and_acknowledgments_match_their_golden_files() {
     let all = cases();
     assert!(all.len() >= 10);
     for case in all {
-        let handoff = case.script.memory.current_handoff().expect("a handoff").clone();
-        let now = case.script.now;
-        let package = build_package(
-            PackageInput {
-                memory: &case.script.memory,
-                events: &case.script.events,
-                handoff: &handoff,
-                snapshot: &case.snapshot,
-                version: 1,
-                now,
-            },
-            &config,
-        );
+        let package = package_of(&case.script, &case.snapshot, &config);
         let package_json = serde_json::to_value(&package).expect("package as JSON");
         let problems: Vec<String> = validator
             .iter_errors(&package_json)
@@ -466,18 +470,7 @@ fn packages_briefs_openers_and_acknowledgments_match_their_golden_files() {
 fn the_seed_case_reads_as_the_issue_describes_it() {
     let config = config();
     let case = cases().into_iter().next().expect("the seed case");
-    let handoff = case.script.memory.current_handoff().expect("handoff").clone();
-    let package = build_package(
-        PackageInput {
-            memory: &case.script.memory,
-            events: &case.script.events,
-            handoff: &handoff,
-            snapshot: &case.snapshot,
-            version: 1,
-            now: case.script.now,
-        },
-        &config,
-    );
+    let package = package_of(&case.script, &case.snapshot, &config);
     let english = &package.conversation.brief[0];
     assert_eq!(english.language, "en");
     assert_eq!(
@@ -510,18 +503,7 @@ fn without_a_name_or_facts_the_opener_stays_natural() {
         ..script.policy.escalation(Vec::new())
     };
     script.hand_off(HandoffRequester::Customer, escalation);
-    let handoff = script.memory.current_handoff().expect("handoff").clone();
-    let package = build_package(
-        PackageInput {
-            memory: &script.memory,
-            events: &script.events,
-            handoff: &handoff,
-            snapshot: &Snapshot::default(),
-            version: 1,
-            now: script.now,
-        },
-        &config,
-    );
+    let package = package_of(&script, &Snapshot::default(), &config);
     let text = opener(&package, "Nina", &config);
     assert_eq!(
         text,
