@@ -237,12 +237,16 @@ fn order_values(order: &Order) -> Values {
     values
 }
 
+/// The customer's tier as in JSON: `Vip` -> `vip`.
+pub(crate) fn tier_name(customer: &Customer) -> String {
+    format!("{:?}", customer.tier).to_lowercase()
+}
+
 fn customer_values(customer: &Customer) -> Values {
     values([
         ("customer_id", customer.id.clone()),
         ("name", customer.name.clone()),
-        // `Vip` -> `vip`, as the tier's JSON form.
-        ("tier", format!("{:?}", customer.tier).to_lowercase()),
+        ("tier", tier_name(customer)),
         ("language", customer.language.clone()),
     ])
 }

@@ -118,14 +118,14 @@ pub async fn refresh(connectors: &Connectors, memory: &Memory, budget: Duration)
 }
 
 fn customer_facts(customer: Customer) -> CustomerFacts {
+    let tier = crate::actions::tier_name(&customer);
     CustomerFacts {
         customer_id: customer.id,
         name: customer.name,
         email: customer.email,
         phone: customer.phone,
         language: customer.language,
-        // `Vip` -> `vip`, as the tier's JSON form.
-        tier: format!("{:?}", customer.tier).to_lowercase(),
+        tier,
     }
 }
 

@@ -96,6 +96,13 @@ async fn catch_up(
     }
 }
 
+/// A conversation's whole log, oldest first, read a page at a time.
+pub async fn events_of(store: &dyn Store, id: ConversationId) -> Result<Vec<Event>, StoreError> {
+    let mut events = Vec::new();
+    catch_up(store, id, 0, |e| events.push(e.clone())).await?;
+    Ok(events)
+}
+
 /// A conversation's memory, folded from its whole log.
 pub async fn memory_of(store: &dyn Store, id: ConversationId) -> Result<Memory, StoreError> {
     let mut memory = Memory::new(id);

@@ -59,21 +59,6 @@ pub struct PackageQuery {
     pub version: Option<u32>,
 }
 
-/// The conversation's whole log.
-async fn log(state: &AppState, id: ConversationId) -> Result<Vec<Event>, ApiError> {
-    let mut events = Vec::new();
-    let mut after = 0;
-    loop {
-        let page = state.store.events_after(id, after, 1000).await?;
-        let full = page.len() == 1000;
-        after = page.last().map_or(after, |e| e.seq);
-        events.extend(page);
-        if !full {
-            return Ok(events);
-        }
-    }
-}
-
 fn summaries(events: &[Event]) -> Vec<HandoffSummary> {
     let mut handoffs: Vec<HandoffSummary> = Vec::new();
     for event in events {
@@ -124,7 +109,7 @@ pub async fn list(
     AgentCaller(_agent): AgentCaller,
 ) -> Result<Json<Vec<HandoffSummary>>, ApiError> {
     load(&state, id).await?;
-    Ok(Json(summaries(&log(&state, id).await?)))
+    Ok(Json(summaries(&baton_runtime::events_of(&*state.store, id).await?)))
 }
 
 /// One handoff with its context package: the newest version, or the one asked for, exactly
@@ -150,7 +135,7 @@ pub async fn get_one(
         .conversation(id.conversation_id)
         .await?
         .ok_or_else(not_found)?;
-    let events = log(&state, id.conversation_id).await?;
+    let events = baton_runtime::events_of(&*state.store, id.conversation_id).await?;
     let handoff = summaries(&events)
         .into_iter()
         .find(|h| h.handoff_id == id)
