@@ -16,17 +16,11 @@ pub(crate) fn backend<E>(operation: &'static str) -> impl FnOnce(E) -> StoreErro
 where
     E: std::error::Error + Send + Sync + 'static,
 {
-    move |e| StoreError::Backend {
-        operation,
-        source: Box::new(e),
-    }
+    StoreError::backend(operation)
 }
 
 pub(crate) fn corrupt(what: &'static str, detail: impl ToString) -> StoreError {
-    StoreError::Corrupt {
-        what,
-        detail: detail.to_string(),
-    }
+    StoreError::corrupt(what, detail)
 }
 
 /// A sequence number as SQLite stores it (an INTEGER is signed; no conversation gets near 2^63).
@@ -40,11 +34,6 @@ pub(crate) fn micros(at: OffsetDateTime) -> i64 {
 
 pub(crate) fn from_micros(value: i64) -> Result<OffsetDateTime, StoreError> {
     OffsetDateTime::from_unix_timestamp_nanos(i128::from(value) * 1_000).map_err(|e| corrupt("timestamp", e))
-}
-
-/// Times are stored in microseconds; events handed back must equal the stored ones.
-pub(crate) fn stored_precision(at: OffsetDateTime) -> Result<OffsetDateTime, StoreError> {
-    from_micros(micros(at))
 }
 
 fn uuid(what: &'static str, bytes: &[u8]) -> Result<Uuid, StoreError> {

@@ -16,12 +16,10 @@
 //! wait on a oneshot answer.
 
 use crate::checkpoint::{passive_checkpoint, Checkpointer};
-use crate::rows::{
-    backend, corrupt, micros, sql_seq, stored_precision, ConversationRow, EventRow, CONVERSATION_COLUMNS, EVENT_COLUMNS,
-};
-use baton_domain::{Command, ConversationId, ConversationState, Event, Language, Phase};
+use crate::rows::{backend, corrupt, micros, sql_seq, ConversationRow, EventRow, CONVERSATION_COLUMNS, EVENT_COLUMNS};
+use baton_domain::{Command, ConversationId, ConversationState, Event, Language};
 use baton_store::{
-    same_message, ConversationRecord, Executed, NewAgent, NewConversation, NewSession, StoreError, TokenHash,
+    stored_precision, ConversationRecord, Executed, NewAgent, NewConversation, NewSession, StoreError, TokenHash,
 };
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use std::collections::hash_map::{Entry, HashMap};
@@ -232,7 +230,7 @@ fn run_batch(
         }
         let answer = match request {
             WriteRequest::Create { new, now, reply } => {
-                let outcome = stored_precision(now).and_then(|now| create_in(&tx, new, now));
+                let outcome = create_in(&tx, new, stored_precision(now));
                 if let Ok((record, _)) = &outcome {
                     cache.insert(record.id, record.clone());
                 }
@@ -244,7 +242,7 @@ fn run_batch(
                 now,
                 reply,
             } => {
-                let outcome = stored_precision(now).and_then(|now| execute_in(&tx, cache, id, command, now));
+                let outcome = execute_in(&tx, cache, id, command, stored_precision(now));
                 if outcome
                     .as_ref()
                     .is_ok_and(|executed| !executed.replayed && !executed.events.is_empty())
@@ -375,25 +373,6 @@ fn insert_event(tx: &Connection, event: &Event) -> Result<Appended, StoreError> 
     })
 }
 
-/// The answer to a command whose `client_message_id` is already stored as `original`.
-fn replay_of(record: ConversationRecord, original: Event, command: &Command) -> Result<Executed, StoreError> {
-    if same_message(&original, command) {
-        Ok(Executed {
-            conversation: record,
-            events: vec![original],
-            replayed: true,
-        })
-    } else {
-        Err(StoreError::IdempotencyConflict {
-            client_message_id: command
-                .client_message_id()
-                .map(|c| c.as_str().to_owned())
-                .unwrap_or_default(),
-            seq: original.seq,
-        })
-    }
-}
-
 /// Decides one command against the conversation's current state (as of earlier writes in
 /// this batch), appends its events and records the outcome in the cache (the caller writes
 /// the conversation row once per batch). A command whose `client_message_id` is already
@@ -414,7 +393,7 @@ fn execute_in(
             return Ok(None);
         };
         stored_message(tx, id, client_message_id.as_str())?
-            .map(|original| replay_of(record, original, command))
+            .map(|original| Executed::replay_of(record, original, command))
             .transpose()
     };
     let decision = match record.state().decide(command.clone(), now) {
@@ -454,15 +433,7 @@ fn execute_in(
             }
         }
     }
-    let new_phase = decision.state.phase;
-    record.waiting_since = match (record.phase, new_phase) {
-        (Phase::WaitingForAgent, Phase::WaitingForAgent) => record.waiting_since,
-        (_, Phase::WaitingForAgent) => Some(now),
-        _ => None,
-    };
-    record.phase = new_phase;
-    record.last_seq = decision.state.last_seq;
-    record.updated_at = now;
+    record.advance(decision.state.phase, decision.state.last_seq, now);
     Ok(Executed {
         conversation: record.clone(),
         events: decision.events,

@@ -45,6 +45,19 @@ impl ConversationRecord {
             last_seq: self.last_seq,
         }
     }
+
+    /// Moves the record to where a decision taken at `now` left the conversation. A wait for
+    /// an agent keeps the time it began; leaving the wait clears it.
+    pub fn advance(&mut self, phase: Phase, last_seq: u64, now: OffsetDateTime) {
+        self.waiting_since = match (self.phase, phase) {
+            (Phase::WaitingForAgent, Phase::WaitingForAgent) => self.waiting_since,
+            (_, Phase::WaitingForAgent) => Some(now),
+            _ => None,
+        };
+        self.phase = phase;
+        self.last_seq = last_seq;
+        self.updated_at = now;
+    }
 }
 
 /// A conversation to create.
@@ -142,6 +155,56 @@ pub enum StoreError {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+}
+
+impl StoreError {
+    /// Wraps a driver error met during `operation` (for `map_err`).
+    pub fn backend<E>(operation: &'static str) -> impl FnOnce(E) -> StoreError
+    where
+        E: std::error::Error + Send + Sync + 'static,
+    {
+        move |e| StoreError::Backend {
+            operation,
+            source: Box::new(e),
+        }
+    }
+
+    /// Stored data that does not make a valid `what`.
+    pub fn corrupt(what: &'static str, detail: impl ToString) -> StoreError {
+        StoreError::Corrupt {
+            what,
+            detail: detail.to_string(),
+        }
+    }
+}
+
+/// `at` as every backend stores it: to the microsecond. Events handed back must equal the
+/// stored ones, so a backend stamps events with this.
+pub fn stored_precision(at: OffsetDateTime) -> OffsetDateTime {
+    let nanos = at.nanosecond();
+    at.replace_nanosecond(nanos - nanos % 1_000).unwrap_or(at)
+}
+
+impl Executed {
+    /// The answer to `command` whose `client_message_id` is already stored as `original`:
+    /// the original when it is the same message, [`StoreError::IdempotencyConflict`] when not.
+    pub fn replay_of(conversation: ConversationRecord, original: Event, command: &Command) -> Result<Self, StoreError> {
+        if same_message(&original, command) {
+            Ok(Executed {
+                conversation,
+                events: vec![original],
+                replayed: true,
+            })
+        } else {
+            Err(StoreError::IdempotencyConflict {
+                client_message_id: command
+                    .client_message_id()
+                    .map(|c| c.as_str().to_owned())
+                    .unwrap_or_default(),
+                seq: original.seq,
+            })
+        }
+    }
 }
 
 /// The durable home of conversations, events, agents and sessions.

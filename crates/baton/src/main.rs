@@ -1,15 +1,16 @@
 //! The `baton` binary: parses the command line, reads configuration, opens the store and
 //! starts the server. It is glue; everything it calls lives in the library crates.
 
+mod database;
 mod nlu;
 
 use anyhow::Context;
 use baton_domain::AgentId;
 use baton_server::config::{Config, DEMO_CONFIG};
 use baton_server::Baton;
-use baton_store::{Agent, NewAgent, Role, Store};
-use baton_store_sqlite::{Durability, SqliteStore};
+use baton_store::{Agent, NewAgent, Role};
 use clap::{Parser, Subcommand};
+use database::{Database, Location, Settings};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -78,12 +79,16 @@ struct StoreArgs {
     /// Directory holding the SQLite database (created if missing).
     #[arg(long, env = "BATON_DATA_DIR")]
     data_dir: Option<PathBuf>,
-    /// Database URL (`sqlite://path/to/file.db`); overrides --data-dir.
+    /// Database URL: `sqlite://path/to/file.db`, or `postgres://user:password@host:5432/db` to
+    /// run several instances on one database; overrides --data-dir.
     #[arg(long, env = "BATON_DATABASE_URL")]
     database_url: Option<String>,
-    /// Also survive power loss, not only a crash of the process (one fsync per commit).
+    /// SQLite: also survive power loss, not only a crash of the process (one fsync per commit).
     #[arg(long, env = "BATON_FSYNC_EVERY_COMMIT")]
     fsync_every_commit: bool,
+    /// PostgreSQL: connections this instance holds at most (default 16).
+    #[arg(long, env = "BATON_DATABASE_MAX_CONNECTIONS", value_parser = clap::value_parser!(u32).range(1..=1000))]
+    max_connections: Option<u32>,
 }
 
 #[derive(Subcommand)]
@@ -179,25 +184,17 @@ fn train_nlu(config: &Config) -> anyhow::Result<Option<baton_nlu::Analyzer>> {
 }
 
 /// Opens the configured database (created if missing).
-async fn open_store(args: &StoreArgs, config: &Config) -> anyhow::Result<SqliteStore> {
-    let durability = if args.fsync_every_commit {
-        Durability::PowerLoss
-    } else {
-        Durability::ProcessCrash
+async fn open_store(args: &StoreArgs, config: &Config) -> anyhow::Result<Database> {
+    let settings = Settings {
+        fsync_every_commit: args.fsync_every_commit,
+        max_connections: args.max_connections,
     };
-    Ok(match &args.database_url {
-        Some(url) => SqliteStore::open_url(url, durability)
-            .await
-            .context("opening the database")?,
-        None => {
-            let dir = args.data_dir.clone().unwrap_or_else(|| config.server.data_dir.clone());
-            std::fs::create_dir_all(&dir).with_context(|| format!("creating data directory {}", dir.display()))?;
-            let path = dir.join("baton.db");
-            SqliteStore::open(&path, durability)
-                .await
-                .with_context(|| format!("opening {}", path.display()))?
-        }
-    })
+    let dir = args.data_dir.clone().unwrap_or_else(|| config.server.data_dir.clone());
+    let location = match &args.database_url {
+        Some(url) => Location::Url(url),
+        None => Location::DataDir(&dir),
+    };
+    Database::open(location, settings).await
 }
 
 /// `baton agents ...`: passwords are printed once, on stdout, never logged.
@@ -208,8 +205,8 @@ async fn agents(command: AgentsCommand) -> anyhow::Result<()> {
         | AgentsCommand::ResetPassword { store, .. } => store,
     };
     let config = load_config(store_args.config.as_ref())?;
-    let sqlite = open_store(store_args, &config).await?;
-    let store: &dyn Store = &sqlite;
+    let database = open_store(store_args, &config).await?;
+    let store = database.store();
     // Every path ends by closing the store, errors included.
     let outcome = async {
         match &command {
@@ -255,7 +252,7 @@ async fn agents(command: AgentsCommand) -> anyhow::Result<()> {
         }
     }
     .await;
-    sqlite.close().await;
+    database.close().await;
     outcome
 }
 
@@ -270,9 +267,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         ),
         None => tracing::info!("no [dialogue] section: no bot; customer messages wait for a person"),
     }
-    let store = open_store(&args.store, &config).await?;
-    let sqlite = store.clone();
-    let store: Arc<dyn Store> = Arc::new(store);
+    let database = open_store(&args.store, &config).await?;
+    let store = database.store();
 
     let created = baton_server::seed_agents(&*store, &config)
         .await
@@ -304,7 +300,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     }
     let baton = Baton::with_bot(store.clone(), config, hub, bot);
     baton.serve(listener, shutdown_signal()).await?;
-    sqlite.close().await;
+    database.close().await;
     tracing::info!("stopped");
     Ok(())
 }

@@ -1,5 +1,9 @@
 //! The test harness: a real Baton server on a random loopback port with its own temporary
-//! SQLite database, and small clients for customers and agents.
+//! database, and small clients for customers and agents.
+//!
+//! The database is a fresh SQLite file, or with `BATON_TEST_STORE=postgres` a fresh schema of
+//! the PostgreSQL database `BATON_TEST_DATABASE_URL` names: `scripts/test` runs this whole
+//! suite once on each, so both backends meet the same API tests.
 
 use baton_server::auth::hash_password;
 use baton_server::config::Config;
@@ -10,6 +14,7 @@ use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::str::FromStr;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -35,6 +40,33 @@ pub struct TestApp {
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
     dir: PathBuf,
+    database: TestDatabase,
+}
+
+/// Where a test server keeps its data.
+#[derive(Clone)]
+enum TestDatabase {
+    /// `baton.db` in the test's folder.
+    Sqlite,
+    /// A schema of its own in the test database.
+    Postgres(Box<sqlx::postgres::PgConnectOptions>),
+}
+
+impl TestDatabase {
+    /// The backend `BATON_TEST_STORE` asks for (SQLite when unset).
+    fn chosen() -> Self {
+        match std::env::var("BATON_TEST_STORE").as_deref() {
+            Ok("postgres") => {
+                let url = baton_store_postgres::testing::database_url()
+                    .expect("BATON_TEST_STORE=postgres needs BATON_TEST_DATABASE_URL (scripts/test sets both)");
+                TestDatabase::Postgres(Box::new(
+                    sqlx::postgres::PgConnectOptions::from_str(&url).expect("test database URL"),
+                ))
+            }
+            Ok("sqlite") | Err(_) => TestDatabase::Sqlite,
+            Ok(other) => panic!("BATON_TEST_STORE must be sqlite or postgres, not `{other}`"),
+        }
+    }
 }
 
 pub struct TestAppBuilder {
@@ -127,10 +159,24 @@ impl TestAppBuilder {
             COUNTER.fetch_add(1, Ordering::SeqCst)
         ));
         std::fs::create_dir_all(&dir).expect("temp dir");
-        let store = SqliteStore::open(&dir.join("baton.db"), Durability::default())
-            .await
-            .expect("open store");
-        let store: Arc<dyn Store> = Arc::new(store);
+        let (store, database): (Arc<dyn Store>, _) = match TestDatabase::chosen() {
+            TestDatabase::Sqlite => {
+                let store = SqliteStore::open(&dir.join("baton.db"), Durability::default())
+                    .await
+                    .expect("open store");
+                (Arc::new(store), TestDatabase::Sqlite)
+            }
+            TestDatabase::Postgres(_) => {
+                let url = baton_store_postgres::testing::database_url().expect("test database URL");
+                let options = baton_store_postgres::testing::fresh_schema(&url)
+                    .await
+                    .expect("a test schema");
+                let store = baton_store_postgres::PgStore::connect_with(options.clone(), 4)
+                    .await
+                    .expect("open store");
+                (Arc::new(store), TestDatabase::Postgres(Box::new(options)))
+            }
+        };
         let password_hash = hash_password(AGENT_PASSWORD).expect("hash");
         for (email, name, role) in self.agents {
             let agent = Agent {
@@ -177,6 +223,7 @@ impl TestAppBuilder {
             shutdown: Some(tx),
             server: Some(server),
             dir,
+            database,
         }
     }
 }
@@ -219,10 +266,36 @@ impl TestApp {
         Self::builder().start().await
     }
 
-    /// The folder holding this server's database files.
+    /// Everything this server's database holds on disk, as (what, bytes): the SQLite files
+    /// (database, write-ahead log) byte for byte, or every row of every table of its
+    /// PostgreSQL schema as text.
     #[allow(dead_code)]
-    pub fn data_dir(&self) -> &std::path::Path {
-        &self.dir
+    pub async fn stored_data(&self) -> Vec<(String, Vec<u8>)> {
+        match &self.database {
+            TestDatabase::Sqlite => std::fs::read_dir(&self.dir)
+                .expect("data dir")
+                .map(|entry| {
+                    let path = entry.expect("entry").path();
+                    let bytes = std::fs::read(&path).expect("read");
+                    (path.display().to_string(), bytes)
+                })
+                .collect(),
+            TestDatabase::Postgres(options) => {
+                use sqlx::{ConnectOptions, Connection};
+                let mut connection = options.connect().await.expect("connect");
+                let mut stored = Vec::new();
+                for table in ["conversations", "events", "agents", "agent_sessions"] {
+                    let rows: Vec<String> = sqlx::query_scalar(&format!("SELECT t::text FROM {table} t"))
+                        .fetch_all(&mut connection)
+                        .await
+                        .expect("rows");
+                    assert!(table != "events" || !rows.is_empty(), "the events table has rows");
+                    stored.push((format!("table {table}"), rows.join("\n").into_bytes()));
+                }
+                connection.close().await.expect("close");
+                stored
+            }
+        }
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -72,15 +72,29 @@ impl Server {
 
     /// Starts with this configuration text and log filter (`BATON_LOG`).
     pub fn start_logging(dir: &Path, config_text: &str, log: &str) -> Server {
+        Self::spawn(dir, config_text, log, None)
+    }
+
+    /// Starts with this configuration text on the database at `url` (its files, logs and
+    /// configuration still in `dir`).
+    pub fn start_on_database(dir: &Path, config_text: &str, url: &str) -> Server {
+        Self::spawn(dir, config_text, "info", Some(url))
+    }
+
+    fn spawn(dir: &Path, config_text: &str, log: &str, database_url: Option<&str>) -> Server {
         let config = dir.join("baton.toml");
         std::fs::write(&config, config_text).expect("write config");
         let stderr_path = dir.join(format!("stderr-{}.log", COUNTER.fetch_add(1, Ordering::SeqCst)));
         let stderr = std::fs::File::create(&stderr_path).expect("stderr file");
-        let mut child = baton()
+        let mut command = baton();
+        command
             .args(["serve", "--listen", "127.0.0.1:0", "--config"])
-            .arg(&config)
-            .arg("--data-dir")
-            .arg(dir.join("data"))
+            .arg(&config);
+        match database_url {
+            Some(url) => command.args(["--database-url", url]),
+            None => command.arg("--data-dir").arg(dir.join("data")),
+        };
+        let mut child = command
             .env("BATON_LOG", log)
             .stdout(Stdio::piped())
             .stderr(stderr)

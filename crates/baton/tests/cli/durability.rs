@@ -11,12 +11,12 @@ use tokio::task::JoinHandle;
 use tokio_tungstenite::tungstenite::Message;
 
 /// (conversation id, customer token).
-type Conversation = (String, String);
+pub(crate) type Conversation = (String, String);
 
 /// Acknowledged messages: client message id → (conversation id, acknowledged seq).
-type Acked = Arc<Mutex<HashMap<String, (String, u64)>>>;
+pub(crate) type Acked = Arc<Mutex<HashMap<String, (String, u64)>>>;
 
-async fn start_conversations(http: &reqwest::Client, server: &Server, n: usize) -> Vec<Conversation> {
+pub(crate) async fn start_conversations(http: &reqwest::Client, server: &Server, n: usize) -> Vec<Conversation> {
     let mut conversations = Vec::with_capacity(n);
     for _ in 0..n {
         conversations.push(server.new_conversation(http, None).await);
@@ -26,7 +26,7 @@ async fn start_conversations(http: &reqwest::Client, server: &Server, n: usize) 
 
 /// One sender per conversation, sending until the server stops answering; every 201 is
 /// recorded in `acked`. Each task returns how many sends it attempted.
-fn spawn_senders(
+pub(crate) fn spawn_senders(
     http: &reqwest::Client,
     server: &Server,
     conversations: &[Conversation],
@@ -68,7 +68,12 @@ fn spawn_senders(
 
 /// Reads every conversation back and checks: gapless sequence numbers, no message stored
 /// twice, every acknowledged message at its acknowledged seq. Returns the messages stored.
-async fn verify(http: &reqwest::Client, server: &Server, conversations: &[Conversation], acked: &Acked) -> usize {
+pub(crate) async fn verify(
+    http: &reqwest::Client,
+    server: &Server,
+    conversations: &[Conversation],
+    acked: &Acked,
+) -> usize {
     let acked = acked.lock().expect("lock").clone();
     let mut stored_messages = 0;
     for (id, token) in conversations {

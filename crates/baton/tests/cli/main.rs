@@ -7,4 +7,5 @@ mod common;
 mod config;
 mod durability;
 mod nlu;
+mod postgres;
 mod secrets;

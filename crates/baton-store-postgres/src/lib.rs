@@ -1,0 +1,457 @@
+//! PostgreSQL implementation of [`baton_store::Store`]: for several Baton instances sharing one
+//! database.
+//!
+//! Each write is one transaction. A command on a conversation first locks the conversation's
+//! row (`SELECT ... FOR UPDATE`), so commands on one conversation are serialized whichever
+//! instance runs them, and sequence numbers neither repeat nor skip; commands on different
+//! conversations never wait for each other. The unique indexes on `(conversation_id, seq)` and
+//! `(conversation_id, client_message_id)` back this up, and a trigger refuses any change to a
+//! stored event. Migrations run on connect, under sqlx's advisory lock, so instances starting
+//! together apply them once.
+//!
+//! This crate owns the SQL and the migrations for PostgreSQL and nothing else: no HTTP, no
+//! domain rules (it asks `baton-domain` to decide and stores what it returns).
+
+mod rows;
+#[cfg(feature = "testing")]
+pub mod testing;
+
+use async_trait::async_trait;
+use baton_domain::{AgentId, Command, ConversationId, ConversationState, Event, Language, PhaseName};
+use baton_store::{
+    stored_precision, Agent, ConversationRecord, Executed, NewAgent, NewConversation, NewSession, Store, StoreError,
+    TokenHash,
+};
+use rows::{agent_from_row, sql_seq, ConversationRow, EventRow, CONVERSATION_COLUMNS, EVENT_COLUMNS};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::{Postgres, Row, Transaction};
+use std::str::FromStr;
+use std::time::Duration;
+use time::OffsetDateTime;
+
+/// How long a caller waits for a free connection before the store reports the database as
+/// unavailable (health checks answer within this).
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Connections one instance holds at most, unless configured otherwise.
+pub const DEFAULT_MAX_CONNECTIONS: u32 = 16;
+
+/// The PostgreSQL store: a pool of connections to one database.
+#[derive(Clone)]
+pub struct PgStore {
+    pool: PgPool,
+}
+
+impl PgStore {
+    /// Connects to the database at `url` (`postgres://user@host:port/db`) and applies
+    /// migrations.
+    pub async fn connect(url: &str, max_connections: u32) -> Result<Self, StoreError> {
+        let options = PgConnectOptions::from_str(url).map_err(StoreError::backend("parsing the database URL"))?;
+        Self::connect_with(options, max_connections).await
+    }
+
+    /// Connects with prepared options (a schema on the search path, for example).
+    pub async fn connect_with(options: PgConnectOptions, max_connections: u32) -> Result<Self, StoreError> {
+        let pool = PgPoolOptions::new()
+            .max_connections(max_connections.max(1))
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .connect_with(options)
+            .await
+            .map_err(StoreError::backend("connecting to PostgreSQL"))?;
+        sqlx::migrate!("./migrations")
+            .run(&pool)
+            .await
+            .map_err(StoreError::backend("applying migrations"))?;
+        Ok(Self { pool })
+    }
+
+    /// Closes every connection once the queries under way have finished.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    async fn begin(&self, operation: &'static str) -> Result<Transaction<'static, Postgres>, StoreError> {
+        self.pool.begin().await.map_err(StoreError::backend(operation))
+    }
+}
+
+async fn commit(tx: Transaction<'static, Postgres>, operation: &'static str) -> Result<(), StoreError> {
+    tx.commit().await.map_err(StoreError::backend(operation))
+}
+
+/// The conversation's row, locked until the transaction ends.
+async fn lock_conversation(
+    tx: &mut Transaction<'static, Postgres>,
+    id: ConversationId,
+) -> Result<ConversationRecord, StoreError> {
+    sqlx::query_as::<_, ConversationRow>(&format!(
+        "SELECT {CONVERSATION_COLUMNS} FROM conversations WHERE id = $1 FOR UPDATE"
+    ))
+    .bind(id.0)
+    .fetch_optional(&mut **tx)
+    .await
+    .map_err(StoreError::backend("locking a conversation"))?
+    .ok_or(StoreError::ConversationNotFound(id))?
+    .into_record()
+}
+
+/// The event stored for `client_message_id` in this conversation, if any.
+async fn stored_message(
+    tx: &mut Transaction<'static, Postgres>,
+    id: ConversationId,
+    client_message_id: &str,
+) -> Result<Option<Event>, StoreError> {
+    sqlx::query_as::<_, EventRow>(&format!(
+        "SELECT {EVENT_COLUMNS} FROM events WHERE conversation_id = $1 AND client_message_id = $2"
+    ))
+    .bind(id.0)
+    .bind(client_message_id)
+    .fetch_optional(&mut **tx)
+    .await
+    .map_err(StoreError::backend("reading a client message id"))?
+    .map(EventRow::into_event)
+    .transpose()
+}
+
+/// Appends `events` (one statement, however many there are).
+async fn insert_events(tx: &mut Transaction<'static, Postgres>, events: &[Event]) -> Result<(), StoreError> {
+    let Some(first) = events.first() else { return Ok(()) };
+    let mut seqs = Vec::with_capacity(events.len());
+    let mut ats = Vec::with_capacity(events.len());
+    let mut types = Vec::with_capacity(events.len());
+    let mut client_ids = Vec::with_capacity(events.len());
+    let mut bodies = Vec::with_capacity(events.len());
+    for event in events {
+        seqs.push(sql_seq(event.seq));
+        ats.push(event.at);
+        types.push(event.kind.type_name());
+        client_ids.push(event.client_message_id().map(|c| c.as_str()));
+        bodies.push(serde_json::to_string(&event.kind).map_err(|e| StoreError::corrupt("event body", e))?);
+    }
+    sqlx::query(
+        "INSERT INTO events (conversation_id, seq, at, type, client_message_id, body) \
+         SELECT $1, e.seq, e.at, e.type, e.client_message_id, e.body::json \
+         FROM UNNEST($2::bigint[], $3::timestamptz[], $4::text[], $5::text[], $6::text[]) \
+         AS e (seq, at, type, client_message_id, body)",
+    )
+    .bind(first.conversation_id.0)
+    .bind(seqs)
+    .bind(ats)
+    .bind(types)
+    .bind(client_ids)
+    .bind(bodies)
+    .execute(&mut **tx)
+    .await
+    .map_err(StoreError::backend("appending events"))?;
+    Ok(())
+}
+
+#[async_trait]
+impl Store for PgStore {
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map_err(StoreError::backend("ping"))?;
+        Ok(())
+    }
+
+    async fn create_conversation(
+        &self,
+        new: NewConversation,
+        now: OffsetDateTime,
+    ) -> Result<(ConversationRecord, Event), StoreError> {
+        let now = stored_precision(now);
+        let decision = ConversationState::start(new.id, new.channel, new.language.clone(), new.customer.clone(), now);
+        let mut tx = self.begin("creating a conversation").await?;
+        sqlx::query(
+            "INSERT INTO conversations (id, customer_token_hash, phase, agent_id, last_seq, channel, language, \
+             customer_name, customer_email, customer_external_id, created_at, updated_at, waiting_since) \
+             VALUES ($1, $2, $3, NULL, $4, $5, $6, $7, $8, $9, $10, $10, NULL)",
+        )
+        .bind(new.id.0)
+        .bind(&new.customer_token_hash.0[..])
+        .bind(decision.state.phase.name().as_str())
+        .bind(sql_seq(decision.state.last_seq))
+        .bind(new.channel.as_str())
+        .bind(new.language.as_ref().map(Language::as_str))
+        .bind(new.customer.name.as_deref())
+        .bind(new.customer.email.as_deref())
+        .bind(new.customer.external_id.as_deref())
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(StoreError::backend("creating a conversation"))?;
+        insert_events(&mut tx, &decision.events).await?;
+        commit(tx, "creating a conversation").await?;
+        let record = ConversationRecord {
+            id: new.id,
+            phase: decision.state.phase,
+            last_seq: decision.state.last_seq,
+            channel: new.channel,
+            language: new.language,
+            customer: new.customer,
+            created_at: now,
+            updated_at: now,
+            waiting_since: None,
+        };
+        let first = decision
+            .events
+            .into_iter()
+            .next()
+            .ok_or_else(|| StoreError::corrupt("new conversation", "no first event"))?;
+        Ok((record, first))
+    }
+
+    async fn conversation(&self, id: ConversationId) -> Result<Option<ConversationRecord>, StoreError> {
+        sqlx::query_as::<_, ConversationRow>(&format!(
+            "SELECT {CONVERSATION_COLUMNS} FROM conversations WHERE id = $1"
+        ))
+        .bind(id.0)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(StoreError::backend("loading a conversation"))?
+        .map(ConversationRow::into_record)
+        .transpose()
+    }
+
+    async fn customer_token_hash(&self, id: ConversationId) -> Result<Option<TokenHash>, StoreError> {
+        let row: Option<Vec<u8>> = sqlx::query_scalar("SELECT customer_token_hash FROM conversations WHERE id = $1")
+            .bind(id.0)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(StoreError::backend("reading a customer token hash"))?;
+        row.map(|bytes| {
+            <[u8; 32]>::try_from(bytes.as_slice())
+                .map(TokenHash)
+                .map_err(|e| StoreError::corrupt("token hash", e))
+        })
+        .transpose()
+    }
+
+    /// Locks the conversation, answers a retried `client_message_id` with the stored event
+    /// (whatever the conversation's state is now), else decides and appends.
+    async fn execute(&self, id: ConversationId, command: Command, now: OffsetDateTime) -> Result<Executed, StoreError> {
+        let now = stored_precision(now);
+        let mut tx = self.begin("executing a command").await?;
+        let mut record = lock_conversation(&mut tx, id).await?;
+        if let Some(client_message_id) = command.client_message_id() {
+            if let Some(original) = stored_message(&mut tx, id, client_message_id.as_str()).await? {
+                return Executed::replay_of(record, original, &command);
+            }
+        }
+        let decision = record.state().decide(command, now)?;
+        if decision.events.is_empty() {
+            return Ok(Executed {
+                conversation: record,
+                events: Vec::new(),
+                replayed: false,
+            });
+        }
+        insert_events(&mut tx, &decision.events).await?;
+        record.advance(decision.state.phase, decision.state.last_seq, now);
+        sqlx::query(
+            "UPDATE conversations SET phase = $1, agent_id = $2, waiting_since = $3, last_seq = $4, updated_at = $5 \
+             WHERE id = $6",
+        )
+        .bind(record.phase.name().as_str())
+        .bind(record.phase.agent_id().map(|a| a.0))
+        .bind(record.waiting_since)
+        .bind(sql_seq(record.last_seq))
+        .bind(record.updated_at)
+        .bind(id.0)
+        .execute(&mut *tx)
+        .await
+        .map_err(StoreError::backend("updating a conversation"))?;
+        commit(tx, "executing a command").await?;
+        Ok(Executed {
+            conversation: record,
+            events: decision.events,
+            replayed: false,
+        })
+    }
+
+    async fn events_after(&self, id: ConversationId, after: u64, limit: u32) -> Result<Vec<Event>, StoreError> {
+        sqlx::query_as::<_, EventRow>(&format!(
+            "SELECT {EVENT_COLUMNS} FROM events WHERE conversation_id = $1 AND seq > $2 ORDER BY seq LIMIT $3"
+        ))
+        .bind(id.0)
+        .bind(sql_seq(after))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(StoreError::backend("reading events"))?
+        .into_iter()
+        .map(EventRow::into_event)
+        .collect()
+    }
+
+    async fn waiting_conversations(&self, limit: u32) -> Result<Vec<ConversationRecord>, StoreError> {
+        sqlx::query_as::<_, ConversationRow>(&format!(
+            "SELECT {CONVERSATION_COLUMNS} FROM conversations WHERE phase = 'waiting_for_agent' \
+             ORDER BY waiting_since, id LIMIT $1"
+        ))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(StoreError::backend("listing waiting conversations"))?
+        .into_iter()
+        .map(ConversationRow::into_record)
+        .collect()
+    }
+
+    async fn conversations_in_phases(
+        &self,
+        phases: &[PhaseName],
+        after: Option<ConversationId>,
+        limit: u32,
+    ) -> Result<Vec<ConversationRecord>, StoreError> {
+        let phases: Vec<&str> = phases.iter().map(PhaseName::as_str).collect();
+        sqlx::query_as::<_, ConversationRow>(&format!(
+            "SELECT {CONVERSATION_COLUMNS} FROM conversations \
+             WHERE phase = ANY($1) AND ($2::uuid IS NULL OR id > $2) ORDER BY id LIMIT $3"
+        ))
+        .bind(phases)
+        .bind(after.map(|id| id.0))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(StoreError::backend("listing conversations by phase"))?
+        .into_iter()
+        .map(ConversationRow::into_record)
+        .collect()
+    }
+
+    async fn agent_conversations(&self, agent_id: AgentId) -> Result<Vec<ConversationRecord>, StoreError> {
+        sqlx::query_as::<_, ConversationRow>(&format!(
+            "SELECT {CONVERSATION_COLUMNS} FROM conversations WHERE agent_id = $1 AND phase = 'with_agent' \
+             ORDER BY updated_at"
+        ))
+        .bind(agent_id.0)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(StoreError::backend("listing an agent's conversations"))?
+        .into_iter()
+        .map(ConversationRow::into_record)
+        .collect()
+    }
+
+    async fn insert_agent_if_absent(&self, new: NewAgent, now: OffsetDateTime) -> Result<bool, StoreError> {
+        let inserted = sqlx::query(
+            "INSERT INTO agents (id, email, display_name, role, password_hash, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT ((lower(email))) DO NOTHING",
+        )
+        .bind(new.agent.id.0)
+        .bind(&new.agent.email)
+        .bind(&new.agent.display_name)
+        .bind(new.agent.role.as_str())
+        .bind(&new.password_hash)
+        .bind(stored_precision(now))
+        .execute(&self.pool)
+        .await
+        .map_err(StoreError::backend("creating an agent"))?;
+        Ok(inserted.rows_affected() == 1)
+    }
+
+    async fn agent_credentials(&self, email: &str) -> Result<Option<(Agent, String)>, StoreError> {
+        let row = sqlx::query(
+            "SELECT id, email, display_name, role, password_hash FROM agents WHERE lower(email) = lower($1)",
+        )
+        .bind(email)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(StoreError::backend("looking up an agent by email"))?;
+        match row {
+            None => Ok(None),
+            Some(row) => {
+                let hash: String = row
+                    .try_get("password_hash")
+                    .map_err(|e| StoreError::corrupt("agent row", e))?;
+                Ok(Some((agent_from_row(&row)?, hash)))
+            }
+        }
+    }
+
+    async fn agent(&self, id: AgentId) -> Result<Option<Agent>, StoreError> {
+        sqlx::query("SELECT id, email, display_name, role FROM agents WHERE id = $1")
+            .bind(id.0)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(StoreError::backend("loading an agent"))?
+            .as_ref()
+            .map(agent_from_row)
+            .transpose()
+    }
+
+    /// The agent's row is read `FOR SHARE`: a password reset under way (which updates that
+    /// row and then ends the agent's sessions) either finishes first, and the hash no longer
+    /// matches, or waits for this session to commit and then ends it.
+    async fn create_session(&self, session: NewSession) -> Result<bool, StoreError> {
+        let inserted = sqlx::query(
+            "INSERT INTO agent_sessions (token_hash, agent_id, created_at, expires_at) \
+             SELECT $1, id, $3, $4 FROM agents WHERE id = $2 AND password_hash = $5 FOR SHARE",
+        )
+        .bind(&session.token_hash.0[..])
+        .bind(session.agent_id.0)
+        .bind(stored_precision(session.now))
+        .bind(stored_precision(session.expires_at))
+        .bind(&session.verified_password_hash)
+        .execute(&self.pool)
+        .await
+        .map_err(StoreError::backend("creating a session"))?;
+        Ok(inserted.rows_affected() == 1)
+    }
+
+    async fn agents(&self) -> Result<Vec<Agent>, StoreError> {
+        sqlx::query("SELECT id, email, display_name, role FROM agents ORDER BY lower(email)")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(StoreError::backend("listing agents"))?
+            .iter()
+            .map(agent_from_row)
+            .collect()
+    }
+
+    async fn reset_password(&self, email: &str, password_hash: String) -> Result<bool, StoreError> {
+        let mut tx = self.begin("resetting a password").await?;
+        let id: Option<uuid::Uuid> =
+            sqlx::query_scalar("UPDATE agents SET password_hash = $2 WHERE lower(email) = lower($1) RETURNING id")
+                .bind(email)
+                .bind(&password_hash)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(StoreError::backend("resetting a password"))?;
+        let Some(id) = id else { return Ok(false) };
+        sqlx::query("DELETE FROM agent_sessions WHERE agent_id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(StoreError::backend("ending an agent's sessions"))?;
+        commit(tx, "resetting a password").await?;
+        Ok(true)
+    }
+
+    async fn revoke_session(&self, token_hash: TokenHash) -> Result<bool, StoreError> {
+        let removed = sqlx::query("DELETE FROM agent_sessions WHERE token_hash = $1")
+            .bind(&token_hash.0[..])
+            .execute(&self.pool)
+            .await
+            .map_err(StoreError::backend("revoking a session"))?;
+        Ok(removed.rows_affected() > 0)
+    }
+
+    async fn session_agent(&self, token_hash: TokenHash, now: OffsetDateTime) -> Result<Option<Agent>, StoreError> {
+        sqlx::query(
+            "SELECT a.id, a.email, a.display_name, a.role FROM agent_sessions s JOIN agents a ON a.id = s.agent_id \
+             WHERE s.token_hash = $1 AND s.expires_at > $2",
+        )
+        .bind(&token_hash.0[..])
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(StoreError::backend("looking up a session"))?
+        .as_ref()
+        .map(agent_from_row)
+        .transpose()
+    }
+}

@@ -1,0 +1,162 @@
+//! Runs the shared store conformance suite, plus PostgreSQL-only checks, each on a fresh
+//! schema of the database `BATON_TEST_DATABASE_URL` names.
+
+use baton_store::Store;
+use baton_store_postgres::testing::{database_url, fresh_schema, fresh_store, skipped};
+use baton_store_postgres::PgStore;
+use std::sync::Arc;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_store_passes_the_conformance_suite() {
+    let Some(url) = database_url() else {
+        return skipped("postgres_store_passes_the_conformance_suite");
+    };
+    baton_store::conformance::run_all(|| {
+        let url = url.clone();
+        async move {
+            let store = fresh_store(&url)
+                .await
+                .unwrap_or_else(|e| panic!("opening postgres: {e}"));
+            Arc::new(store) as Arc<dyn Store>
+        }
+    })
+    .await;
+}
+
+/// The database itself refuses to change, delete or truncate stored events.
+#[tokio::test]
+async fn the_database_refuses_to_change_or_delete_events() {
+    use sqlx::{ConnectOptions, Connection};
+    let Some(url) = database_url() else {
+        return skipped("the_database_refuses_to_change_or_delete_events");
+    };
+    let options = fresh_schema(&url).await.unwrap_or_else(|e| panic!("{e}"));
+    let store = PgStore::connect_with(options.clone(), 2)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    new_conversation(&store).await;
+    store.close().await;
+    let mut connection = options.connect().await.unwrap_or_else(|e| panic!("{e}"));
+    for statement in [
+        "UPDATE events SET type = 'x'",
+        "DELETE FROM events",
+        "TRUNCATE events CASCADE",
+    ] {
+        let refused = sqlx::query(statement).execute(&mut connection).await;
+        assert!(
+            refused.as_ref().is_err_and(|e| e.to_string().contains("append-only")),
+            "{statement}: {refused:?}"
+        );
+    }
+    let count: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
+        .fetch_one(&mut connection)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(count, 1);
+    connection.close().await.unwrap_or_else(|e| panic!("{e}"));
+}
+
+/// Two stores on one database (two Baton instances) writing to the same conversations at once:
+/// every message stored once, sequence numbers gapless, and a retry sent to the other instance
+/// answered with the original.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_share_one_gapless_log() {
+    let Some(url) = database_url() else {
+        return skipped("two_instances_share_one_gapless_log");
+    };
+    let options = fresh_schema(&url).await.unwrap_or_else(|e| panic!("{e}"));
+    let mut instances = Vec::new();
+    for _ in 0..2 {
+        let store = PgStore::connect_with(options.clone(), 4)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        instances.push(Arc::new(store) as Arc<dyn Store>);
+    }
+    let mut conversations = Vec::new();
+    for _ in 0..3 {
+        conversations.push(new_conversation(&*instances[0]).await);
+    }
+    let mut tasks = Vec::new();
+    for (n, store) in instances.iter().enumerate() {
+        for &id in &conversations {
+            for writer in 0..2 {
+                let store = store.clone();
+                tasks.push(tokio::spawn(async move {
+                    for i in 0..20 {
+                        let command = customer_says(&format!("instance {n} writer {writer} message {i}"));
+                        store
+                            .execute(id, command, now())
+                            .await
+                            .unwrap_or_else(|e| panic!("append: {e}"));
+                    }
+                }));
+            }
+        }
+    }
+    for task in tasks {
+        task.await.unwrap_or_else(|e| panic!("writer task: {e}"));
+    }
+    for &id in &conversations {
+        let events = instances[1]
+            .events_after(id, 0, 1000)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let seqs: Vec<u64> = events.iter().map(|e| e.seq).collect();
+        assert_eq!(seqs, (1..=81).collect::<Vec<u64>>(), "gapless, each message once");
+        let record = instances[0]
+            .conversation(id)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .unwrap_or_else(|| panic!("conversation {id} is stored"));
+        assert_eq!(record.last_seq, 81);
+    }
+
+    let id = conversations[0];
+    let retried = customer_says("sent once, retried on the other instance");
+    let first = instances[0]
+        .execute(id, retried.clone(), now())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let again = instances[1]
+        .execute(id, retried, now())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(again.replayed);
+    assert_eq!(again.events, first.events);
+    assert_eq!(
+        instances[1]
+            .events_after(id, 81, 10)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .len(),
+        1
+    );
+}
+
+fn now() -> time::OffsetDateTime {
+    time::OffsetDateTime::now_utc()
+}
+
+fn customer_says(text: &str) -> baton_domain::Command {
+    baton_domain::Command::PostCustomerMessage {
+        text: baton_domain::MessageText::parse(text).unwrap_or_else(|e| panic!("{e}")),
+        client_message_id: baton_domain::ClientMessageId::parse(uuid::Uuid::now_v7().to_string())
+            .unwrap_or_else(|e| panic!("{e}")),
+    }
+}
+
+async fn new_conversation(store: &dyn Store) -> baton_domain::ConversationId {
+    let id = baton_domain::ConversationId(uuid::Uuid::now_v7());
+    let new = baton_store::NewConversation {
+        id,
+        channel: baton_domain::Channel::Web,
+        language: None,
+        customer: baton_domain::CustomerProfile::default(),
+        customer_token_hash: baton_store::TokenHash([9; 32]),
+    };
+    store
+        .create_conversation(new, now())
+        .await
+        .unwrap_or_else(|e| panic!("creating a conversation: {e}"));
+    id
+}
