@@ -3,11 +3,13 @@
 //! The hub is a hint, not the record: subscribers remember the last sequence number they
 //! sent and read any gap (a missed, late or lagging delivery) back from the store, so a
 //! stream never skips or repeats an event even when two commits are published out of order.
+//! Events other instances commit arrive through the relay (see `relay`); when notices may have
+//! been lost, [`Hub::resync`] tells every stream to read back what it follows.
 
 use baton_domain::{ConversationId, Event};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, watch};
 
 const PER_CONVERSATION_CAPACITY: usize = 64;
 const ALL_EVENTS_CAPACITY: usize = 4_096;
@@ -17,6 +19,8 @@ pub struct Hub {
     conversations: Mutex<HashMap<ConversationId, broadcast::Sender<Arc<Event>>>>,
     all: broadcast::Sender<Arc<Event>>,
     per_conversation: usize,
+    /// Bumped when deliveries may have been lost.
+    resync: watch::Sender<u64>,
 }
 
 impl Default for Hub {
@@ -50,6 +54,7 @@ impl Hub {
             conversations: Mutex::new(HashMap::new()),
             all: broadcast::channel(all.max(1)).0,
             per_conversation: per_conversation.max(1),
+            resync: watch::channel(0).0,
         }
     }
 
@@ -89,8 +94,45 @@ impl Hub {
         }
     }
 
+    /// Whether any stream here would receive `id`'s events (a stream of that conversation,
+    /// or an agent stream, which sees every conversation).
+    pub fn wants(&self, id: ConversationId) -> bool {
+        self.all.receiver_count() > 0
+            || self
+                .conversations
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .contains_key(&id)
+    }
+
+    /// Tells every stream that deliveries may have been lost, so each reads back from the
+    /// store what it follows.
+    pub fn resync(&self) {
+        self.resync.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    /// Resync requests from now on (see [`Hub::resync`]).
+    pub fn resyncs(&self) -> Resyncs {
+        let mut receiver = self.resync.subscribe();
+        receiver.mark_unchanged();
+        Resyncs(receiver)
+    }
+
     /// How many conversations have at least one open stream.
     pub fn followed_conversations(&self) -> usize {
         self.conversations.lock().unwrap_or_else(PoisonError::into_inner).len()
+    }
+}
+
+/// A stream's view of resync requests.
+pub struct Resyncs(watch::Receiver<u64>);
+
+impl Resyncs {
+    /// Resolves at the next resync request.
+    pub async fn requested(&mut self) {
+        if self.0.changed().await.is_err() {
+            // The hub is gone; so is everything that could ask.
+            std::future::pending::<()>().await;
+        }
     }
 }

@@ -14,6 +14,7 @@ pub mod hub;
 pub mod limits;
 pub mod openapi;
 pub mod problem;
+pub mod relay;
 pub mod ws;
 
 use crate::config::Config;
@@ -207,6 +208,20 @@ impl Baton {
                 limits.retain_recent();
             }
         });
+        // Events other instances commit (PostgreSQL) reach this instance's streams.
+        let relay = match state.store.notices().await {
+            Ok(Some(notices)) => Some(tokio::spawn(relay::run(
+                state.store.clone(),
+                state.hub.clone(),
+                notices,
+            ))),
+            Ok(None) => None,
+            Err(e) => {
+                return Err(std::io::Error::other(format!(
+                    "listening for other instances' commits: {e}"
+                )))
+            }
+        };
         // hyper's own connection loop rather than `axum::serve`, for the header-read timeout:
         // a client that trickles its headers (slowloris) is disconnected.
         let mut builder = hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
@@ -252,6 +267,9 @@ impl Baton {
         let grace = Duration::from_secs(state.config.server.shutdown_grace_seconds);
         let _ = tokio::time::timeout(grace, connections.shutdown()).await;
         sweeper.abort();
+        if let Some(relay) = relay {
+            relay.abort();
+        }
         let deadline = tokio::time::Instant::now() + grace;
         while state.open_streams() > 0 && tokio::time::Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(20)).await;

@@ -252,6 +252,7 @@ impl ConversationStream {
         let _guard = state.stream_guard();
         // Subscribe before replaying so nothing committed in between is missed.
         let mut subscription = state.hub.subscribe(self.id);
+        let mut resyncs = state.hub.resyncs();
         // Listen for the session's end before the catch-up, and check it once after: a logout
         // during the catch-up is not missed.
         let mut watch = SessionWatch::new(&state, self.session);
@@ -284,6 +285,10 @@ impl ConversationStream {
                     }
                     Err(RecvError::Closed) => return Ok(()),
                 },
+                () = resyncs.requested() => {
+                    self.catch_up().await?;
+                    self.socket.flush().await?;
+                }
                 incoming = self.socket.recv() => {
                     liveness.heard();
                     match incoming {
@@ -497,6 +502,7 @@ impl AgentStream {
         let state = self.state.clone();
         let _guard = state.stream_guard();
         let mut all = state.hub.subscribe_all();
+        let mut resyncs = state.hub.resyncs();
         let mut watch = SessionWatch::new(&state, self.session);
         self.snapshot().await?;
         if !watch.valid(&state).await? {
@@ -520,6 +526,7 @@ impl AgentStream {
                     Err(RecvError::Lagged(_)) => self.snapshot().await?,
                     Err(RecvError::Closed) => return Ok(()),
                 },
+                () = resyncs.requested() => self.snapshot().await?,
                 incoming = self.socket.recv() => {
                     liveness.heard();
                     match incoming {

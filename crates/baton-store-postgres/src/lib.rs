@@ -9,9 +9,14 @@
 //! stored event. Migrations run on connect, under sqlx's advisory lock, so instances starting
 //! together apply them once.
 //!
+//! Each commit that appends events also sends a notification (`pg_notify`, delivered only if
+//! the transaction commits) naming the conversation and the seqs appended; every instance
+//! listens (see `notices`) and brings other instances' events to its own streams.
+//!
 //! This crate owns the SQL and the migrations for PostgreSQL and nothing else: no HTTP, no
 //! domain rules (it asks `baton-domain` to decide and stores what it returns).
 
+mod notices;
 mod rows;
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -19,8 +24,8 @@ pub mod testing;
 use async_trait::async_trait;
 use baton_domain::{AgentId, Command, ConversationId, ConversationState, Event, Language, PhaseName};
 use baton_store::{
-    stored_precision, Agent, ConversationRecord, Executed, NewAgent, NewConversation, NewSession, Store, StoreError,
-    TokenHash,
+    stored_precision, Agent, ConversationRecord, Executed, NewAgent, NewConversation, NewSession, Notices, Store,
+    StoreError, TokenHash,
 };
 use rows::{agent_from_row, sql_seq, ConversationRow, EventRow, CONVERSATION_COLUMNS, EVENT_COLUMNS};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
@@ -40,6 +45,11 @@ pub const DEFAULT_MAX_CONNECTIONS: u32 = 16;
 #[derive(Clone)]
 pub struct PgStore {
     pool: PgPool,
+    /// This instance, so that it can tell its own notifications from other instances'.
+    instance: uuid::Uuid,
+    /// The notification channel: one per schema, so databases holding several Baton schemas
+    /// (tests do) keep their instances apart.
+    channel: String,
 }
 
 impl PgStore {
@@ -62,7 +72,15 @@ impl PgStore {
             .run(&pool)
             .await
             .map_err(StoreError::backend("applying migrations"))?;
-        Ok(Self { pool })
+        let schema: String = sqlx::query_scalar("SELECT current_schema()")
+            .fetch_one(&pool)
+            .await
+            .map_err(StoreError::backend("reading the current schema"))?;
+        Ok(Self {
+            pool,
+            instance: uuid::Uuid::new_v4(),
+            channel: notices::channel(&schema),
+        })
     }
 
     /// Closes every connection once the queries under way have finished.
@@ -249,10 +267,13 @@ impl Store for PgStore {
             });
         }
         insert_events(&mut tx, &decision.events).await?;
+        let appended = notices::payload(self.instance, id, record.last_seq + 1, decision.state.last_seq);
         record.advance(decision.state.phase, decision.state.last_seq, now);
+        // The notification rides on the update (one round trip); PostgreSQL delivers it only
+        // when the transaction commits.
         sqlx::query(
             "UPDATE conversations SET phase = $1, agent_id = $2, waiting_since = $3, last_seq = $4, updated_at = $5 \
-             WHERE id = $6",
+             FROM (SELECT pg_notify($7, $8)) AS notified WHERE id = $6",
         )
         .bind(record.phase.name().as_str())
         .bind(record.phase.agent_id().map(|a| a.0))
@@ -260,6 +281,8 @@ impl Store for PgStore {
         .bind(sql_seq(record.last_seq))
         .bind(record.updated_at)
         .bind(id.0)
+        .bind(&self.channel)
+        .bind(appended)
         .execute(&mut *tx)
         .await
         .map_err(StoreError::backend("updating a conversation"))?;
@@ -438,6 +461,11 @@ impl Store for PgStore {
             .await
             .map_err(StoreError::backend("revoking a session"))?;
         Ok(removed.rows_affected() > 0)
+    }
+
+    async fn notices(&self) -> Result<Option<Box<dyn Notices>>, StoreError> {
+        let feed = notices::PgNotices::listen(&self.pool, &self.channel, self.instance).await?;
+        Ok(Some(Box::new(feed)))
     }
 
     async fn session_agent(&self, token_hash: TokenHash, now: OffsetDateTime) -> Result<Option<Agent>, StoreError> {

@@ -207,6 +207,33 @@ impl Executed {
     }
 }
 
+/// A commit, on this instance or another, appended seqs `from_seq..=to_seq` to a
+/// conversation's log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Appended {
+    pub conversation_id: ConversationId,
+    pub from_seq: u64,
+    pub to_seq: u64,
+}
+
+/// What a database shared by several instances tells each of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Notice {
+    /// Another instance committed these events (this instance's own are not announced).
+    Appended(Appended),
+    /// The feed was interrupted and notices may have been lost: whoever follows
+    /// conversations should read what they hold back from the store.
+    Missed,
+}
+
+/// Notices of other instances' commits, in commit order (see [`Store::notices`]).
+#[async_trait]
+pub trait Notices: Send {
+    /// The next notice; an error when the database cannot be reached (the caller waits and
+    /// asks again, and gets [`Notice::Missed`] once the feed is back).
+    async fn next(&mut self) -> Result<Notice, StoreError>;
+}
+
 /// The durable home of conversations, events, agents and sessions.
 ///
 /// Every method is one transaction. Implementations must serialize commands on the same
@@ -277,6 +304,12 @@ pub trait Store: Send + Sync + 'static {
 
     /// The agent whose unexpired session has this token hash.
     async fn session_agent(&self, token_hash: TokenHash, now: OffsetDateTime) -> Result<Option<Agent>, StoreError>;
+
+    /// The events other instances commit to this database, for a store that several
+    /// instances share; `None` (the default) for a store only this process writes.
+    async fn notices(&self) -> Result<Option<Box<dyn Notices>>, StoreError> {
+        Ok(None)
+    }
 }
 
 /// Checks that a retried message is the same message as the stored one.

@@ -14,7 +14,6 @@ use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::str::FromStr;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -37,6 +36,9 @@ pub struct TestApp {
     /// The bot worker, when the app was built `with_bot`.
     #[allow(dead_code)]
     pub bot: Option<Arc<baton_runtime::Bot>>,
+    /// The server's live fan-out.
+    #[allow(dead_code)]
+    pub hub: Arc<baton_server::Hub>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
     dir: PathBuf,
@@ -53,15 +55,17 @@ enum TestDatabase {
 }
 
 impl TestDatabase {
-    /// The backend `BATON_TEST_STORE` asks for (SQLite when unset).
-    fn chosen() -> Self {
+    /// The backend `BATON_TEST_STORE` asks for (SQLite when unset); a fresh schema on
+    /// PostgreSQL.
+    async fn chosen() -> Self {
         match std::env::var("BATON_TEST_STORE").as_deref() {
             Ok("postgres") => {
                 let url = baton_store_postgres::testing::database_url()
                     .expect("BATON_TEST_STORE=postgres needs BATON_TEST_DATABASE_URL (scripts/test sets both)");
-                TestDatabase::Postgres(Box::new(
-                    sqlx::postgres::PgConnectOptions::from_str(&url).expect("test database URL"),
-                ))
+                let options = baton_store_postgres::testing::fresh_schema(&url)
+                    .await
+                    .expect("a test schema");
+                TestDatabase::Postgres(Box::new(options))
             }
             Ok("sqlite") | Err(_) => TestDatabase::Sqlite,
             Ok(other) => panic!("BATON_TEST_STORE must be sqlite or postgres, not `{other}`"),
@@ -75,6 +79,8 @@ pub struct TestAppBuilder {
     bot: Option<baton_connectors::Connectors>,
     hub_capacity: Option<usize>,
     wrap_store: Option<StoreWrapper>,
+    /// A database chosen for this app rather than by `BATON_TEST_STORE`.
+    database: Option<TestDatabase>,
 }
 
 type StoreWrapper = Box<dyn FnOnce(Arc<dyn Store>) -> Arc<dyn Store> + Send>;
@@ -147,6 +153,29 @@ impl TestAppBuilder {
         self
     }
 
+    /// Runs on a fresh PostgreSQL schema whatever `BATON_TEST_STORE` says; `None` (and the
+    /// caller skips) when no test database is given.
+    #[allow(dead_code)]
+    pub async fn on_postgres(mut self) -> Option<Self> {
+        let url = baton_store_postgres::testing::database_url()?;
+        let options = baton_store_postgres::testing::fresh_schema(&url)
+            .await
+            .expect("a test schema");
+        self.database = Some(TestDatabase::Postgres(Box::new(options)));
+        Some(self)
+    }
+
+    /// Runs on the same database as `other`, as a second instance does (PostgreSQL only).
+    #[allow(dead_code)]
+    pub fn sharing_database_with(mut self, other: &TestApp) -> Self {
+        assert!(
+            matches!(other.database, TestDatabase::Postgres(_)),
+            "only instances on PostgreSQL share a database"
+        );
+        self.database = Some(other.database.clone());
+        self
+    }
+
     pub fn with_max_body(mut self, bytes: usize) -> Self {
         self.config.limits.max_body_bytes = bytes;
         self
@@ -159,22 +188,21 @@ impl TestAppBuilder {
             COUNTER.fetch_add(1, Ordering::SeqCst)
         ));
         std::fs::create_dir_all(&dir).expect("temp dir");
-        let (store, database): (Arc<dyn Store>, _) = match TestDatabase::chosen() {
+        let (store, database): (Arc<dyn Store>, _) = match match self.database {
+            Some(database) => database,
+            None => TestDatabase::chosen().await,
+        } {
             TestDatabase::Sqlite => {
                 let store = SqliteStore::open(&dir.join("baton.db"), Durability::default())
                     .await
                     .expect("open store");
                 (Arc::new(store), TestDatabase::Sqlite)
             }
-            TestDatabase::Postgres(_) => {
-                let url = baton_store_postgres::testing::database_url().expect("test database URL");
-                let options = baton_store_postgres::testing::fresh_schema(&url)
-                    .await
-                    .expect("a test schema");
-                let store = baton_store_postgres::PgStore::connect_with(options.clone(), 4)
+            TestDatabase::Postgres(options) => {
+                let store = baton_store_postgres::PgStore::connect_with((*options).clone(), 4)
                     .await
                     .expect("open store");
-                (Arc::new(store), TestDatabase::Postgres(Box::new(options)))
+                (Arc::new(store), TestDatabase::Postgres(options))
             }
         };
         let password_hash = hash_password(AGENT_PASSWORD).expect("hash");
@@ -211,7 +239,7 @@ impl TestAppBuilder {
             let parts = demo_bot_parts(&self.config, connectors);
             baton_runtime::Bot::new(store.clone(), hub.clone(), parts)
         });
-        let baton = Baton::with_bot(store.clone(), self.config, hub, bot.clone());
+        let baton = Baton::with_bot(store.clone(), self.config, hub.clone(), bot.clone());
         let server = tokio::spawn(baton.serve(listener, async move {
             let _ = rx.await;
         }));
@@ -220,6 +248,7 @@ impl TestAppBuilder {
             http: reqwest::Client::new(),
             store,
             bot,
+            hub,
             shutdown: Some(tx),
             server: Some(server),
             dir,
@@ -259,6 +288,7 @@ impl TestApp {
             bot: None,
             hub_capacity: None,
             wrap_store: None,
+            database: None,
         }
     }
 
@@ -295,6 +325,15 @@ impl TestApp {
                 connection.close().await.expect("close");
                 stored
             }
+        }
+    }
+
+    /// How to connect to this server's PostgreSQL schema; `None` on SQLite.
+    #[allow(dead_code)]
+    pub fn postgres_options(&self) -> Option<sqlx::postgres::PgConnectOptions> {
+        match &self.database {
+            TestDatabase::Postgres(options) => Some((**options).clone()),
+            TestDatabase::Sqlite => None,
         }
     }
 

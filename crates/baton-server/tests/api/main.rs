@@ -8,6 +8,7 @@ mod bot;
 mod common;
 mod conversations;
 mod handoff;
+mod instances;
 mod limits;
 mod openapi;
 mod outage;

@@ -1,0 +1,202 @@
+//! Several Baton instances on one PostgreSQL database: an event committed through one instance
+//! reaches the streams open on another. And on any store: when deliveries may have been lost,
+//! a resync makes every stream read back what it missed.
+
+use crate::common::{events_until, next_json, seqs, TestApp};
+use serde_json::Value;
+use std::time::Duration;
+
+/// Two servers on one fresh PostgreSQL schema; `None` (skipped, and said) without a database.
+async fn two_instances(test: &str) -> Option<(TestApp, TestApp)> {
+    let Some(builder) = TestApp::builder()
+        .with_agent("nina@example.com", "Nina")
+        .on_postgres()
+        .await
+    else {
+        baton_store_postgres::testing::skipped(test);
+        return None;
+    };
+    let a = builder.start().await;
+    let b = TestApp::builder().sharing_database_with(&a).start().await;
+    Some((a, b))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_sent_through_one_instance_reaches_streams_on_another() {
+    let Some((a, b)) = two_instances("a_message_sent_through_one_instance_reaches_streams_on_another").await else {
+        return;
+    };
+    let conv = a.new_conversation().await;
+    // The customer's stream is open on B; the messages go through A.
+    let mut on_b = b
+        .connect_ws(&format!("/api/v1/conversations/{}/ws?after=0", conv.id), &conv.token)
+        .await;
+    assert_eq!(seqs(&events_until(&mut on_b, 1).await), vec![1]);
+    for n in 1..=5 {
+        let sent = a
+            .post_message(&conv.id, &conv.token, &format!("message {n}"), &format!("m{n}"))
+            .await;
+        assert_eq!(sent.status(), 201);
+    }
+    let seen = events_until(&mut on_b, 6).await;
+    assert_eq!(seqs(&seen), vec![2, 3, 4, 5, 6], "each once, in order");
+    let texts: Vec<&str> = seen.iter().filter_map(|e| e["text"].as_str()).collect();
+    assert_eq!(texts, ["message 1", "message 2", "message 3", "message 4", "message 5"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_on_one_instance_serves_a_customer_on_another() {
+    let Some((a, b)) = two_instances("an_agent_on_one_instance_serves_a_customer_on_another").await else {
+        return;
+    };
+    // Nina signs in on B and watches the queue there.
+    let nina = b.login("nina@example.com").await;
+    let mut agent = b.connect_ws("/api/v1/agents/ws", &nina).await;
+    assert_eq!(next_json(&mut agent).await["type"], "queue");
+    assert_eq!(next_json(&mut agent).await["type"], "conversations");
+    // The customer is on A throughout.
+    let conv = a.new_conversation().await;
+    let mut customer = a
+        .connect_ws(&format!("/api/v1/conversations/{}/ws?after=0", conv.id), &conv.token)
+        .await;
+    a.post_message(&conv.id, &conv.token, "my parcel never came", "c1")
+        .await;
+    assert_eq!(a.request_handoff(&conv.id, &conv.token).await.status(), 200);
+    let entered = next_frame_of_type(&mut agent, "queue_entered").await;
+    assert_eq!(entered["conversation"]["conversation_id"], conv.id.as_str());
+
+    let accepted = b
+        .agent_post(&format!("/api/v1/conversations/{}/accept", conv.id), &nina)
+        .await;
+    assert_eq!(accepted.status(), 200);
+    let reply = b
+        .http
+        .post(b.url(&format!("/api/v1/conversations/{}/messages", conv.id)))
+        .bearer_auth(&nina)
+        .json(&serde_json::json!({"text": "Hi, I'm Nina. Let me look at your parcel.", "client_message_id": "n1"}))
+        .send()
+        .await
+        .expect("agent reply");
+    assert_eq!(reply.status(), 201);
+    // The customer on A sees Nina join and answer.
+    let mut seen = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while !seen.iter().any(|e: &Value| e["type"] == "agent_message") {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the agent's reply reached A: {seen:?}"
+        );
+        let frame = next_json(&mut customer).await;
+        if frame["type"] == "event" {
+            seen.push(frame["event"].clone());
+        }
+    }
+    assert!(seen.iter().any(|e| e["type"] == "assigned"), "{seen:?}");
+    let answer = seen.iter().find(|e| e["type"] == "agent_message").expect("reply");
+    assert_eq!(answer["text"], "Hi, I'm Nina. Let me look at your parcel.");
+    // And the customer's next message, through A, reaches Nina's stream on B.
+    a.post_message(&conv.id, &conv.token, "thank you!", "c2").await;
+    let frame = next_frame_of_type(&mut agent, "event").await;
+    let frame = if frame["event"]["text"] == "thank you!" {
+        frame
+    } else {
+        loop {
+            let next = next_frame_of_type(&mut agent, "event").await;
+            if next["event"]["text"] == "thank you!" {
+                break next;
+            }
+        }
+    };
+    assert_eq!(frame["event"]["type"], "customer_message");
+}
+
+/// The database drops every instance's notice connection; they reconnect by themselves and
+/// what is committed afterwards still reaches the other instance's streams.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_notice_feed_survives_a_dropped_connection() {
+    use sqlx::{ConnectOptions, Connection};
+    let Some((a, b)) = two_instances("the_notice_feed_survives_a_dropped_connection").await else {
+        return;
+    };
+    let conv = a.new_conversation().await;
+    let mut on_b = b
+        .connect_ws(&format!("/api/v1/conversations/{}/ws?after=0", conv.id), &conv.token)
+        .await;
+    assert_eq!(seqs(&events_until(&mut on_b, 1).await), vec![1]);
+    let mut admin = a
+        .postgres_options()
+        .expect("on postgres")
+        .connect()
+        .await
+        .expect("connect");
+    let schema: String = sqlx::query_scalar("SELECT current_schema()")
+        .fetch_one(&mut admin)
+        .await
+        .expect("schema");
+    let dropped: Vec<bool> = sqlx::query_scalar(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE 'LISTEN%' AND query LIKE $1",
+    )
+    .bind(format!("%{schema}%"))
+    .fetch_all(&mut admin)
+    .await
+    .expect("terminate");
+    admin.close().await.expect("close");
+    assert_eq!(dropped, vec![true, true], "both instances' feeds were dropped");
+    // Whatever is sent from now on gets through, once the feeds are back.
+    let mut n = 0;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let first = loop {
+        n += 1;
+        a.post_message(&conv.id, &conv.token, &format!("after the drop {n}"), &format!("d{n}"))
+            .await;
+        if let Ok(frame) = tokio::time::timeout(Duration::from_millis(500), next_json(&mut on_b)).await {
+            break frame;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "B never heard from A again");
+    };
+    assert_eq!(first["type"], "event");
+    // Every message, once each and in order, including any whose notice was lost.
+    let last = 1 + n;
+    let mut seen = vec![first["event"]["seq"].as_u64().expect("seq")];
+    if seen[0] < last {
+        seen.extend(seqs(&events_until(&mut on_b, last).await));
+    }
+    assert_eq!(seen, (2..=last).collect::<Vec<u64>>());
+}
+
+/// Events stored without being announced (as when notices from other instances were lost)
+/// reach an open stream once the hub asks for a resync, and not before.
+#[tokio::test]
+async fn a_resync_delivers_what_was_never_announced() {
+    let app = TestApp::init().await;
+    let conv = app.new_conversation().await;
+    let mut ws = app
+        .connect_ws(&format!("/api/v1/conversations/{}/ws?after=0", conv.id), &conv.token)
+        .await;
+    assert_eq!(seqs(&events_until(&mut ws, 1).await), vec![1]);
+    let id = baton_domain::ConversationId(conv.id.parse().expect("uuid"));
+    for n in 0..3 {
+        let command = baton_domain::Command::PostCustomerMessage {
+            text: baton_domain::MessageText::parse(format!("unannounced {n}")).expect("text"),
+            client_message_id: baton_domain::ClientMessageId::parse(format!("u{n}")).expect("id"),
+        };
+        app.store
+            .execute(id, command, baton_server::now())
+            .await
+            .expect("stored behind the hub's back");
+    }
+    let silent = tokio::time::timeout(Duration::from_millis(300), next_json(&mut ws)).await;
+    assert!(silent.is_err(), "nothing was announced yet: {silent:?}");
+    app.hub.resync();
+    assert_eq!(seqs(&events_until(&mut ws, 4).await), vec![2, 3, 4]);
+}
+
+/// The next frame of `kind`, skipping others.
+async fn next_frame_of_type(ws: &mut crate::common::Ws, kind: &str) -> Value {
+    loop {
+        let frame = next_json(ws).await;
+        if frame["type"] == kind {
+            return frame;
+        }
+    }
+}
