@@ -16,6 +16,7 @@
 //! This crate owns the SQL and the migrations for PostgreSQL and nothing else: no HTTP, no
 //! domain rules (it asks `baton-domain` to decide and stores what it returns).
 
+mod copy;
 mod notices;
 mod rows;
 #[cfg(feature = "testing")]

@@ -368,3 +368,75 @@ impl Store for SqliteStore {
         .transpose()
     }
 }
+
+/// Reads the whole database out for `baton db copy` (through the readers; stop the server
+/// first, so the copy is of one moment).
+#[async_trait]
+impl baton_store::copy::Dump for SqliteStore {
+    async fn dump_agents(&self) -> Result<Vec<baton_store::copy::AgentRecord>, StoreError> {
+        sqlx::query("SELECT id, email, display_name, role, password_hash, created_at FROM agents ORDER BY id")
+            .fetch_all(&self.reader)
+            .await
+            .map_err(backend("reading agents"))?
+            .iter()
+            .map(|row| {
+                let get_err = |e: sqlx::Error| corrupt("agent row", e);
+                Ok(baton_store::copy::AgentRecord {
+                    agent: agent_from_row(row)?,
+                    password_hash: row.try_get("password_hash").map_err(get_err)?,
+                    created_at: rows::from_micros(row.try_get("created_at").map_err(get_err)?)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn dump_sessions(&self) -> Result<Vec<baton_store::copy::SessionRecord>, StoreError> {
+        sqlx::query("SELECT token_hash, agent_id, created_at, expires_at FROM agent_sessions ORDER BY token_hash")
+            .fetch_all(&self.reader)
+            .await
+            .map_err(backend("reading sessions"))?
+            .iter()
+            .map(|row| {
+                let get_err = |e: sqlx::Error| corrupt("session row", e);
+                let token_hash: Vec<u8> = row.try_get("token_hash").map_err(get_err)?;
+                Ok(baton_store::copy::SessionRecord {
+                    token_hash: TokenHash(
+                        <[u8; 32]>::try_from(token_hash.as_slice()).map_err(|e| corrupt("session token hash", e))?,
+                    ),
+                    agent_id: AgentId(row.try_get("agent_id").map_err(get_err)?),
+                    created_at: rows::from_micros(row.try_get("created_at").map_err(get_err)?)?,
+                    expires_at: rows::from_micros(row.try_get("expires_at").map_err(get_err)?)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn dump_conversations(
+        &self,
+        after: Option<ConversationId>,
+        limit: u32,
+    ) -> Result<Vec<(ConversationRecord, TokenHash)>, StoreError> {
+        use sqlx::FromRow;
+        sqlx::query(&format!(
+            "SELECT {CONVERSATION_COLUMNS}, customer_token_hash FROM conversations WHERE id > ? ORDER BY id LIMIT ?"
+        ))
+        .bind(after.map_or_else(Vec::new, |id| id.0.as_bytes().to_vec()))
+        .bind(i64::from(limit))
+        .fetch_all(&self.reader)
+        .await
+        .map_err(backend("reading conversations"))?
+        .iter()
+        .map(|row| {
+            let record = ConversationRow::from_row(row)
+                .map_err(|e| corrupt("conversation row", e))?
+                .into_record()?;
+            let token_hash: Vec<u8> = row
+                .try_get("customer_token_hash")
+                .map_err(|e| corrupt("conversation row", e))?;
+            let token_hash =
+                <[u8; 32]>::try_from(token_hash.as_slice()).map_err(|e| corrupt("customer token hash", e))?;
+            Ok((record, TokenHash(token_hash)))
+        })
+        .collect()
+    }
+}

@@ -1,6 +1,7 @@
 //! The storage contract of Baton: the [`Store`] trait that every database backend implements,
-//! the records it returns, its error type, and (feature `conformance`) the test suite each
-//! backend must pass so that SQLite and PostgreSQL behave the same.
+//! the records it returns, its error type, moving a whole database from one backend to another
+//! (`copy`), and (feature `conformance`) the test suite each backend must pass so that SQLite
+//! and PostgreSQL behave the same.
 //!
 //! This crate knows the domain types but no SQL and no HTTP. Rules about what may happen to a
 //! conversation live in `baton-domain`; a backend loads the state, asks
@@ -17,6 +18,7 @@ use time::OffsetDateTime;
 
 #[cfg(feature = "conformance")]
 pub mod conformance;
+pub mod copy;
 
 /// SHA-256 of a bearer token. Tokens themselves are never stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -41,6 +41,25 @@ enum Commands {
         #[command(subcommand)]
         command: ConfigCommand,
     },
+    /// Work with the database itself.
+    Db {
+        #[command(subcommand)]
+        command: DbCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum DbCommand {
+    /// Copy a whole database (agents, sessions, conversations and their logs) into a new, empty
+    /// PostgreSQL database, then check the copy. Stop the servers using the source first.
+    Copy {
+        /// The database to copy: `sqlite://path/to/baton.db` (or a PostgreSQL URL).
+        #[arg(long)]
+        from: String,
+        /// The empty PostgreSQL database to fill: `postgres://user:password@host:5432/db`.
+        #[arg(long)]
+        to: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -144,6 +163,12 @@ fn main() -> anyhow::Result<()> {
             .enable_all()
             .build()?
             .block_on(agents(command)),
+        Commands::Db {
+            command: DbCommand::Copy { from, to },
+        } => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?
+            .block_on(database::copy(&from, &to)),
         Commands::Serve(args) => {
             init_logging();
             tokio::runtime::Builder::new_multi_thread()

@@ -144,3 +144,143 @@ async fn two_instances_lose_nothing_when_one_is_killed() {
     let stored = verify(&http, &c, &conversations, &acked).await;
     assert!(stored >= acknowledged);
 }
+
+/// `baton db copy` moves a SQLite database to PostgreSQL: a server started on the copy shows
+/// every conversation exactly as before, honours the same customer tokens and agent sessions,
+/// and keeps the queue; a second copy into the now non-empty database is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sqlite_database_moves_to_postgres_whole() {
+    let Some(url) = test_database("a_sqlite_database_moves_to_postgres_whole").await else {
+        return;
+    };
+    let dir = TempDir::new("pg-copy");
+    let http = reqwest::Client::new();
+    let server = Server::start(dir.path());
+    let password = server
+        .console
+        .iter()
+        .find_map(|l| l.trim().strip_prefix("nina@example.com").map(|p| p.trim().to_owned()))
+        .expect("nina's password on the console");
+    let nina = server.login(&http, "nina@example.com", &password).await;
+    let mut conversations = Vec::new();
+    for n in 0..3 {
+        let (id, token) = server
+            .new_conversation(
+                &http,
+                Some(json!({"language": "en", "customer": {"name": format!("Customer {n}")}})),
+            )
+            .await;
+        for m in 0..4 {
+            let sent = http
+                .post(server.url(&format!("/api/v1/conversations/{id}/messages")))
+                .bearer_auth(&token)
+                .json(&json!({"text": format!("message {m} of {n}"), "client_message_id": format!("c{n}-{m}")}))
+                .send()
+                .await
+                .expect("send");
+            assert_eq!(sent.status(), 201);
+        }
+        conversations.push((id, token));
+    }
+    // One conversation waits for an agent, one is with Nina.
+    for (id, token) in &conversations[..2] {
+        let asked = http
+            .post(server.url(&format!("/api/v1/conversations/{id}/handoff-request")))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("handoff");
+        assert_eq!(asked.status(), 200);
+    }
+    let accepted = http
+        .post(server.url(&format!("/api/v1/conversations/{}/accept", conversations[1].0)))
+        .bearer_auth(&nina)
+        .send()
+        .await
+        .expect("accept");
+    assert_eq!(accepted.status(), 200);
+    let mut before = Vec::new();
+    for (id, token) in &conversations {
+        before.push(server.events(&http, id, token).await);
+    }
+    server.kill_hard();
+
+    let source = format!("sqlite://{}", dir.path().join("data").join("baton.db").display());
+    let copy = |to: &str| {
+        baton()
+            .args(["db", "copy", "--from", &source, "--to", to])
+            .output()
+            .expect("run baton db copy")
+    };
+    let copied = copy(&url);
+    assert!(copied.status.success(), "{}", String::from_utf8_lossy(&copied.stderr));
+    let events: usize = before.iter().map(Vec::len).sum();
+    let said = String::from_utf8_lossy(&copied.stdout).to_string();
+    assert!(
+        said.contains(&format!(
+            "Copied 1 agents, 1 sessions, 3 conversations and {events} events"
+        )),
+        "{said}"
+    );
+
+    let moved_dir = dir.path().join("on-postgres");
+    std::fs::create_dir_all(&moved_dir).expect("dir");
+    let moved = Server::start_on_database(&moved_dir, NO_AGENTS, &url);
+    for ((id, token), expected) in conversations.iter().zip(&before) {
+        assert_eq!(&moved.events(&http, id, token).await, expected, "conversation {id}");
+    }
+    // Nina's session from before the move still holds, and her conversation is hers.
+    let mine: serde_json::Value = http
+        .get(moved.url("/api/v1/agents/me/conversations"))
+        .bearer_auth(&nina)
+        .send()
+        .await
+        .expect("mine")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(
+        mine["conversations"][0]["conversation_id"],
+        conversations[1].0.as_str(),
+        "{mine}"
+    );
+    let queue: serde_json::Value = http
+        .get(moved.url("/api/v1/queue"))
+        .bearer_auth(&nina)
+        .send()
+        .await
+        .expect("queue")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(
+        queue["waiting"][0]["conversation_id"],
+        conversations[0].0.as_str(),
+        "{queue}"
+    );
+    // New messages continue each log where it stopped.
+    let (id, token) = &conversations[2];
+    let next: serde_json::Value = http
+        .post(moved.url(&format!("/api/v1/conversations/{id}/messages")))
+        .bearer_auth(token)
+        .json(&json!({"text": "hello from the new database", "client_message_id": "after-move"}))
+        .send()
+        .await
+        .expect("send")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(next["seq"].as_u64(), Some(before[2].len() as u64 + 1));
+
+    // The target now holds data: a second copy is refused and changes nothing.
+    let again = copy(&url);
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("not empty"));
+    // A source that does not exist is named, not created.
+    let missing = baton()
+        .args(["db", "copy", "--from", "sqlite:///nonexistent/baton.db", "--to", &url])
+        .output()
+        .expect("run baton db copy");
+    assert!(!missing.status.success());
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("does not exist"));
+}
