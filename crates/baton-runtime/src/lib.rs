@@ -131,7 +131,13 @@ pub struct Bot {
     packaging: Mutex<HashSet<ConversationId>>,
     /// Counts uses of the memory cache, to find the least recently used entries.
     clock: AtomicU64,
+    /// This worker, as the holder of the work it claims in the store.
+    instance: uuid::Uuid,
 }
+
+/// How long a claim on picked-up work lasts: a turn with slow connectors fits in it; after it,
+/// another instance may take the work over.
+const PICK_UP_LEASE: time::Duration = time::Duration::minutes(2);
 
 /// A conversation's memory and the customer messages still to answer, oldest first.
 struct Folded {
@@ -210,6 +216,66 @@ impl Bot {
             memories: Mutex::new(HashMap::new()),
             packaging: Mutex::new(HashSet::new()),
             clock: AtomicU64::new(0),
+            instance: uuid::Uuid::new_v4(),
+        })
+    }
+
+    /// Claims the pick-up of `id` as its log stands at `last_seq`, so that of several
+    /// instances (or a restart racing a sweep) one answers. A store error leaves it for the
+    /// next sweep.
+    async fn claim_pick_up(&self, id: ConversationId, last_seq: u64) -> bool {
+        let now = OffsetDateTime::now_utc();
+        let work = format!("bot:{}:{last_seq}", id.0);
+        match self.store.claim(&work, self.instance, now, now + PICK_UP_LEASE).await {
+            Ok(claimed) => claimed,
+            Err(e) => {
+                tracing::warn!(conversation = %id, error = %e, "could not claim an unanswered conversation");
+                false
+            }
+        }
+    }
+
+    /// Answers what nobody answered: conversations whose newest event is a customer message
+    /// older than `older_than` (the instance handling it died, or its turn failed). Each is
+    /// claimed in the store first, so one instance answers it. Returns how many were taken.
+    pub async fn take_over_stale(self: &Arc<Self>, older_than: Duration) -> Result<usize, StoreError> {
+        let before = OffsetDateTime::now_utc() - older_than;
+        let mut taken = 0;
+        for id in self.store.stale_unanswered(before, PAGE).await? {
+            if lock(&self.running).contains_key(&id) {
+                continue;
+            }
+            let memory = match memory_of(&*self.store, id).await {
+                Ok(memory) => memory,
+                Err(e) => {
+                    tracing::error!(conversation = %id, error = %e, "cannot read an unanswered conversation");
+                    continue;
+                }
+            };
+            if memory.bot_owns() && memory.has_unanswered_message() && self.claim_pick_up(id, memory.last_seq).await {
+                taken += 1;
+                self.notify(id);
+            }
+        }
+        Ok(taken)
+    }
+
+    /// Runs [`Bot::take_over_stale`] every `older_than / 3` (at least every second), for the
+    /// life of the process.
+    pub fn sweep_stale(self: &Arc<Self>, older_than: Duration) -> tokio::task::JoinHandle<()> {
+        let bot = self.clone();
+        let period = (older_than / 3).max(Duration::from_secs(1));
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(period);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                match bot.take_over_stale(older_than).await {
+                    Ok(0) => {}
+                    Ok(taken) => tracing::info!(conversations = taken, "took over unanswered conversations"),
+                    Err(e) => tracing::warn!(error = %e, "looking for unanswered conversations failed"),
+                }
+            }
         })
     }
 
@@ -337,7 +403,8 @@ impl Bot {
                 };
                 let unanswered = memory.bot_owns()
                     && (memory.has_unanswered_message() || (!memory.greeted && memory.last_customer_seq == 0));
-                if unanswered || handoff::due(&memory, self.parts.handoff.max_package_versions).is_some() {
+                let due = unanswered || handoff::due(&memory, self.parts.handoff.max_package_versions).is_some();
+                if due && self.claim_pick_up(conversation.id, memory.last_seq).await {
                     count += 1;
                     self.notify(conversation.id);
                 }

@@ -67,6 +67,10 @@ pub struct ServerSection {
     pub listen: SocketAddr,
     pub data_dir: PathBuf,
     pub shutdown_grace_seconds: u64,
+    /// A customer message the bot has not answered after this many seconds is taken over by
+    /// whichever instance claims it first (its instance died, or its turn failed). Longer
+    /// than the slowest connector call.
+    pub bot_takeover_after_seconds: u64,
 }
 
 impl Default for ServerSection {
@@ -75,6 +79,7 @@ impl Default for ServerSection {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             data_dir: PathBuf::from("baton-data"),
             shutdown_grace_seconds: 10,
+            bot_takeover_after_seconds: 30,
         }
     }
 }

@@ -464,6 +464,44 @@ impl Store for PgStore {
         Ok(removed.rows_affected() > 0)
     }
 
+    async fn claim(
+        &self,
+        work: &str,
+        holder: uuid::Uuid,
+        now: OffsetDateTime,
+        until: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        // Concurrent claims of one piece of work meet on its row: one inserts, the others see
+        // the conflict and update only where the lease ran out or is already theirs.
+        let claimed = sqlx::query(
+            "INSERT INTO work_claims (work, holder, until) VALUES ($1, $2, $3) \
+             ON CONFLICT (work) DO UPDATE SET holder = EXCLUDED.holder, until = EXCLUDED.until \
+             WHERE work_claims.until <= $4 OR work_claims.holder = EXCLUDED.holder",
+        )
+        .bind(work)
+        .bind(holder)
+        .bind(stored_precision(until))
+        .bind(stored_precision(now))
+        .execute(&self.pool)
+        .await
+        .map_err(StoreError::backend("claiming work"))?;
+        Ok(claimed.rows_affected() == 1)
+    }
+
+    async fn stale_unanswered(&self, before: OffsetDateTime, limit: u32) -> Result<Vec<ConversationId>, StoreError> {
+        let ids: Vec<uuid::Uuid> = sqlx::query_scalar(
+            "SELECT c.id FROM conversations c JOIN events e ON e.conversation_id = c.id AND e.seq = c.last_seq \
+             WHERE c.phase IN ('bot', 'handed_back') AND e.type = 'customer_message' AND e.at < $1 \
+             ORDER BY e.at LIMIT $2",
+        )
+        .bind(before)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(StoreError::backend("finding unanswered conversations"))?;
+        Ok(ids.into_iter().map(ConversationId).collect())
+    }
+
     async fn notices(&self) -> Result<Option<Box<dyn Notices>>, StoreError> {
         let feed = notices::PgNotices::listen(&self.pool, &self.channel, self.instance).await?;
         Ok(Some(Box::new(feed)))

@@ -353,6 +353,44 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn claim(
+        &self,
+        work: &str,
+        holder: uuid::Uuid,
+        now: OffsetDateTime,
+        until: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let work = work.to_owned();
+        self.submit(|reply| WriteRequest::Claim {
+            work,
+            holder,
+            now,
+            until,
+            reply,
+        })
+        .await
+    }
+
+    async fn stale_unanswered(&self, before: OffsetDateTime, limit: u32) -> Result<Vec<ConversationId>, StoreError> {
+        let ids: Vec<Vec<u8>> = sqlx::query_scalar(
+            "SELECT c.id FROM conversations c JOIN events e ON e.conversation_id = c.id AND e.seq = c.last_seq \
+             WHERE c.phase IN ('bot', 'handed_back') AND e.type = 'customer_message' AND e.at < ? \
+             ORDER BY e.at LIMIT ?",
+        )
+        .bind(micros(before))
+        .bind(i64::from(limit))
+        .fetch_all(&self.reader)
+        .await
+        .map_err(backend("finding unanswered conversations"))?;
+        ids.iter()
+            .map(|id| {
+                uuid::Uuid::from_slice(id)
+                    .map(ConversationId)
+                    .map_err(|e| corrupt("conversation id", e))
+            })
+            .collect()
+    }
+
     async fn session_agent(&self, token_hash: TokenHash, now: OffsetDateTime) -> Result<Option<Agent>, StoreError> {
         sqlx::query(
             "SELECT a.id, a.email, a.display_name, a.role FROM agent_sessions s JOIN agents a ON a.id = s.agent_id \

@@ -71,6 +71,14 @@ pub(crate) enum WriteRequest {
         password_hash: String,
         reply: Reply<bool>,
     },
+    /// Takes or extends a lease on a piece of work.
+    Claim {
+        work: String,
+        holder: uuid::Uuid,
+        now: OffsetDateTime,
+        until: OffsetDateTime,
+        reply: Reply<bool>,
+    },
     /// Commit what came before, close the connection, then answer.
     Shutdown {
         done: oneshot::Sender<()>,
@@ -259,6 +267,13 @@ fn run_batch(
                 password_hash,
                 reply,
             } => Answer::Flag(reply, reset_password(&tx, &email, &password_hash)),
+            WriteRequest::Claim {
+                work,
+                holder,
+                now,
+                until,
+                reply,
+            } => Answer::Flag(reply, claim(&tx, &work, holder, now, until)),
             WriteRequest::Shutdown { done } => {
                 let _ = done.send(());
                 continue;
@@ -294,7 +309,8 @@ impl WriteRequest {
             WriteRequest::InsertAgent { reply, .. } => Answer::AgentInserted(reply, Err(writer_stopped("batch"))),
             WriteRequest::CreateSession { reply, .. }
             | WriteRequest::RevokeSession { reply, .. }
-            | WriteRequest::ResetPassword { reply, .. } => Answer::Flag(reply, Err(writer_stopped("batch"))),
+            | WriteRequest::ResetPassword { reply, .. }
+            | WriteRequest::Claim { reply, .. } => Answer::Flag(reply, Err(writer_stopped("batch"))),
             WriteRequest::Shutdown { done } => {
                 let _ = done.send(());
                 return None;
@@ -572,6 +588,24 @@ fn reset_password(tx: &Connection, email: &str, password_hash: &str) -> Result<b
         .and_then(|mut delete| delete.execute(params![id]))
         .map_err(backend("ending an agent's sessions"))?;
     Ok(true)
+}
+
+/// Takes the lease on `work` for `holder` unless someone else holds an unexpired one.
+fn claim(
+    tx: &Connection,
+    work: &str,
+    holder: uuid::Uuid,
+    now: OffsetDateTime,
+    until: OffsetDateTime,
+) -> Result<bool, StoreError> {
+    tx.prepare_cached(
+        "INSERT INTO work_claims (work, holder, until) VALUES (?1, ?2, ?3) \
+         ON CONFLICT (work) DO UPDATE SET holder = excluded.holder, until = excluded.until \
+         WHERE work_claims.until <= ?4 OR work_claims.holder = excluded.holder",
+    )
+    .and_then(|mut upsert| upsert.execute(params![work, &holder.as_bytes()[..], micros(until), micros(now)]))
+    .map(|changed| changed == 1)
+    .map_err(backend("claiming work"))
 }
 
 #[cfg(test)]

@@ -99,6 +99,12 @@ where
         ("a bot turn is stored whole, once", |s| {
             Box::pin(a_bot_turn_is_stored_whole_once(s))
         }),
+        ("work is claimed by one holder at a time", |s| {
+            Box::pin(work_is_claimed_by_one_holder_at_a_time(s))
+        }),
+        ("unanswered messages are found once stale", |s| {
+            Box::pin(unanswered_messages_are_found_once_stale(s))
+        }),
     ];
     for (name, check) in checks {
         let store = make().await;
@@ -512,5 +518,91 @@ async fn a_bot_turn_is_stored_whole_once(store: Arc<dyn Store>) -> Result {
         Err(StoreError::Rejected(Rejection::BotNotOwner { .. }))
     ));
     assert_eq!(store.events_after(id, 0, 100).await?.len(), before);
+    Ok(())
+}
+
+async fn work_is_claimed_by_one_holder_at_a_time(store: Arc<dyn Store>) -> Result {
+    let (first, second) = (Uuid::new_v4(), Uuid::new_v4());
+    let lease = Duration::seconds(60);
+    let t0 = now();
+    assert!(
+        store.claim("bot:a:2", first, t0, t0 + lease).await?,
+        "free work is claimed"
+    );
+    assert!(
+        !store
+            .claim("bot:a:2", second, t0 + Duration::seconds(1), t0 + lease)
+            .await?,
+        "held by another"
+    );
+    assert!(
+        store
+            .claim("bot:a:2", first, t0 + Duration::seconds(2), t0 + lease * 2)
+            .await?,
+        "its holder extends it"
+    );
+    assert!(
+        !store.claim("bot:a:2", second, t0 + lease, t0 + lease * 3).await?,
+        "the extended lease still holds"
+    );
+    assert!(
+        store.claim("bot:b:2", second, t0, t0 + lease).await?,
+        "other work is free"
+    );
+    assert!(
+        store.claim("bot:a:2", second, t0 + lease * 2, t0 + lease * 3).await?,
+        "an expired lease goes to whoever asks"
+    );
+    // Many holders asking at once: exactly one gets it.
+    let mut asks = Vec::new();
+    for _ in 0..8 {
+        let store = store.clone();
+        asks.push(tokio::spawn(async move {
+            store.claim("bot:c:9", Uuid::new_v4(), t0, t0 + lease).await
+        }));
+    }
+    let mut winners = 0;
+    for ask in asks {
+        if ask.await.map_err(|e| StoreError::corrupt("claim task", e))?? {
+            winners += 1;
+        }
+    }
+    assert_eq!(winners, 1, "exactly one of the simultaneous claims wins");
+    Ok(())
+}
+
+async fn unanswered_messages_are_found_once_stale(store: Arc<dyn Store>) -> Result {
+    let silent = new_conversation(&*store, 30).await?;
+    let answered = new_conversation(&*store, 31).await?;
+    let with_agent = new_conversation(&*store, 32).await?;
+    let t0 = now();
+    store.execute(silent, customer_says("hello?", "s1"), t0).await?;
+    store.execute(answered, customer_says("hi", "a1"), t0).await?;
+    let reply = BotReply {
+        text: text("Hello! How can I help?"),
+        client_message_id: cmid("bot:2"),
+        suggestions: Vec::new(),
+    };
+    store
+        .execute(
+            answered,
+            Command::RecordBotTurn {
+                records: Vec::new(),
+                reply: Some(reply),
+                handoff: None,
+            },
+            t0,
+        )
+        .await?;
+    store.execute(with_agent, handoff(), t0).await?;
+    store.execute(with_agent, customer_says("anyone?", "w1"), t0).await?;
+    // Not stale yet: stored at t0, asked about messages before t0.
+    assert!(store.stale_unanswered(t0, 10).await?.is_empty());
+    let later = t0 + Duration::seconds(30);
+    assert_eq!(
+        store.stale_unanswered(later, 10).await?,
+        vec![silent],
+        "only the bot's conversation whose last word is the customer's"
+    );
     Ok(())
 }

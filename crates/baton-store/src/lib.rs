@@ -307,6 +307,23 @@ pub trait Store: Send + Sync + 'static {
     /// The agent whose unexpired session has this token hash.
     async fn session_agent(&self, token_hash: TokenHash, now: OffsetDateTime) -> Result<Option<Agent>, StoreError>;
 
+    /// Takes the lease on a piece of work that must be done once (`work` names it) for
+    /// `holder` until `until`; true when `holder` has it now: nobody held it, the last lease
+    /// ran out before `now`, or `holder` already held it (the lease is extended). With several
+    /// instances on one database, exactly one of those asking at once gets it.
+    async fn claim(
+        &self,
+        work: &str,
+        holder: uuid::Uuid,
+        now: OffsetDateTime,
+        until: OffsetDateTime,
+    ) -> Result<bool, StoreError>;
+
+    /// Up to `limit` conversations the bot owns (`bot`, `handed_back`) whose newest event is a
+    /// customer message stored before `before`, oldest first: messages nobody answered (the
+    /// instance handling them died, or their turn failed).
+    async fn stale_unanswered(&self, before: OffsetDateTime, limit: u32) -> Result<Vec<ConversationId>, StoreError>;
+
     /// The events other instances commit to this database, for a store that several
     /// instances share; `None` (the default) for a store only this process writes.
     async fn notices(&self) -> Result<Option<Box<dyn Notices>>, StoreError> {

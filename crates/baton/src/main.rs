@@ -316,15 +316,22 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 
     let hub = Arc::new(baton_server::Hub::default());
     let bot = bot_parts.map(|parts| baton_runtime::Bot::new(store.clone(), hub.clone(), parts));
+    let mut sweeper = None;
     if let Some(bot) = &bot {
-        // What a crash left unanswered is answered now.
+        // What a crash left unanswered is answered now; later, what any instance leaves
+        // unanswered is taken over (each claimed in the database, so one instance answers).
         let picked_up = bot.recover().await.context("picking up unanswered conversations")?;
         if picked_up > 0 {
             tracing::info!(conversations = picked_up, "picked up unanswered conversations");
         }
+        let takeover = std::time::Duration::from_secs(config.server.bot_takeover_after_seconds.max(1));
+        sweeper = Some(bot.sweep_stale(takeover));
     }
     let baton = Baton::with_bot(store.clone(), config, hub, bot);
     baton.serve(listener, shutdown_signal()).await?;
+    if let Some(sweeper) = sweeper {
+        sweeper.abort();
+    }
     database.close().await;
     tracing::info!("stopped");
     Ok(())

@@ -10,7 +10,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-const AGENT: &str = "nina@example.com";
+pub const AGENT: &str = "nina@example.com";
 
 /// Demo connectors whose order system the test can inspect.
 pub fn demo_connectors() -> (Connectors, Arc<DemoOrders>) {

@@ -200,3 +200,89 @@ async fn next_frame_of_type(ws: &mut crate::common::Ws, kind: &str) -> Value {
         }
     }
 }
+
+/// A customer message the bot never heard of (its instance died before answering) is answered
+/// by the sweep that takes over stale work, once, however often the sweep runs.
+#[tokio::test]
+async fn a_message_nobody_answered_is_taken_over_once() {
+    use crate::bot::{bot_app, demo_connectors, of_type, Chat};
+    let (connectors, _) = demo_connectors();
+    let app = bot_app(connectors).await;
+    let (mut chat, _) = Chat::start(&app, serde_json::json!({"language": "en"})).await;
+    let greeting = chat.bot_reply_after(0).await;
+    let id = baton_domain::ConversationId(chat.id.parse().expect("uuid"));
+    let seq = store_behind_the_bots_back(&app, id, "what is your return policy?").await;
+    let bot = app.bot.as_ref().expect("bot");
+    assert_eq!(
+        bot.take_over_stale(Duration::from_secs(3600)).await.expect("sweep"),
+        0,
+        "not stale yet"
+    );
+    assert_eq!(bot.take_over_stale(Duration::ZERO).await.expect("sweep"), 1);
+    let reply = chat.bot_reply_after(seq).await;
+    assert_eq!(reply["type"], "bot_message", "{reply}");
+    assert_ne!(reply["seq"], greeting["seq"]);
+    assert_eq!(
+        bot.take_over_stale(Duration::ZERO).await.expect("sweep"),
+        0,
+        "answered: nothing to take"
+    );
+    let events = app.events(&chat.id, &chat.token, seq).await;
+    assert_eq!(of_type(&events, "bot_message").len(), 1, "{events:?}");
+}
+
+/// Two instances with bots sweep at the same moment: the unanswered message is claimed by one
+/// of them and answered once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_sweeping_at_once_answer_once() {
+    use crate::bot::{demo_connectors, of_type, Chat};
+    let (connectors_a, _) = demo_connectors();
+    let (connectors_b, _) = demo_connectors();
+    let Some(builder) = TestApp::builder()
+        .with_agent(crate::bot::AGENT, "Nina")
+        .with_bot(connectors_a)
+        .on_postgres()
+        .await
+    else {
+        return baton_store_postgres::testing::skipped("two_instances_sweeping_at_once_answer_once");
+    };
+    let a = builder.start().await;
+    let b = TestApp::builder()
+        .with_bot(connectors_b)
+        .sharing_database_with(&a)
+        .start()
+        .await;
+    let (mut chat, _) = Chat::start(&a, serde_json::json!({"language": "en"})).await;
+    chat.bot_reply_after(0).await;
+    let id = baton_domain::ConversationId(chat.id.parse().expect("uuid"));
+    let seq = store_behind_the_bots_back(&a, id, "do you ship to Canada?").await;
+    let (bot_a, bot_b) = (a.bot.clone().expect("bot"), b.bot.clone().expect("bot"));
+    let (taken_a, taken_b) = tokio::join!(
+        bot_a.take_over_stale(Duration::ZERO),
+        bot_b.take_over_stale(Duration::ZERO)
+    );
+    assert_eq!(
+        taken_a.expect("sweep a") + taken_b.expect("sweep b"),
+        1,
+        "one instance took it"
+    );
+    chat.bot_reply_after(seq).await;
+    // Give a second answer the time it would need to show up.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let events = a.events(&chat.id, &chat.token, seq).await;
+    assert_eq!(of_type(&events, "bot_message").len(), 1, "{events:?}");
+}
+
+/// Stores a customer message without telling any bot, as if its instance died at once.
+async fn store_behind_the_bots_back(app: &TestApp, id: baton_domain::ConversationId, text: &str) -> u64 {
+    let command = baton_domain::Command::PostCustomerMessage {
+        text: baton_domain::MessageText::parse(text).expect("text"),
+        client_message_id: baton_domain::ClientMessageId::parse("behind-the-back").expect("id"),
+    };
+    let executed = app
+        .store
+        .execute(id, command, baton_server::now())
+        .await
+        .expect("stored");
+    executed.events[0].seq
+}

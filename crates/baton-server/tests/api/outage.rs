@@ -113,6 +113,20 @@ impl Store for Outage {
         self.check("reading a session")?;
         self.inner.session_agent(token_hash, now).await
     }
+    async fn claim(
+        &self,
+        work: &str,
+        holder: uuid::Uuid,
+        now: OffsetDateTime,
+        until: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        self.check("claiming work")?;
+        self.inner.claim(work, holder, now, until).await
+    }
+    async fn stale_unanswered(&self, before: OffsetDateTime, limit: u32) -> Result<Vec<ConversationId>, StoreError> {
+        self.check("finding unanswered conversations")?;
+        self.inner.stale_unanswered(before, limit).await
+    }
 }
 
 async fn health(app: &TestApp) -> (u16, Option<String>, Value) {

@@ -16,12 +16,12 @@ use std::time::{Duration, Instant};
 
 /// The shop's systems: Sarah, her order, and a refund endpoint that holds the first request.
 #[derive(Default)]
-struct Shop {
+pub(crate) struct Shop {
     /// Idempotency keys of refund requests, in arrival order.
-    refund_requests: Mutex<Vec<String>>,
+    pub(crate) refund_requests: Mutex<Vec<String>>,
     /// Refunds done, by idempotency key.
-    refunds: Mutex<HashMap<String, String>>,
-    arrived: tokio::sync::Notify,
+    pub(crate) refunds: Mutex<HashMap<String, String>>,
+    pub(crate) arrived: tokio::sync::Notify,
 }
 
 fn sarah() -> baton_connectors::Customer {
@@ -67,7 +67,7 @@ async fn refund(State(shop): State<Arc<Shop>>, Path(number): Path<String>, heade
         .into_response()
 }
 
-async fn start_shop() -> (String, Arc<Shop>) {
+pub(crate) async fn start_shop() -> (String, Arc<Shop>) {
     let shop = Arc::new(Shop::default());
     let app = Router::new()
         .route(
@@ -99,7 +99,7 @@ async fn start_shop() -> (String, Arc<Shop>) {
 }
 
 /// The bundled demo configuration with the CRM and the order system over HTTP.
-fn config_text(shop_url: &str) -> String {
+pub(crate) fn config_text(shop_url: &str) -> String {
     let demo = baton().args(["config", "default"]).output().expect("config default");
     let demo = String::from_utf8(demo.stdout).expect("utf-8");
     format!(
@@ -109,7 +109,13 @@ fn config_text(shop_url: &str) -> String {
 }
 
 /// Bot messages after `seq`, waiting up to 30 s for at least one.
-async fn bot_replies_after(server: &Server, http: &reqwest::Client, id: &str, token: &str, seq: u64) -> Vec<Value> {
+pub(crate) async fn bot_replies_after(
+    server: &Server,
+    http: &reqwest::Client,
+    id: &str,
+    token: &str,
+    seq: u64,
+) -> Vec<Value> {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let replies: Vec<Value> = server
@@ -126,7 +132,7 @@ async fn bot_replies_after(server: &Server, http: &reqwest::Client, id: &str, to
     }
 }
 
-async fn say(server: &Server, http: &reqwest::Client, id: &str, token: &str, text: &str, cmid: &str) -> u64 {
+pub(crate) async fn say(server: &Server, http: &reqwest::Client, id: &str, token: &str, text: &str, cmid: &str) -> u64 {
     let stored: Value = http
         .post(server.url(&format!("/api/v1/conversations/{id}/messages")))
         .bearer_auth(token)

@@ -284,3 +284,61 @@ async fn a_sqlite_database_moves_to_postgres_whole() {
     assert!(!missing.status.success());
     assert!(String::from_utf8_lossy(&missing.stderr).contains("does not exist"));
 }
+
+/// Two instances with the bot on one database; the one serving a customer is killed with
+/// `kill -9` while a refund is on its way to the shop. The other takes the unanswered message
+/// over (claimed in the database) and the customer gets exactly one answer, with the refund
+/// done once (the retry carries the same idempotency key).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_mid_refund_on_one_instance_is_taken_over_by_another() {
+    use crate::bot::{bot_replies_after, config_text, say, start_shop};
+    let Some(url) = test_database("a_crash_mid_refund_on_one_instance_is_taken_over_by_another").await else {
+        return;
+    };
+    let (shop_url, shop) = start_shop().await;
+    let config = config_text(&shop_url).replace("bot_takeover_after_seconds = 30", "bot_takeover_after_seconds = 3");
+    assert!(config.contains("bot_takeover_after_seconds = 3\n"));
+    let dir = TempDir::new("pg-takeover");
+    let (dir_a, dir_b) = (dir.path().join("a"), dir.path().join("b"));
+    std::fs::create_dir_all(&dir_a).expect("dir");
+    std::fs::create_dir_all(&dir_b).expect("dir");
+    let http = reqwest::Client::new();
+    let a = Server::start_on_database(&dir_a, &config, &url);
+    let b = Server::start_on_database(&dir_b, &config, &url);
+
+    let (id, token) = a
+        .new_conversation(
+            &http,
+            Some(json!({"language": "en", "customer": {"email": "sarah.chen@example.com"}})),
+        )
+        .await;
+    let asked = say(&a, &http, &id, &token, "I was charged twice for order 54192", "c1").await;
+    let confirm = bot_replies_after(&a, &http, &id, &token, asked).await;
+    assert!(confirm[0]["text"].as_str().expect("text").contains("Shall I refund"));
+    let yes = say(&a, &http, &id, &token, "yes please", "c2").await;
+    tokio::time::timeout(Duration::from_secs(30), shop.arrived.notified())
+        .await
+        .expect("the refund request reaches the shop");
+    a.kill_hard();
+
+    // B never heard the "yes"; its sweep finds it unanswered and takes it over.
+    let replies = bot_replies_after(&b, &http, &id, &token, yes).await;
+    let done = replies[0]["text"].as_str().expect("text");
+    assert!(done.starts_with("Done: I've started a refund of 49.90 EUR"), "{done}");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let answers = b
+        .events(&http, &id, &token)
+        .await
+        .into_iter()
+        .filter(|e| e["type"] == "bot_message" && e["seq"].as_u64().unwrap_or(0) > yes)
+        .count();
+    assert_eq!(answers, 1, "exactly one answer to the customer's yes");
+    let requests = shop.refund_requests.lock().expect("lock").clone();
+    assert_eq!(requests.len(), 2, "asked again by the instance that took over");
+    assert_eq!(requests[0], requests[1], "with the same idempotency key");
+    assert_eq!(
+        shop.refunds.lock().expect("lock").len(),
+        1,
+        "and the shop refunded once"
+    );
+}
