@@ -342,3 +342,144 @@ async fn a_crash_mid_refund_on_one_instance_is_taken_over_by_another() {
         "and the shop refunded once"
     );
 }
+
+/// Runs `scripts/pg-test-cluster COMMAND DIR`; its stdout.
+fn cluster(command: &str, dir: &std::path::Path) -> String {
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/pg-test-cluster");
+    let output = std::process::Command::new(script)
+        .arg(command)
+        .arg(dir)
+        .output()
+        .expect("run scripts/pg-test-cluster");
+    assert!(
+        output.status.success(),
+        "pg-test-cluster {command}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).trim().to_owned()
+}
+
+/// PostgreSQL goes away under load and comes back. While it is gone, health says 503 and sends
+/// get problem answers; once it is back, service resumes by itself (no restart of Baton); every
+/// message acknowledged before, during or after is stored once, gapless. Runs on a cluster of
+/// its own (stopping the shared one would break the other tests).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_database_going_away_under_load_loses_nothing_and_service_resumes() {
+    use crate::durability::{verify, Conversation};
+    if database_url().is_none() {
+        return skipped("the_database_going_away_under_load_loses_nothing_and_service_resumes");
+    }
+    let dir = TempDir::new("pg-outage");
+    let pg_dir = dir.path().join("pg");
+    let url = cluster("start", &pg_dir);
+    struct Cluster(std::path::PathBuf);
+    impl Drop for Cluster {
+        fn drop(&mut self) {
+            cluster("stop", &self.0);
+        }
+    }
+    let _running = Cluster(pg_dir.clone());
+    let server_dir = dir.path().join("baton");
+    std::fs::create_dir_all(&server_dir).expect("dir");
+    let server = Server::start_on_database(&server_dir, TEST_CONFIG, &url);
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .expect("client");
+    let conversations: Vec<Conversation> = start_conversations(&http, &server, 3).await;
+
+    // Each sender retries a message until it is acknowledged, as a client does, and keeps the
+    // problem answers it got meanwhile.
+    let acked = Acked::default();
+    let problems = std::sync::Arc::new(std::sync::Mutex::new(Vec::<(u16, String)>::new()));
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut senders = Vec::new();
+    for (id, token) in conversations.clone() {
+        let (http, acked, problems, stop) = (http.clone(), acked.clone(), problems.clone(), stop.clone());
+        let url = server.url(&format!("/api/v1/conversations/{id}/messages"));
+        senders.push(tokio::spawn(async move {
+            let mut i = 0;
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                let cmid = format!("outage-{id}-{i}");
+                let body = json!({"text": format!("message {i}"), "client_message_id": cmid});
+                match http.post(&url).bearer_auth(&token).json(&body).send().await {
+                    Ok(response) if response.status() == 201 => {
+                        let event: serde_json::Value = response.json().await.expect("json");
+                        let seq = event["seq"].as_u64().expect("seq");
+                        acked.lock().expect("lock").insert(cmid, (id.clone(), seq));
+                        i += 1;
+                    }
+                    Ok(response) => {
+                        let status = response.status().as_u16();
+                        let kind = response
+                            .headers()
+                            .get("content-type")
+                            .and_then(|v| v.to_str().ok())
+                            .unwrap_or_default()
+                            .to_owned();
+                        problems.lock().expect("lock").push((status, kind));
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                    Err(e) => panic!("Baton itself must keep answering: {e}"),
+                }
+            }
+        }));
+    }
+    let acked_count = || acked.lock().expect("lock").len();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(acked_count() > 10, "the load ran before the outage");
+
+    cluster("down", &pg_dir);
+    let health = |http: reqwest::Client, url: String| async move {
+        http.get(url).send().await.map(|r| r.status().as_u16()).unwrap_or(0)
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while health(http.clone(), server.url("/healthz")).await != 503 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "health never said 503 while the database was down"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let during = acked_count();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        acked_count(),
+        during,
+        "nothing is acknowledged while the database is down"
+    );
+
+    cluster("up", &pg_dir);
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while health(http.clone(), server.url("/healthz")).await != 200 {
+        assert!(std::time::Instant::now() < deadline, "service did not resume by itself");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let resumed = acked_count();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while acked_count() < resumed + 30 {
+        assert!(std::time::Instant::now() < deadline, "sends did not resume");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    for sender in senders {
+        sender.await.expect("sender");
+    }
+
+    let problems = problems.lock().expect("lock").clone();
+    assert!(!problems.is_empty(), "sends during the outage got errors");
+    for (status, kind) in &problems {
+        assert!(
+            *status >= 500,
+            "an outage is the server's trouble, not the client's: {status}"
+        );
+        assert_eq!(kind, "application/problem+json", "status {status}");
+    }
+    let stored = verify(&http, &server, &conversations, &acked).await;
+    assert_eq!(
+        stored,
+        acked_count(),
+        "every acknowledged message stored once, nothing else"
+    );
+}
