@@ -28,9 +28,9 @@ use baton_store::{
     stored_precision, Agent, ConversationRecord, Executed, NewAgent, NewConversation, NewSession, Notices, Store,
     StoreError, TokenHash,
 };
-use rows::{agent_from_row, sql_seq, ConversationRow, EventRow, CONVERSATION_COLUMNS, EVENT_COLUMNS};
+use rows::{agent_from_row, sql_seq, ConversationRow, EventRow, CONVERSATION_COLUMNS, EVENT_COLUMNS, LOCKED_COLUMNS};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
-use sqlx::{Postgres, Row, Transaction};
+use sqlx::{FromRow, Postgres, Row, Transaction};
 use std::str::FromStr;
 use std::time::Duration;
 use time::OffsetDateTime;
@@ -98,55 +98,67 @@ async fn commit(tx: Transaction<'static, Postgres>, operation: &'static str) -> 
     tx.commit().await.map_err(StoreError::backend(operation))
 }
 
-/// The conversation's row, locked until the transaction ends.
+/// The conversation's row, locked until the transaction ends, and the event already stored
+/// under `client_message_id` (a retry), in one round trip.
 async fn lock_conversation(
     tx: &mut Transaction<'static, Postgres>,
     id: ConversationId,
-) -> Result<ConversationRecord, StoreError> {
-    sqlx::query_as::<_, ConversationRow>(&format!(
-        "SELECT {CONVERSATION_COLUMNS} FROM conversations WHERE id = $1 FOR UPDATE"
-    ))
-    .bind(id.0)
-    .fetch_optional(&mut **tx)
-    .await
-    .map_err(StoreError::backend("locking a conversation"))?
-    .ok_or(StoreError::ConversationNotFound(id))?
-    .into_record()
-}
-
-/// The event stored for `client_message_id` in this conversation, if any.
-async fn stored_message(
-    tx: &mut Transaction<'static, Postgres>,
-    id: ConversationId,
-    client_message_id: &str,
-) -> Result<Option<Event>, StoreError> {
-    sqlx::query_as::<_, EventRow>(&format!(
-        "SELECT {EVENT_COLUMNS} FROM events WHERE conversation_id = $1 AND client_message_id = $2"
+    client_message_id: Option<&str>,
+) -> Result<(ConversationRecord, Option<Event>), StoreError> {
+    let row = sqlx::query(&format!(
+        "SELECT {LOCKED_COLUMNS}, e.seq AS stored_seq, e.at AS stored_at, e.body::text AS stored_body \
+         FROM conversations c LEFT JOIN events e \
+         ON e.conversation_id = c.id AND e.client_message_id = $2 \
+         WHERE c.id = $1 FOR UPDATE OF c"
     ))
     .bind(id.0)
     .bind(client_message_id)
     .fetch_optional(&mut **tx)
     .await
-    .map_err(StoreError::backend("reading a client message id"))?
-    .map(EventRow::into_event)
-    .transpose()
+    .map_err(StoreError::backend("locking a conversation"))?
+    .ok_or(StoreError::ConversationNotFound(id))?;
+    let record = ConversationRow::from_row(&row)
+        .map_err(|e| StoreError::corrupt("conversation row", e))?
+        .into_record()?;
+    let stored = EventRow::stored_under_client_id(&row, id)?;
+    Ok((record, stored))
+}
+
+/// Events as the columns of one `UNNEST` insert.
+struct EventColumns<'e> {
+    seqs: Vec<i64>,
+    ats: Vec<OffsetDateTime>,
+    types: Vec<&'static str>,
+    client_ids: Vec<Option<&'e str>>,
+    bodies: Vec<String>,
+}
+
+impl<'e> EventColumns<'e> {
+    fn of(events: &'e [Event]) -> Result<Self, StoreError> {
+        let mut columns = EventColumns {
+            seqs: Vec::with_capacity(events.len()),
+            ats: Vec::with_capacity(events.len()),
+            types: Vec::with_capacity(events.len()),
+            client_ids: Vec::with_capacity(events.len()),
+            bodies: Vec::with_capacity(events.len()),
+        };
+        for event in events {
+            columns.seqs.push(sql_seq(event.seq));
+            columns.ats.push(event.at);
+            columns.types.push(event.kind.type_name());
+            columns.client_ids.push(event.client_message_id().map(|c| c.as_str()));
+            columns
+                .bodies
+                .push(serde_json::to_string(&event.kind).map_err(|e| StoreError::corrupt("event body", e))?);
+        }
+        Ok(columns)
+    }
 }
 
 /// Appends `events` (one statement, however many there are).
 async fn insert_events(tx: &mut Transaction<'static, Postgres>, events: &[Event]) -> Result<(), StoreError> {
     let Some(first) = events.first() else { return Ok(()) };
-    let mut seqs = Vec::with_capacity(events.len());
-    let mut ats = Vec::with_capacity(events.len());
-    let mut types = Vec::with_capacity(events.len());
-    let mut client_ids = Vec::with_capacity(events.len());
-    let mut bodies = Vec::with_capacity(events.len());
-    for event in events {
-        seqs.push(sql_seq(event.seq));
-        ats.push(event.at);
-        types.push(event.kind.type_name());
-        client_ids.push(event.client_message_id().map(|c| c.as_str()));
-        bodies.push(serde_json::to_string(&event.kind).map_err(|e| StoreError::corrupt("event body", e))?);
-    }
+    let columns = EventColumns::of(events)?;
     sqlx::query(
         "INSERT INTO events (conversation_id, seq, at, type, client_message_id, body) \
          SELECT $1, e.seq, e.at, e.type, e.client_message_id, e.body::json \
@@ -154,15 +166,107 @@ async fn insert_events(tx: &mut Transaction<'static, Postgres>, events: &[Event]
          AS e (seq, at, type, client_message_id, body)",
     )
     .bind(first.conversation_id.0)
-    .bind(seqs)
-    .bind(ats)
-    .bind(types)
-    .bind(client_ids)
-    .bind(bodies)
+    .bind(columns.seqs)
+    .bind(columns.ats)
+    .bind(columns.types)
+    .bind(columns.client_ids)
+    .bind(columns.bodies)
     .execute(&mut **tx)
     .await
     .map_err(StoreError::backend("appending events"))?;
     Ok(())
+}
+
+/// How one attempt at a command ended, when it did not succeed.
+enum Attempt {
+    /// The same message was stored by a transaction this one's lookup could not see yet.
+    RetriedConcurrently,
+    Failed(StoreError),
+}
+
+impl From<StoreError> for Attempt {
+    fn from(e: StoreError) -> Self {
+        Attempt::Failed(e)
+    }
+}
+
+impl PgStore {
+    /// One try at [`Store::execute`], in one transaction.
+    async fn execute_once(
+        &self,
+        id: ConversationId,
+        command: Command,
+        now: OffsetDateTime,
+    ) -> Result<Executed, Attempt> {
+        let now = stored_precision(now);
+        let mut tx = self.begin("executing a command").await?;
+        let client_message_id = command.client_message_id().map(|c| c.as_str().to_owned());
+        let (mut record, stored) = lock_conversation(&mut tx, id, client_message_id.as_deref()).await?;
+        if let Some(original) = stored {
+            return Ok(Executed::replay_of(record, original, &command)?);
+        }
+        let decision = record.state().decide(command, now).map_err(StoreError::from)?;
+        if decision.events.is_empty() {
+            return Ok(Executed {
+                conversation: record,
+                events: Vec::new(),
+                replayed: false,
+            });
+        }
+        let appended = notices::payload(self.instance, id, record.last_seq + 1, decision.state.last_seq);
+        record.advance(decision.state.phase, decision.state.last_seq, now);
+        // The events, the conversation's row and the notification in one statement (one round
+        // trip); PostgreSQL delivers the notification only when the transaction commits.
+        let columns = EventColumns::of(&decision.events)?;
+        let (inserted, updated): (i64, i64) = sqlx::query_as(
+            "WITH appended AS ( \
+                 INSERT INTO events (conversation_id, seq, at, type, client_message_id, body) \
+                 SELECT $1, e.seq, e.at, e.type, e.client_message_id, e.body::json \
+                 FROM UNNEST($2::bigint[], $3::timestamptz[], $4::text[], $5::text[], $6::text[]) \
+                 AS e (seq, at, type, client_message_id, body) RETURNING 1), \
+             moved AS ( \
+                 UPDATE conversations SET phase = $7, agent_id = $8, waiting_since = $9, last_seq = $10, \
+                 updated_at = $11 WHERE id = $1 RETURNING 1), \
+             notified AS (SELECT pg_notify($12, $13)) \
+             SELECT (SELECT count(*) FROM appended), (SELECT count(*) FROM moved) FROM notified",
+        )
+        .bind(id.0)
+        .bind(columns.seqs)
+        .bind(columns.ats)
+        .bind(columns.types)
+        .bind(columns.client_ids)
+        .bind(columns.bodies)
+        .bind(record.phase.name().as_str())
+        .bind(record.phase.agent_id().map(|a| a.0))
+        .bind(record.waiting_since)
+        .bind(sql_seq(record.last_seq))
+        .bind(record.updated_at)
+        .bind(&self.channel)
+        .bind(appended)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(|e| match &e {
+            sqlx::Error::Database(db) if db.constraint() == Some("events_client_message_id") => {
+                Attempt::RetriedConcurrently
+            }
+            _ => Attempt::Failed(StoreError::backend("appending events")(e)),
+        })?;
+        if inserted != decision.events.len() as i64 || updated != 1 {
+            return Err(Attempt::Failed(StoreError::corrupt(
+                "appended events",
+                format!(
+                    "{inserted} of {} events stored, {updated} conversation rows moved",
+                    decision.events.len()
+                ),
+            )));
+        }
+        commit(tx, "executing a command").await?;
+        Ok(Executed {
+            conversation: record,
+            events: decision.events,
+            replayed: false,
+        })
+    }
 }
 
 #[async_trait]
@@ -249,50 +353,23 @@ impl Store for PgStore {
     }
 
     /// Locks the conversation, answers a retried `client_message_id` with the stored event
-    /// (whatever the conversation's state is now), else decides and appends.
+    /// (whatever the conversation's state is now), else decides and appends. Two copies of
+    /// one message racing each other: the one that waited for the lock may not see the
+    /// other's event in its lookup (its snapshot predates the other's commit), so the unique
+    /// index refuses its insert; it then runs once more and finds the original.
     async fn execute(&self, id: ConversationId, command: Command, now: OffsetDateTime) -> Result<Executed, StoreError> {
-        let now = stored_precision(now);
-        let mut tx = self.begin("executing a command").await?;
-        let mut record = lock_conversation(&mut tx, id).await?;
-        if let Some(client_message_id) = command.client_message_id() {
-            if let Some(original) = stored_message(&mut tx, id, client_message_id.as_str()).await? {
-                return Executed::replay_of(record, original, &command);
-            }
+        match self.execute_once(id, command.clone(), now).await {
+            Err(Attempt::RetriedConcurrently) => match self.execute_once(id, command, now).await {
+                Err(Attempt::RetriedConcurrently) => Err(StoreError::corrupt(
+                    "event",
+                    "its client message id is stored, yet not found under it",
+                )),
+                Err(Attempt::Failed(e)) => Err(e),
+                Ok(executed) => Ok(executed),
+            },
+            Err(Attempt::Failed(e)) => Err(e),
+            Ok(executed) => Ok(executed),
         }
-        let decision = record.state().decide(command, now)?;
-        if decision.events.is_empty() {
-            return Ok(Executed {
-                conversation: record,
-                events: Vec::new(),
-                replayed: false,
-            });
-        }
-        insert_events(&mut tx, &decision.events).await?;
-        let appended = notices::payload(self.instance, id, record.last_seq + 1, decision.state.last_seq);
-        record.advance(decision.state.phase, decision.state.last_seq, now);
-        // The notification rides on the update (one round trip); PostgreSQL delivers it only
-        // when the transaction commits.
-        sqlx::query(
-            "UPDATE conversations SET phase = $1, agent_id = $2, waiting_since = $3, last_seq = $4, updated_at = $5 \
-             FROM (SELECT pg_notify($7, $8)) AS notified WHERE id = $6",
-        )
-        .bind(record.phase.name().as_str())
-        .bind(record.phase.agent_id().map(|a| a.0))
-        .bind(record.waiting_since)
-        .bind(sql_seq(record.last_seq))
-        .bind(record.updated_at)
-        .bind(id.0)
-        .bind(&self.channel)
-        .bind(appended)
-        .execute(&mut *tx)
-        .await
-        .map_err(StoreError::backend("updating a conversation"))?;
-        commit(tx, "executing a command").await?;
-        Ok(Executed {
-            conversation: record,
-            events: decision.events,
-            replayed: false,
-        })
     }
 
     async fn events_after(&self, id: ConversationId, after: u64, limit: u32) -> Result<Vec<Event>, StoreError> {

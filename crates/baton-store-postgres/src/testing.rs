@@ -85,11 +85,16 @@ fn with_database(url: &str, name: &str) -> String {
     }
 }
 
-/// Says that a test could not run because no test database was given: on stderr, and in the
-/// file `BATON_SKIPPED_LOG` names, so `scripts/test` counts it as skipped rather than passed.
+/// Says that a test could not run because no test database was given (see [`skipped_because`]).
 pub fn skipped(test: &str) {
-    use std::io::Write;
     let reason = format!("{DATABASE_URL_VAR} is not set (scripts/test starts a throwaway PostgreSQL and sets it)");
+    skipped_because(test, &reason);
+}
+
+/// Says that a test could not check what it is for, and why: on stderr, and in the file
+/// `BATON_SKIPPED_LOG` names, so `scripts/test` counts it as skipped rather than passed.
+pub fn skipped_because(test: &str, reason: &str) {
+    use std::io::Write;
     eprintln!("SKIPPED: {test}: {reason}");
     if let Some(path) = std::env::var_os("BATON_SKIPPED_LOG") {
         let logged = std::fs::OpenOptions::new()

@@ -146,6 +146,31 @@ pub(crate) async fn say(server: &Server, http: &reqwest::Client, id: &str, token
     stored["seq"].as_u64().expect("seq")
 }
 
+/// Sarah asks `server` for a refund of her duplicate charge and says yes; returns once the
+/// shop holds the refund request (unanswered): the conversation, her token and the seq of her
+/// "yes".
+pub(crate) async fn refund_held_by_the_shop(
+    server: &Server,
+    http: &reqwest::Client,
+    shop: &Shop,
+) -> (String, String, u64) {
+    let (id, token) = server
+        .new_conversation(
+            http,
+            Some(json!({"language": "en", "customer": {"email": "sarah.chen@example.com"}})),
+        )
+        .await;
+    let asked = say(server, http, &id, &token, "I was charged twice for order 54192", "c1").await;
+    let confirm = bot_replies_after(server, http, &id, &token, asked).await;
+    let confirm = confirm[0]["text"].as_str().expect("text");
+    assert!(confirm.contains("Shall I refund"), "{confirm}");
+    let yes = say(server, http, &id, &token, "yes please", "c2").await;
+    tokio::time::timeout(Duration::from_secs(30), shop.arrived.notified())
+        .await
+        .expect("the refund request reaches the shop");
+    (id, token, yes)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_crash_mid_refund_is_answered_once_after_restart_and_refunds_once() {
     let (shop_url, shop) = start_shop().await;
@@ -161,20 +186,7 @@ async fn a_crash_mid_refund_is_answered_once_after_restart_and_refunds_once() {
         .find_map(|l| l.trim().strip_prefix("nina@demo.baton.chat"))
         .map(|p| p.trim().to_owned())
         .expect("Nina's one-time password");
-    let (id, token) = server
-        .new_conversation(
-            &http,
-            Some(json!({"language": "en", "customer": {"email": "sarah.chen@example.com"}})),
-        )
-        .await;
-    let asked = say(&server, &http, &id, &token, "I was charged twice for order 54192", "c1").await;
-    let confirm = bot_replies_after(&server, &http, &id, &token, asked).await;
-    let confirm = confirm[0]["text"].as_str().expect("text");
-    assert!(confirm.contains("Shall I refund"), "{confirm}");
-    let yes = say(&server, &http, &id, &token, "yes please", "c2").await;
-    tokio::time::timeout(Duration::from_secs(30), shop.arrived.notified())
-        .await
-        .expect("the refund request reaches the shop");
+    let (id, token, yes) = refund_held_by_the_shop(&server, &http, &shop).await;
     server.kill_hard();
 
     // The customer's "yes" is stored, its answer is not: the restarted bot picks it up.

@@ -204,20 +204,8 @@ impl Drop for Server {
     }
 }
 
-/// Says that a test could not check what it is for (its data is absent): on stderr, and in
-/// the file `BATON_SKIPPED_LOG` names, which `scripts/test` sets so that its summary counts the
-/// test as skipped rather than passed.
+/// Says that a test could not check what it is for (its data is absent), so that
+/// `scripts/test` counts it as skipped rather than passed.
 pub fn skipped(test: &str, reason: &str) {
-    use std::io::Write;
-    eprintln!("SKIPPED: {test}: {reason}");
-    if let Some(path) = std::env::var_os("BATON_SKIPPED_LOG") {
-        let logged = std::fs::OpenOptions::new()
-            .append(true)
-            .create(true)
-            .open(&path)
-            .and_then(|mut file| writeln!(file, "{test}: {reason}"));
-        if let Err(e) = logged {
-            eprintln!("could not record the skip in {}: {e}", path.to_string_lossy());
-        }
-    }
+    baton_store_postgres::testing::skipped_because(test, reason);
 }

@@ -291,7 +291,7 @@ async fn a_sqlite_database_moves_to_postgres_whole() {
 /// done once (the retry carries the same idempotency key).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_crash_mid_refund_on_one_instance_is_taken_over_by_another() {
-    use crate::bot::{bot_replies_after, config_text, say, start_shop};
+    use crate::bot::{bot_replies_after, config_text, refund_held_by_the_shop, start_shop};
     let Some(url) = test_database("a_crash_mid_refund_on_one_instance_is_taken_over_by_another").await else {
         return;
     };
@@ -306,19 +306,7 @@ async fn a_crash_mid_refund_on_one_instance_is_taken_over_by_another() {
     let a = Server::start_on_database(&dir_a, &config, &url);
     let b = Server::start_on_database(&dir_b, &config, &url);
 
-    let (id, token) = a
-        .new_conversation(
-            &http,
-            Some(json!({"language": "en", "customer": {"email": "sarah.chen@example.com"}})),
-        )
-        .await;
-    let asked = say(&a, &http, &id, &token, "I was charged twice for order 54192", "c1").await;
-    let confirm = bot_replies_after(&a, &http, &id, &token, asked).await;
-    assert!(confirm[0]["text"].as_str().expect("text").contains("Shall I refund"));
-    let yes = say(&a, &http, &id, &token, "yes please", "c2").await;
-    tokio::time::timeout(Duration::from_secs(30), shop.arrived.notified())
-        .await
-        .expect("the refund request reaches the shop");
+    let (id, token, yes) = refund_held_by_the_shop(&a, &http, &shop).await;
     a.kill_hard();
 
     // B never heard the "yes"; its sweep finds it unanswered and takes it over.
