@@ -235,24 +235,31 @@ impl Bot {
         }
     }
 
-    /// Answers what nobody answered: conversations whose newest event is a customer message
-    /// older than `older_than` (the instance handling it died, or its turn failed). Each is
-    /// claimed in the store first, so one instance answers it. Returns how many were taken.
+    /// Does what nobody did: answers customer messages and packages handoffs left unfinished
+    /// for longer than `older_than` (the instance owing them died, or its turn failed), within
+    /// the last hour (older ones are left to a person, as at start). Each is claimed in the
+    /// store first, so one instance does it. Returns how many were taken.
     pub async fn take_over_stale(self: &Arc<Self>, older_than: Duration) -> Result<usize, StoreError> {
-        let before = OffsetDateTime::now_utc() - older_than;
+        let now = OffsetDateTime::now_utc();
         let mut taken = 0;
-        for id in self.store.stale_unanswered(before, PAGE).await? {
+        for id in self
+            .store
+            .unfinished_work(now - RECOVERY_WINDOW, now - older_than, PAGE)
+            .await?
+        {
             if lock(&self.running).contains_key(&id) {
                 continue;
             }
             let memory = match memory_of(&*self.store, id).await {
                 Ok(memory) => memory,
                 Err(e) => {
-                    tracing::error!(conversation = %id, error = %e, "cannot read an unanswered conversation");
+                    tracing::error!(conversation = %id, error = %e, "cannot read an unfinished conversation");
                     continue;
                 }
             };
-            if memory.bot_owns() && memory.has_unanswered_message() && self.claim_pick_up(id, memory.last_seq).await {
+            let unanswered = memory.bot_owns() && memory.has_unanswered_message();
+            let due = handoff::due(&memory, self.parts.handoff.max_package_versions).is_some();
+            if (unanswered || due) && self.claim_pick_up(id, memory.last_seq).await {
                 taken += 1;
                 self.notify(id);
             }

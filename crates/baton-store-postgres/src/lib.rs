@@ -26,11 +26,11 @@ use async_trait::async_trait;
 use baton_domain::{AgentId, Command, ConversationId, ConversationState, Event, Language, PhaseName};
 use baton_store::{
     stored_precision, Agent, ConversationRecord, Executed, NewAgent, NewConversation, NewSession, Notices, Store,
-    StoreError, TokenHash,
+    StoreError, TokenHash, UNFINISHED,
 };
-use rows::{agent_from_row, sql_seq, ConversationRow, EventRow, CONVERSATION_COLUMNS, EVENT_COLUMNS, LOCKED_COLUMNS};
+use rows::{agent_from_row, sql_seq, ConversationRow, EventRow, CONVERSATION_COLUMNS, EVENT_COLUMNS};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
-use sqlx::{FromRow, Postgres, Row, Transaction};
+use sqlx::{Postgres, Row, Transaction};
 use std::str::FromStr;
 use std::time::Duration;
 use time::OffsetDateTime;
@@ -51,6 +51,8 @@ pub struct PgStore {
     /// The notification channel: one per schema, so databases holding several Baton schemas
     /// (tests do) keep their instances apart.
     channel: String,
+    /// How to connect, for the notice feed's own connection.
+    options: std::sync::Arc<PgConnectOptions>,
 }
 
 impl PgStore {
@@ -63,10 +65,14 @@ impl PgStore {
 
     /// Connects with prepared options (a schema on the search path, for example).
     pub async fn connect_with(options: PgConnectOptions, max_connections: u32) -> Result<Self, StoreError> {
+        // A command that waits on a row lock, or an instance that stops in the middle of a
+        // transaction, must not hold others up for long: they fail instead, and the client
+        // gets a problem answer it may retry.
+        let options = options.options([("lock_timeout", "10s"), ("idle_in_transaction_session_timeout", "30s")]);
         let pool = PgPoolOptions::new()
             .max_connections(max_connections.max(1))
             .acquire_timeout(ACQUIRE_TIMEOUT)
-            .connect_with(options)
+            .connect_with(options.clone())
             .await
             .map_err(StoreError::backend("connecting to PostgreSQL"))?;
         sqlx::migrate!("./migrations")
@@ -81,6 +87,7 @@ impl PgStore {
             pool,
             instance: uuid::Uuid::new_v4(),
             channel: notices::channel(&schema),
+            options: std::sync::Arc::new(options),
         })
     }
 
@@ -98,30 +105,40 @@ async fn commit(tx: Transaction<'static, Postgres>, operation: &'static str) -> 
     tx.commit().await.map_err(StoreError::backend(operation))
 }
 
-/// The conversation's row, locked until the transaction ends, and the event already stored
-/// under `client_message_id` (a retry), in one round trip.
+/// The conversation's row, locked until the transaction ends.
 async fn lock_conversation(
     tx: &mut Transaction<'static, Postgres>,
     id: ConversationId,
-    client_message_id: Option<&str>,
-) -> Result<(ConversationRecord, Option<Event>), StoreError> {
-    let row = sqlx::query(&format!(
-        "SELECT {LOCKED_COLUMNS}, e.seq AS stored_seq, e.at AS stored_at, e.body::text AS stored_body \
-         FROM conversations c LEFT JOIN events e \
-         ON e.conversation_id = c.id AND e.client_message_id = $2 \
-         WHERE c.id = $1 FOR UPDATE OF c"
+) -> Result<ConversationRecord, StoreError> {
+    sqlx::query_as::<_, ConversationRow>(&format!(
+        "SELECT {CONVERSATION_COLUMNS} FROM conversations WHERE id = $1 FOR UPDATE"
+    ))
+    .bind(id.0)
+    .fetch_optional(&mut **tx)
+    .await
+    .map_err(StoreError::backend("locking a conversation"))?
+    .ok_or(StoreError::ConversationNotFound(id))?
+    .into_record()
+}
+
+/// The event stored for `client_message_id` in this conversation, if any. Run after the lock,
+/// as a statement of its own: its snapshot then includes whatever a twin of this message
+/// committed while this transaction waited for the lock.
+async fn stored_message(
+    tx: &mut Transaction<'static, Postgres>,
+    id: ConversationId,
+    client_message_id: &str,
+) -> Result<Option<Event>, StoreError> {
+    sqlx::query_as::<_, EventRow>(&format!(
+        "SELECT {EVENT_COLUMNS} FROM events WHERE conversation_id = $1 AND client_message_id = $2"
     ))
     .bind(id.0)
     .bind(client_message_id)
     .fetch_optional(&mut **tx)
     .await
-    .map_err(StoreError::backend("locking a conversation"))?
-    .ok_or(StoreError::ConversationNotFound(id))?;
-    let record = ConversationRow::from_row(&row)
-        .map_err(|e| StoreError::corrupt("conversation row", e))?
-        .into_record()?;
-    let stored = EventRow::stored_under_client_id(&row, id)?;
-    Ok((record, stored))
+    .map_err(StoreError::backend("reading a client message id"))?
+    .map(EventRow::into_event)
+    .transpose()
 }
 
 /// Events as the columns of one `UNNEST` insert.
@@ -177,35 +194,23 @@ async fn insert_events(tx: &mut Transaction<'static, Postgres>, events: &[Event]
     Ok(())
 }
 
-/// How one attempt at a command ended, when it did not succeed.
-enum Attempt {
-    /// The same message was stored by a transaction this one's lookup could not see yet.
-    RetriedConcurrently,
-    Failed(StoreError),
-}
-
-impl From<StoreError> for Attempt {
-    fn from(e: StoreError) -> Self {
-        Attempt::Failed(e)
-    }
-}
-
 impl PgStore {
-    /// One try at [`Store::execute`], in one transaction.
-    async fn execute_once(
+    /// [`Store::execute`], in one transaction.
+    async fn execute_in_transaction(
         &self,
         id: ConversationId,
         command: Command,
         now: OffsetDateTime,
-    ) -> Result<Executed, Attempt> {
+    ) -> Result<Executed, StoreError> {
         let now = stored_precision(now);
         let mut tx = self.begin("executing a command").await?;
-        let client_message_id = command.client_message_id().map(|c| c.as_str().to_owned());
-        let (mut record, stored) = lock_conversation(&mut tx, id, client_message_id.as_deref()).await?;
-        if let Some(original) = stored {
-            return Ok(Executed::replay_of(record, original, &command)?);
+        let mut record = lock_conversation(&mut tx, id).await?;
+        if let Some(client_message_id) = command.client_message_id() {
+            if let Some(original) = stored_message(&mut tx, id, client_message_id.as_str()).await? {
+                return Executed::replay_of(record, original, &command);
+            }
         }
-        let decision = record.state().decide(command, now).map_err(StoreError::from)?;
+        let decision = record.state().decide(command, now)?;
         if decision.events.is_empty() {
             return Ok(Executed {
                 conversation: record,
@@ -245,20 +250,15 @@ impl PgStore {
         .bind(appended)
         .fetch_one(&mut *tx)
         .await
-        .map_err(|e| match &e {
-            sqlx::Error::Database(db) if db.constraint() == Some("events_client_message_id") => {
-                Attempt::RetriedConcurrently
-            }
-            _ => Attempt::Failed(StoreError::backend("appending events")(e)),
-        })?;
+        .map_err(StoreError::backend("appending events"))?;
         if inserted != decision.events.len() as i64 || updated != 1 {
-            return Err(Attempt::Failed(StoreError::corrupt(
+            return Err(StoreError::corrupt(
                 "appended events",
                 format!(
                     "{inserted} of {} events stored, {updated} conversation rows moved",
                     decision.events.len()
                 ),
-            )));
+            ));
         }
         commit(tx, "executing a command").await?;
         Ok(Executed {
@@ -353,23 +353,10 @@ impl Store for PgStore {
     }
 
     /// Locks the conversation, answers a retried `client_message_id` with the stored event
-    /// (whatever the conversation's state is now), else decides and appends. Two copies of
-    /// one message racing each other: the one that waited for the lock may not see the
-    /// other's event in its lookup (its snapshot predates the other's commit), so the unique
-    /// index refuses its insert; it then runs once more and finds the original.
+    /// (whatever the conversation's state is now), else decides and appends: the events, the
+    /// conversation's row and the notification to other instances in one statement.
     async fn execute(&self, id: ConversationId, command: Command, now: OffsetDateTime) -> Result<Executed, StoreError> {
-        match self.execute_once(id, command.clone(), now).await {
-            Err(Attempt::RetriedConcurrently) => match self.execute_once(id, command, now).await {
-                Err(Attempt::RetriedConcurrently) => Err(StoreError::corrupt(
-                    "event",
-                    "its client message id is stored, yet not found under it",
-                )),
-                Err(Attempt::Failed(e)) => Err(e),
-                Ok(executed) => Ok(executed),
-            },
-            Err(Attempt::Failed(e)) => Err(e),
-            Ok(executed) => Ok(executed),
-        }
+        self.execute_in_transaction(id, command, now).await
     }
 
     async fn events_after(&self, id: ConversationId, after: u64, limit: u32) -> Result<Vec<Event>, StoreError> {
@@ -549,11 +536,11 @@ impl Store for PgStore {
         until: OffsetDateTime,
     ) -> Result<bool, StoreError> {
         // Concurrent claims of one piece of work meet on its row: one inserts, the others see
-        // the conflict and update only where the lease ran out or is already theirs.
+        // the conflict and update only where the lease ran out.
         let claimed = sqlx::query(
             "INSERT INTO work_claims (work, holder, until) VALUES ($1, $2, $3) \
              ON CONFLICT (work) DO UPDATE SET holder = EXCLUDED.holder, until = EXCLUDED.until \
-             WHERE work_claims.until <= $4 OR work_claims.holder = EXCLUDED.holder",
+             WHERE work_claims.until <= $4",
         )
         .bind(work)
         .bind(holder)
@@ -565,12 +552,17 @@ impl Store for PgStore {
         Ok(claimed.rows_affected() == 1)
     }
 
-    async fn stale_unanswered(&self, before: OffsetDateTime, limit: u32) -> Result<Vec<ConversationId>, StoreError> {
-        let ids: Vec<uuid::Uuid> = sqlx::query_scalar(
+    async fn unfinished_work(
+        &self,
+        since: OffsetDateTime,
+        before: OffsetDateTime,
+        limit: u32,
+    ) -> Result<Vec<ConversationId>, StoreError> {
+        let ids: Vec<uuid::Uuid> = sqlx::query_scalar(&format!(
             "SELECT c.id FROM conversations c JOIN events e ON e.conversation_id = c.id AND e.seq = c.last_seq \
-             WHERE c.phase IN ('bot', 'handed_back') AND e.type = 'customer_message' AND e.at < $1 \
-             ORDER BY e.at LIMIT $2",
-        )
+             WHERE {UNFINISHED} AND e.at >= $1 AND e.at < $2 ORDER BY e.at LIMIT $3"
+        ))
+        .bind(since)
         .bind(before)
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
@@ -580,7 +572,7 @@ impl Store for PgStore {
     }
 
     async fn notices(&self) -> Result<Option<Box<dyn Notices>>, StoreError> {
-        let feed = notices::PgNotices::listen(&self.pool, &self.channel, self.instance).await?;
+        let feed = notices::PgNotices::listen((*self.options).clone(), self.channel.clone(), self.instance).await?;
         Ok(Some(Box::new(feed)))
     }
 

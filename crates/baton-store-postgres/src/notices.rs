@@ -8,7 +8,8 @@
 
 use baton_domain::ConversationId;
 use baton_store::{Appended, Notice, Notices, StoreError};
-use sqlx::postgres::{PgListener, PgPool};
+use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions};
+use std::time::Duration;
 use uuid::Uuid;
 
 /// The channel of the Baton schema `schema` (an identifier; at most 63 bytes).
@@ -41,46 +42,70 @@ fn parse(payload: &str) -> Option<(Uuid, Appended)> {
     ))
 }
 
-/// One instance's feed of the other instances' commits.
+/// How long the feed waits for a notification before it checks that its connection is alive
+/// (a connection dropped without a word would otherwise wait forever).
+const QUIET_CHECK: Duration = Duration::from_secs(30);
+
+/// One instance's feed of the other instances' commits, on a connection of its own (not one
+/// of the pool's, which serve requests).
 pub(crate) struct PgNotices {
-    listener: PgListener,
+    options: PgConnectOptions,
+    channel: String,
     instance: Uuid,
-    /// The connection failed; notices may have been lost until it is back.
-    lost: bool,
+    /// `None` after a failure: the next call connects afresh and reports [`Notice::Missed`].
+    listener: Option<PgListener>,
 }
 
 impl PgNotices {
-    pub(crate) async fn listen(pool: &PgPool, channel: &str, instance: Uuid) -> Result<Self, StoreError> {
-        let mut listener = PgListener::connect_with(pool)
-            .await
-            .map_err(StoreError::backend("opening the notice feed"))?;
-        listener
-            .listen(channel)
-            .await
-            .map_err(StoreError::backend("listening for other instances' commits"))?;
+    pub(crate) async fn listen(options: PgConnectOptions, channel: String, instance: Uuid) -> Result<Self, StoreError> {
+        let listener = connect(&options, &channel).await?;
         Ok(Self {
-            listener,
+            options,
+            channel,
             instance,
-            lost: false,
+            listener: Some(listener),
         })
     }
+}
+
+/// A listener on its own one-connection pool, listening on `channel`.
+async fn connect(options: &PgConnectOptions, channel: &str) -> Result<PgListener, StoreError> {
+    let pool = PgPoolOptions::new()
+        .max_connections(1)
+        .acquire_timeout(Duration::from_secs(5))
+        .connect_lazy_with(options.clone());
+    let mut listener = PgListener::connect_with(&pool)
+        .await
+        .map_err(StoreError::backend("opening the notice feed"))?;
+    listener
+        .listen(channel)
+        .await
+        .map_err(StoreError::backend("listening for other instances' commits"))?;
+    Ok(listener)
 }
 
 #[async_trait::async_trait]
 impl Notices for PgNotices {
     async fn next(&mut self) -> Result<Notice, StoreError> {
         loop {
-            if self.lost {
-                // Any statement reconnects the listener and listens again; only then is it
-                // safe to say "read back what you hold": nothing after this is missed.
-                sqlx::query("SELECT 1")
-                    .execute(&mut self.listener)
-                    .await
-                    .map_err(StoreError::backend("reconnecting the notice feed"))?;
-                self.lost = false;
+            let Some(listener) = self.listener.as_mut() else {
+                // Listening again from scratch; only then is it safe to say "read back what
+                // you hold": nothing committed after this point is missed.
+                self.listener = Some(connect(&self.options, &self.channel).await?);
                 return Ok(Notice::Missed);
-            }
-            match self.listener.try_recv().await {
+            };
+            let received = match tokio::time::timeout(QUIET_CHECK, listener.try_recv()).await {
+                Ok(received) => received,
+                Err(_quiet) => {
+                    // Nothing for a while: make sure the connection still answers.
+                    if let Err(e) = sqlx::query("SELECT 1").execute(&mut *listener).await {
+                        self.listener = None;
+                        return Err(StoreError::backend("checking the notice feed")(e));
+                    }
+                    continue;
+                }
+            };
+            match received {
                 Ok(Some(notification)) => match parse(notification.payload()) {
                     Some((instance, appended)) if instance != self.instance => return Ok(Notice::Appended(appended)),
                     Some(_) => continue,
@@ -95,7 +120,8 @@ impl Notices for PgNotices {
                 // The connection dropped and the listener has already reconnected.
                 Ok(None) => return Ok(Notice::Missed),
                 Err(e) => {
-                    self.lost = true;
+                    // Whatever the failure, start over on a new connection.
+                    self.listener = None;
                     return Err(StoreError::backend("waiting for other instances' commits")(e));
                 }
             }

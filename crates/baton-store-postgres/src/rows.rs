@@ -17,10 +17,6 @@ pub(crate) fn sql_seq(seq: u64) -> i64 {
 pub(crate) const CONVERSATION_COLUMNS: &str = "id, phase, agent_id, last_seq, channel, language, customer_name, \
      customer_email, customer_external_id, created_at, updated_at, waiting_since";
 
-/// [`CONVERSATION_COLUMNS`] of the conversation aliased `c` (in a join).
-pub(crate) const LOCKED_COLUMNS: &str = "c.id, c.phase, c.agent_id, c.last_seq, c.channel, c.language, \
-     c.customer_name, c.customer_email, c.customer_external_id, c.created_at, c.updated_at, c.waiting_since";
-
 /// One `conversations` row as stored.
 #[derive(sqlx::FromRow)]
 pub(crate) struct ConversationRow {
@@ -90,28 +86,6 @@ impl EventRow {
             at: self.at,
             kind: serde_json::from_str::<EventKind>(&self.body).map_err(|e| StoreError::corrupt("event body", e))?,
         })
-    }
-}
-
-impl EventRow {
-    /// The event joined to a conversation's row as `stored_seq`, `stored_at`, `stored_body`
-    /// (all null when nothing was stored under the client message id).
-    pub(crate) fn stored_under_client_id(row: &PgRow, id: ConversationId) -> Result<Option<Event>, StoreError> {
-        let get_err = |e: sqlx::Error| StoreError::corrupt("stored event", e);
-        let seq: Option<i64> = row.try_get("stored_seq").map_err(get_err)?;
-        let at: Option<OffsetDateTime> = row.try_get("stored_at").map_err(get_err)?;
-        let body: Option<String> = row.try_get("stored_body").map_err(get_err)?;
-        match (seq, at, body) {
-            (Some(seq), Some(at), Some(body)) => EventRow {
-                conversation_id: id.0,
-                seq,
-                at,
-                body,
-            }
-            .into_event()
-            .map(Some),
-            _ => Ok(None),
-        }
     }
 }
 

@@ -160,3 +160,74 @@ async fn new_conversation(store: &dyn Store) -> baton_domain::ConversationId {
         .unwrap_or_else(|e| panic!("creating a conversation: {e}"));
     id
 }
+
+/// The database drops the notice feed's connection: the feed says notices may have been missed
+/// (so streams read back), and then hears other instances' commits again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_notice_feed_says_so_and_listens_again() {
+    use baton_store::Notice;
+    use sqlx::{ConnectOptions, Connection};
+    let Some(url) = database_url() else {
+        return skipped("a_dropped_notice_feed_says_so_and_listens_again");
+    };
+    let options = fresh_schema(&url).await.unwrap_or_else(|e| panic!("{e}"));
+    let this = PgStore::connect_with(options.clone(), 2)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let other = PgStore::connect_with(options.clone(), 2)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut notices = this
+        .notices()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap_or_else(|| panic!("PostgreSQL announces commits"));
+    let id = new_conversation(&other).await;
+    other
+        .execute(id, customer_says("before the drop"), now())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let heard = tokio::time::timeout(std::time::Duration::from_secs(5), notices.next()).await;
+    assert!(
+        matches!(heard, Ok(Ok(Notice::Appended(a))) if a.conversation_id == id && a.from_seq == 2 && a.to_seq == 2),
+        "{heard:?}"
+    );
+
+    let mut admin = options.connect().await.unwrap_or_else(|e| panic!("{e}"));
+    let schema: String = sqlx::query_scalar("SELECT current_schema()")
+        .fetch_one(&mut admin)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let dropped: Vec<bool> = sqlx::query_scalar(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE 'LISTEN%' AND query LIKE $1",
+    )
+    .bind(format!("%{schema}%"))
+    .fetch_all(&mut admin)
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    admin.close().await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(dropped, vec![true], "the feed's connection was dropped");
+
+    // The next answers: perhaps an error (the caller asks again), then `Missed`.
+    let mut missed = false;
+    for _ in 0..5 {
+        match tokio::time::timeout(std::time::Duration::from_secs(10), notices.next()).await {
+            Ok(Ok(Notice::Missed)) => {
+                missed = true;
+                break;
+            }
+            Ok(Err(_)) => continue,
+            other => panic!("expected the feed to say it missed notices, got {other:?}"),
+        }
+    }
+    assert!(missed, "the feed said notices may have been missed");
+    other
+        .execute(id, customer_says("after the drop"), now())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let heard = tokio::time::timeout(std::time::Duration::from_secs(5), notices.next()).await;
+    assert!(
+        matches!(heard, Ok(Ok(Notice::Appended(a))) if a.from_seq == 3),
+        "listening again: {heard:?}"
+    );
+}

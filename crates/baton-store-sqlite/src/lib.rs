@@ -20,6 +20,7 @@ use async_trait::async_trait;
 use baton_domain::{AgentId, Command, ConversationId, Event, PhaseName};
 use baton_store::{
     Agent, ConversationRecord, Executed, NewAgent, NewConversation, NewSession, Store, StoreError, TokenHash,
+    UNFINISHED,
 };
 use rows::{
     agent_from_row, backend, corrupt, micros, sql_seq, ConversationRow, EventRow, CONVERSATION_COLUMNS, EVENT_COLUMNS,
@@ -371,12 +372,17 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn stale_unanswered(&self, before: OffsetDateTime, limit: u32) -> Result<Vec<ConversationId>, StoreError> {
-        let ids: Vec<Vec<u8>> = sqlx::query_scalar(
+    async fn unfinished_work(
+        &self,
+        since: OffsetDateTime,
+        before: OffsetDateTime,
+        limit: u32,
+    ) -> Result<Vec<ConversationId>, StoreError> {
+        let ids: Vec<Vec<u8>> = sqlx::query_scalar(&format!(
             "SELECT c.id FROM conversations c JOIN events e ON e.conversation_id = c.id AND e.seq = c.last_seq \
-             WHERE c.phase IN ('bot', 'handed_back') AND e.type = 'customer_message' AND e.at < ? \
-             ORDER BY e.at LIMIT ?",
-        )
+             WHERE {UNFINISHED} AND e.at >= ? AND e.at < ? ORDER BY e.at LIMIT ?"
+        ))
+        .bind(micros(since))
         .bind(micros(before))
         .bind(i64::from(limit))
         .fetch_all(&self.reader)

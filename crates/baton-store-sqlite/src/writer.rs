@@ -590,7 +590,7 @@ fn reset_password(tx: &Connection, email: &str, password_hash: &str) -> Result<b
     Ok(true)
 }
 
-/// Takes the lease on `work` for `holder` unless someone else holds an unexpired one.
+/// Takes the lease on `work` for `holder` unless an unexpired one is held.
 fn claim(
     tx: &Connection,
     work: &str,
@@ -601,7 +601,7 @@ fn claim(
     tx.prepare_cached(
         "INSERT INTO work_claims (work, holder, until) VALUES (?1, ?2, ?3) \
          ON CONFLICT (work) DO UPDATE SET holder = excluded.holder, until = excluded.until \
-         WHERE work_claims.until <= ?4 OR work_claims.holder = excluded.holder",
+         WHERE work_claims.until <= ?4",
     )
     .and_then(|mut upsert| upsert.execute(params![work, &holder.as_bytes()[..], micros(until), micros(now)]))
     .map(|changed| changed == 1)

@@ -536,14 +536,16 @@ async fn work_is_claimed_by_one_holder_at_a_time(store: Arc<dyn Store>) -> Resul
         "held by another"
     );
     assert!(
-        store
+        !store
             .claim("bot:a:2", first, t0 + Duration::seconds(2), t0 + lease * 2)
             .await?,
-        "its holder extends it"
+        "not even its holder takes it again before the lease runs out"
     );
     assert!(
-        !store.claim("bot:a:2", second, t0 + lease, t0 + lease * 3).await?,
-        "the extended lease still holds"
+        !store
+            .claim("bot:a:2", second, t0 + lease - Duration::seconds(1), t0 + lease * 3)
+            .await?,
+        "the lease holds to its end"
     );
     assert!(
         store.claim("bot:b:2", second, t0, t0 + lease).await?,
@@ -595,14 +597,28 @@ async fn unanswered_messages_are_found_once_stale(store: Arc<dyn Store>) -> Resu
         )
         .await?;
     store.execute(with_agent, handoff(), t0).await?;
+    let agent_id = AgentId(Uuid::now_v7());
+    store.execute(with_agent, Command::Accept { agent_id }, t0).await?;
     store.execute(with_agent, customer_says("anyone?", "w1"), t0).await?;
-    // Not stale yet: stored at t0, asked about messages before t0.
-    assert!(store.stale_unanswered(t0, 10).await?.is_empty());
+    let waiting = new_conversation(&*store, 33).await?;
+    store.execute(waiting, handoff(), t0).await?;
+    // Not stale yet: stored at t0, asked about work left before t0.
+    let since = t0 - Duration::hours(1);
+    assert!(store.unfinished_work(since, t0, 10).await?.is_empty());
     let later = t0 + Duration::seconds(30);
+    let mut unfinished = store.unfinished_work(since, later, 10).await?;
+    unfinished.sort();
+    let mut expected = vec![silent, waiting];
+    expected.sort();
     assert_eq!(
-        store.stale_unanswered(later, 10).await?,
-        vec![silent],
-        "only the bot's conversation whose last word is the customer's"
+        unfinished, expected,
+        "the bot's conversation whose last word is the customer's, and the handoff without its package \
+         (not the conversation an agent owns)"
     );
+    // Too old to take over: left before the window.
+    assert!(store
+        .unfinished_work(t0 + Duration::seconds(1), later, 10)
+        .await?
+        .is_empty());
     Ok(())
 }

@@ -308,9 +308,10 @@ pub trait Store: Send + Sync + 'static {
     async fn session_agent(&self, token_hash: TokenHash, now: OffsetDateTime) -> Result<Option<Agent>, StoreError>;
 
     /// Takes the lease on a piece of work that must be done once (`work` names it) for
-    /// `holder` until `until`; true when `holder` has it now: nobody held it, the last lease
-    /// ran out before `now`, or `holder` already held it (the lease is extended). With several
-    /// instances on one database, exactly one of those asking at once gets it.
+    /// `holder` until `until`; true when nobody held it or the last lease ran out by `now`.
+    /// Not even the holder takes it again before then, so work that keeps failing is tried
+    /// once a lease, not in a loop. With several instances on one database, exactly one of
+    /// those asking at once gets it.
     async fn claim(
         &self,
         work: &str,
@@ -319,10 +320,18 @@ pub trait Store: Send + Sync + 'static {
         until: OffsetDateTime,
     ) -> Result<bool, StoreError>;
 
-    /// Up to `limit` conversations the bot owns (`bot`, `handed_back`) whose newest event is a
-    /// customer message stored before `before`, oldest first: messages nobody answered (the
-    /// instance handling them died, or their turn failed).
-    async fn stale_unanswered(&self, before: OffsetDateTime, limit: u32) -> Result<Vec<ConversationId>, StoreError>;
+    /// Up to `limit` conversations where the bot may owe work, whose newest event was stored
+    /// in `since..before`, oldest first: the bot owns them (`bot`, `handed_back`) and the
+    /// newest event is a customer message (nobody answered it), or they wait for an agent and
+    /// the newest event is the handoff request, its phase change or a customer message (the
+    /// context package may be missing or out of date). The instance that owed it died, or its
+    /// turn failed; the caller checks each against the conversation's memory.
+    async fn unfinished_work(
+        &self,
+        since: OffsetDateTime,
+        before: OffsetDateTime,
+        limit: u32,
+    ) -> Result<Vec<ConversationId>, StoreError>;
 
     /// The events other instances commit to this database, for a store that several
     /// instances share; `None` (the default) for a store only this process writes.
@@ -330,6 +339,11 @@ pub trait Store: Send + Sync + 'static {
         Ok(None)
     }
 }
+
+/// The SQL condition (on a conversation `c` joined to its newest event `e`) of
+/// [`Store::unfinished_work`], the same in every backend.
+pub const UNFINISHED: &str = "((c.phase IN ('bot', 'handed_back') AND e.type = 'customer_message') \
+     OR (c.phase = 'waiting_for_agent' AND e.type IN ('customer_message', 'handoff_requested', 'phase_changed')))";
 
 /// Checks that a retried message is the same message as the stored one.
 pub fn same_message(stored: &Event, command: &Command) -> bool {

@@ -120,7 +120,14 @@ pub async fn copy(from: &str, to: &str) -> anyhow::Result<()> {
     let copied = baton_store::copy::copy(source.dump(), &target).await;
     source.close().await;
     target.close().await;
-    let copied = copied.with_context(|| format!("copying {} to {}", redacted(from), redacted(to)))?;
+    let copied = copied.with_context(|| {
+        format!(
+            "copying {} to {} (the target may now hold part of the copy: drop and create it again \
+             before another try)",
+            redacted(from),
+            redacted(to)
+        )
+    })?;
     println!(
         "Copied {} agents, {} sessions, {} conversations and {} events. Checked on the target: \
          the same counts, and every conversation's log runs from seq 1 to its last without a gap.",
@@ -139,17 +146,35 @@ fn is_postgres(url: &str) -> bool {
     url.starts_with("postgres://") || url.starts_with("postgresql://")
 }
 
-/// The URL without its password, for messages and logs.
+/// The URL without its password (in the user part, or a `password=` parameter), for
+/// messages and logs.
 pub fn redacted(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
+    let (base, query) = match url.split_once('?') {
+        Some((base, query)) => (base, Some(query)),
+        None => (url, None),
+    };
+    let base = match (base.find("://"), base.rfind('@')) {
         (Some(scheme_end), Some(at)) if at > scheme_end => {
-            let credentials = &url[scheme_end + 3..at];
+            let credentials = &base[scheme_end + 3..at];
             match credentials.split_once(':') {
-                Some((user, _password)) => format!("{}{user}:***{}", &url[..scheme_end + 3], &url[at..]),
-                None => url.to_owned(),
+                Some((user, _password)) => format!("{}{user}:***{}", &base[..scheme_end + 3], &base[at..]),
+                None => base.to_owned(),
             }
         }
-        _ => url.to_owned(),
+        _ => base.to_owned(),
+    };
+    match query {
+        None => base,
+        Some(query) => {
+            let parameters: Vec<String> = query
+                .split('&')
+                .map(|parameter| match parameter.split_once('=') {
+                    Some((name, _)) if name.eq_ignore_ascii_case("password") => format!("{name}=***"),
+                    _ => parameter.to_owned(),
+                })
+                .collect();
+            format!("{base}?{}", parameters.join("&"))
+        }
     }
 }
 
@@ -166,5 +191,13 @@ mod tests {
         assert_eq!(redacted("postgres://baton@db/baton"), "postgres://baton@db/baton");
         assert_eq!(redacted("sqlite://baton.db"), "sqlite://baton.db");
         assert_eq!(redacted("postgres://u:p@ss@host/db"), "postgres://u:***@host/db");
+        assert_eq!(
+            redacted("postgres://baton@db/baton?sslmode=disable&password=s3cret"),
+            "postgres://baton@db/baton?sslmode=disable&password=***"
+        );
+        assert_eq!(
+            redacted("postgres://baton:a@db/baton?PASSWORD=b"),
+            "postgres://baton:***@db/baton?PASSWORD=***"
+        );
     }
 }

@@ -3,7 +3,7 @@
 //! package versions, and secrets hidden from every place they could travel or be stored.
 
 use crate::bot::{bot_app, demo_connectors, gated_crm, of_type, patient_crm, signed_in, Chat};
-use crate::common::{next_json, ws_send};
+use crate::common::{next_json, ws_send, TestApp};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 
@@ -417,23 +417,7 @@ async fn secrets_are_hidden_from_the_log_the_package_memory_responses_and_stream
 async fn a_handoff_left_without_its_package_is_packaged_at_the_next_start() {
     let (connectors, _) = demo_connectors();
     let app = bot_app(connectors).await;
-    let (chat, _) = Chat::start(&app, signed_in("en", "sarah.chen@example.com")).await;
-    // The handoff is stored, then the process dies before the worker hears of it: written
-    // straight to the store, nobody tells the bot.
-    let id = baton_domain::ConversationId(chat.id.parse().expect("uuid"));
-    app.store
-        .execute(
-            id,
-            baton_domain::Command::RequestHandoff {
-                requested_by: baton_domain::HandoffRequester::Customer,
-                escalation: baton_domain::Escalation::default(),
-            },
-            baton_server::now(),
-        )
-        .await
-        .expect("handoff stored");
-    chat.settle().await;
-    assert_eq!(handoffs(&chat, &app).await[0]["package_versions"], 0);
+    let chat = unpackaged_handoff(&app).await;
     // What `baton serve` does at start.
     let bot = app.bot.as_ref().expect("bot");
     assert_eq!(bot.recover().await.expect("recover"), 1);
@@ -447,6 +431,55 @@ async fn a_handoff_left_without_its_package_is_packaged_at_the_next_start() {
     // Nothing is left to pick up.
     chat.settle().await;
     assert_eq!(bot.recover().await.expect("recover"), 0);
+}
+
+/// A handoff stored while nobody told the bot (its instance died at once): no package yet.
+async fn unpackaged_handoff(app: &TestApp) -> Chat<'_> {
+    let (chat, _) = Chat::start(app, signed_in("en", "sarah.chen@example.com")).await;
+    let id = baton_domain::ConversationId(chat.id.parse().expect("uuid"));
+    app.store
+        .execute(
+            id,
+            baton_domain::Command::RequestHandoff {
+                requested_by: baton_domain::HandoffRequester::Customer,
+                escalation: baton_domain::Escalation::default(),
+            },
+            baton_server::now(),
+        )
+        .await
+        .expect("handoff stored");
+    chat.settle().await;
+    assert_eq!(handoffs(&chat, app).await[0]["package_versions"], 0);
+    chat
+}
+
+/// While the server runs, the sweep that takes over unfinished work packages a handoff whose
+/// instance died before packaging it, once.
+#[tokio::test]
+async fn a_handoff_left_without_its_package_is_packaged_by_the_sweep() {
+    let (connectors, _) = demo_connectors();
+    let app = bot_app(connectors).await;
+    let chat = unpackaged_handoff(&app).await;
+    let bot = app.bot.as_ref().expect("bot");
+    assert_eq!(
+        bot.take_over_stale(Duration::from_secs(3600)).await.expect("sweep"),
+        0,
+        "not stale yet"
+    );
+    assert_eq!(bot.take_over_stale(Duration::ZERO).await.expect("sweep"), 1);
+    let view = package(&app, &chat, 1).await;
+    assert_eq!(view["package_version"], 1);
+    chat.settle().await;
+    assert_eq!(
+        bot.take_over_stale(Duration::ZERO).await.expect("sweep"),
+        0,
+        "packaged: nothing left"
+    );
+    assert_eq!(
+        of_type(&chat.customer_events().await, "system_note").len(),
+        1,
+        "acknowledged once"
+    );
 }
 
 #[tokio::test]

@@ -123,9 +123,14 @@ impl Store for Outage {
         self.check("claiming work")?;
         self.inner.claim(work, holder, now, until).await
     }
-    async fn stale_unanswered(&self, before: OffsetDateTime, limit: u32) -> Result<Vec<ConversationId>, StoreError> {
-        self.check("finding unanswered conversations")?;
-        self.inner.stale_unanswered(before, limit).await
+    async fn unfinished_work(
+        &self,
+        since: OffsetDateTime,
+        before: OffsetDateTime,
+        limit: u32,
+    ) -> Result<Vec<ConversationId>, StoreError> {
+        self.check("finding unfinished work")?;
+        self.inner.unfinished_work(since, before, limit).await
     }
 }
 
