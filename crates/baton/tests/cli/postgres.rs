@@ -471,3 +471,214 @@ async fn the_database_going_away_under_load_loses_nothing_and_service_resumes() 
         "every acknowledged message stored once, nothing else"
     );
 }
+
+type Stream = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// Opens a WebSocket on `server` at `path` with a bearer token.
+async fn open_stream(server: &Server, path: &str, token: &str) -> Stream {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let mut request = server
+        .url(path)
+        .replacen("http", "ws", 1)
+        .into_client_request()
+        .expect("ws request");
+    request
+        .headers_mut()
+        .insert("authorization", format!("Bearer {token}").parse().expect("header"));
+    tokio_tungstenite::connect_async(request).await.expect("stream").0
+}
+
+/// The next JSON frame, or `None` when the stream ended (its server died) or stayed quiet
+/// for `wait`.
+async fn next_frame(stream: &mut Stream, wait: Duration) -> Option<serde_json::Value> {
+    use futures_util::StreamExt;
+    use tokio_tungstenite::tungstenite::Message;
+    loop {
+        match tokio::time::timeout(wait, stream.next()).await {
+            Ok(Some(Ok(Message::Text(text)))) => return serde_json::from_str(text.as_str()).ok(),
+            Ok(Some(Ok(Message::Ping(_) | Message::Pong(_)))) => continue,
+            _ => return None,
+        }
+    }
+}
+
+/// Reads a customer's stream until the event with `seq` (or until it ends); appends the
+/// events' seqs to `seen`.
+async fn read_until(stream: &mut Stream, seq: u64, seen: &mut Vec<u64>) {
+    while seen.last().copied().unwrap_or(0) < seq {
+        match next_frame(stream, Duration::from_secs(10)).await {
+            Some(frame) if frame["type"] == "event" => seen.push(frame["event"]["seq"].as_u64().expect("seq")),
+            Some(_) => continue,
+            None => return,
+        }
+    }
+}
+
+/// Three instances on one database. Customers hold their streams on A and write through A;
+/// Nina works on C. One customer asks for a person, and A is killed with `kill -9` at once,
+/// mid-conversation and mid-handoff. The customers reconnect to B from where they were and
+/// go on; the handoff reaches Nina on C, she takes it and answers, and the customer sees her
+/// answer on B. Every stream saw each event once, in order, and every acknowledged message is
+/// stored once, gapless.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_instances_lose_nothing_when_one_dies_mid_conversation_and_mid_handoff() {
+    use futures_util::SinkExt;
+    let Some(url) = test_database("three_instances_lose_nothing_when_one_dies_mid_conversation_and_mid_handoff").await
+    else {
+        return;
+    };
+    let dir = TempDir::new("pg-three");
+    let dirs: Vec<_> = ["a", "b", "c"].iter().map(|n| dir.path().join(n)).collect();
+    for d in &dirs {
+        std::fs::create_dir_all(d).expect("dir");
+    }
+    let a = Server::start_on_database(&dirs[0], TEST_CONFIG, &url);
+    let password = a
+        .console
+        .iter()
+        .find_map(|l| l.trim().strip_prefix("nina@example.com").map(|p| p.trim().to_owned()))
+        .expect("nina's password on the first instance's console");
+    let b = Server::start_on_database(&dirs[1], TEST_CONFIG, &url);
+    let c = Server::start_on_database(&dirs[2], TEST_CONFIG, &url);
+    let http = reqwest::Client::new();
+
+    // Nina on C watches the queue.
+    let nina = c.login(&http, "nina@example.com", &password).await;
+    let mut agent = open_stream(&c, "/api/v1/agents/ws", &nina).await;
+    assert_eq!(
+        next_frame(&mut agent, Duration::from_secs(5)).await.expect("queue")["type"],
+        "queue"
+    );
+
+    // Three customers on A, each with a stream and a sender.
+    let conversations = start_conversations(&http, &a, 3).await;
+    let mut streams = Vec::new();
+    for (id, token) in &conversations {
+        streams.push(open_stream(&a, &format!("/api/v1/conversations/{id}/ws?after=0"), token).await);
+    }
+    let acked = Acked::default();
+    let senders = spawn_senders(&http, &a, &conversations, "a", &acked);
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    // The first customer asks for a person, and A dies.
+    let (first_id, first_token) = &conversations[0];
+    let asked = http
+        .post(a.url(&format!("/api/v1/conversations/{first_id}/handoff-request")))
+        .bearer_auth(first_token)
+        .send()
+        .await
+        .expect("handoff request");
+    assert_eq!(asked.status(), 200);
+    a.kill_hard();
+    for sender in senders {
+        sender.await.expect("sender");
+    }
+    assert!(acked.lock().expect("lock").len() > 20, "the load ran before the kill");
+
+    // What each stream saw on A, read to its end.
+    let mut seen: Vec<Vec<u64>> = Vec::new();
+    for stream in &mut streams {
+        let mut got = Vec::new();
+        read_until(stream, u64::MAX, &mut got).await;
+        seen.push(got);
+    }
+    assert!(
+        seen.iter().all(|got| got.len() > 1),
+        "every stream on A carried messages before it died: {seen:?}"
+    );
+    // Reconnect to B from the last event seen, and go on writing through B.
+    let mut streams_on_b = Vec::new();
+    for ((id, token), got) in conversations.iter().zip(&seen) {
+        let after = got.last().copied().unwrap_or(0);
+        streams_on_b.push(open_stream(&b, &format!("/api/v1/conversations/{id}/ws?after={after}"), token).await);
+    }
+    // Each customer writes once on B's stream and waits for the ack; the events the stream
+    // brings meanwhile count.
+    let mut got_on_b = seen.clone();
+    for (n, stream) in streams_on_b.iter_mut().enumerate() {
+        let cmid = format!("b-{n}");
+        let frame = serde_json::json!({"type": "send", "text": format!("still there? {n}"), "client_message_id": cmid});
+        stream
+            .send(tokio_tungstenite::tungstenite::Message::text(frame.to_string()))
+            .await
+            .expect("send on B");
+        loop {
+            let frame = next_frame(stream, Duration::from_secs(10))
+                .await
+                .expect("B answers on the stream");
+            match frame["type"].as_str() {
+                Some("event") => got_on_b[n].push(frame["event"]["seq"].as_u64().expect("seq")),
+                Some("ack") if frame["client_message_id"] == cmid.as_str() => break,
+                _ => continue,
+            }
+        }
+    }
+
+    // The handoff reached Nina on C; she takes it and answers there.
+    let entered = loop {
+        let frame = next_frame(&mut agent, Duration::from_secs(10))
+            .await
+            .expect("the queue entry reaches C");
+        if frame["type"] == "queue_entered" {
+            break frame;
+        }
+    };
+    assert_eq!(entered["conversation"]["conversation_id"], first_id.as_str());
+    let accepted = http
+        .post(c.url(&format!("/api/v1/conversations/{first_id}/accept")))
+        .bearer_auth(&nina)
+        .send()
+        .await
+        .expect("accept");
+    assert_eq!(accepted.status(), 200);
+    let answered = http
+        .post(c.url(&format!("/api/v1/conversations/{first_id}/messages")))
+        .bearer_auth(&nina)
+        .json(&serde_json::json!({"text": "Nina here, I have your conversation.", "client_message_id": "nina-1"}))
+        .send()
+        .await
+        .expect("agent message");
+    assert_eq!(answered.status(), 201);
+    let nina_seq = answered.json::<serde_json::Value>().await.expect("json")["seq"]
+        .as_u64()
+        .expect("seq");
+
+    // Each customer's stream on B carries on exactly where A's stopped, to the end of its log.
+    for (n, ((id, token), stream)) in conversations.iter().zip(&mut streams_on_b).enumerate() {
+        let log = b.events(&http, id, token).await;
+        let last = if n == 0 {
+            nina_seq.max(log.len() as u64)
+        } else {
+            log.len() as u64
+        };
+        let mut got = got_on_b[n].clone();
+        read_until(stream, last, &mut got).await;
+        let expected: Vec<u64> = (1..=last).collect();
+        assert_eq!(
+            got, expected,
+            "conversation {n}: every event once, in order, across the reconnect"
+        );
+    }
+    // The logs: every acknowledged message once, at its acknowledged seq, and the messages
+    // sent on B too.
+    let acked = acked.lock().expect("lock").clone();
+    for (n, (id, token)) in conversations.iter().enumerate() {
+        let log = b.events(&http, id, token).await;
+        let ids: Vec<&str> = log.iter().filter_map(|e| e["client_message_id"].as_str()).collect();
+        let mut unique = ids.clone();
+        unique.sort_unstable();
+        unique.dedup();
+        assert_eq!(unique.len(), ids.len(), "conversation {n}: no message stored twice");
+        for (cmid, (_, seq)) in acked.iter().filter(|(_, (c, _))| c == id) {
+            let at = log.iter().find(|e| e["client_message_id"] == cmid.as_str());
+            assert_eq!(
+                at.and_then(|e| e["seq"].as_u64()),
+                Some(*seq),
+                "acknowledged {cmid} survives"
+            );
+        }
+        assert!(
+            ids.contains(&format!("b-{n}").as_str()),
+            "conversation {n}: the message sent on B"
+        );
+    }
+}
