@@ -56,8 +56,8 @@ pub struct PgStore {
 }
 
 impl PgStore {
-    /// Connects to the database at `url` (`postgres://user@host:port/db`) and applies
-    /// migrations.
+    /// Connects to the database at `url` (`postgres://user@host:port/db`, with
+    /// `?sslmode=verify-full&sslrootcert=...` for a verified TLS link) and applies migrations.
     pub async fn connect(url: &str, max_connections: u32) -> Result<Self, StoreError> {
         let options = PgConnectOptions::from_str(url).map_err(StoreError::backend("parsing the database URL"))?;
         Self::connect_with(options, max_connections).await

@@ -231,3 +231,65 @@ async fn a_dropped_notice_feed_says_so_and_listens_again() {
         "listening again: {heard:?}"
     );
 }
+
+/// The store works over TLS with the server's certificate verified (`sslmode=verify-full`),
+/// and refuses a server whose certificate does not name the host it dialled.
+#[tokio::test]
+async fn the_store_runs_over_a_verified_tls_link() {
+    use sqlx::postgres::{PgConnectOptions, PgSslMode};
+    use sqlx::{ConnectOptions, Connection};
+    use std::str::FromStr;
+    let Some(url) = database_url() else {
+        return skipped("the_store_runs_over_a_verified_tls_link");
+    };
+    let mut plain = PgConnectOptions::from_str(&url)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .connect()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let ssl: String = sqlx::query_scalar("SHOW ssl")
+        .fetch_one(&mut plain)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    // The cluster's certificate authority (scripts/pg-test-cluster shows it as ssl_ca_file).
+    let certificate: String = sqlx::query_scalar("SHOW ssl_ca_file")
+        .fetch_one(&mut plain)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    plain.close().await.unwrap_or_else(|e| panic!("{e}"));
+    if ssl != "on" || certificate.is_empty() {
+        return baton_store_postgres::testing::skipped_because(
+            "the_store_runs_over_a_verified_tls_link",
+            "the test cluster has no TLS (scripts/pg-test-cluster enables it when openssl is installed)",
+        );
+    }
+    let verified = |options: PgConnectOptions| {
+        options
+            .ssl_mode(PgSslMode::VerifyFull)
+            .ssl_root_cert(certificate.as_str())
+    };
+    let options = verified(fresh_schema(&url).await.unwrap_or_else(|e| panic!("{e}")));
+    let store = PgStore::connect_with(options.clone(), 2)
+        .await
+        .unwrap_or_else(|e| panic!("connecting over TLS: {e}"));
+    let id = new_conversation(&store).await;
+    store
+        .execute(id, customer_says("sent over TLS"), now())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut connection = options.connect().await.unwrap_or_else(|e| panic!("{e}"));
+    let encrypted: bool = sqlx::query_scalar("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
+        .fetch_one(&mut connection)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(encrypted, "the connection is encrypted");
+    connection.close().await.unwrap_or_else(|e| panic!("{e}"));
+    // The certificate names 127.0.0.1, not `localhost`: verification refuses it.
+    let wrong_name = verified(
+        PgConnectOptions::from_str(&url.replacen("127.0.0.1", "localhost", 1)).unwrap_or_else(|e| panic!("{e}")),
+    );
+    assert!(
+        wrong_name.connect().await.is_err(),
+        "a certificate for another host is refused"
+    );
+}
