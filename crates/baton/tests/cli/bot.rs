@@ -160,6 +160,8 @@ pub(crate) async fn refund_held_by_the_shop(
             Some(json!({"language": "en", "customer": {"email": "sarah.chen@example.com"}})),
         )
         .await;
+    // She reads the greeting first, so the answer to her question is the next bot message.
+    bot_replies_after(server, http, &id, &token, 0).await;
     let asked = say(server, http, &id, &token, "I was charged twice for order 54192", "c1").await;
     let confirm = bot_replies_after(server, http, &id, &token, asked).await;
     let confirm = confirm[0]["text"].as_str().expect("text");
