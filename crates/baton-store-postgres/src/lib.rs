@@ -172,25 +172,32 @@ impl<'e> EventColumns<'e> {
     }
 }
 
+/// The statement that appends events given as columns (`$2` to `$6`, see [`EventColumns`])
+/// to conversation `$1`: one statement however many there are. A macro so that `execute` can
+/// make it part of its own statement with `concat!`.
+macro_rules! insert_events_sql {
+    () => {
+        "INSERT INTO events (conversation_id, seq, at, type, client_message_id, body) \
+         SELECT $1, e.seq, e.at, e.type, e.client_message_id, e.body::json \
+         FROM UNNEST($2::bigint[], $3::timestamptz[], $4::text[], $5::text[], $6::text[]) \
+         AS e (seq, at, type, client_message_id, body)"
+    };
+}
+
 /// Appends `events` (one statement, however many there are).
 async fn insert_events(tx: &mut Transaction<'static, Postgres>, events: &[Event]) -> Result<(), StoreError> {
     let Some(first) = events.first() else { return Ok(()) };
     let columns = EventColumns::of(events)?;
-    sqlx::query(
-        "INSERT INTO events (conversation_id, seq, at, type, client_message_id, body) \
-         SELECT $1, e.seq, e.at, e.type, e.client_message_id, e.body::json \
-         FROM UNNEST($2::bigint[], $3::timestamptz[], $4::text[], $5::text[], $6::text[]) \
-         AS e (seq, at, type, client_message_id, body)",
-    )
-    .bind(first.conversation_id.0)
-    .bind(columns.seqs)
-    .bind(columns.ats)
-    .bind(columns.types)
-    .bind(columns.client_ids)
-    .bind(columns.bodies)
-    .execute(&mut **tx)
-    .await
-    .map_err(StoreError::backend("appending events"))?;
+    sqlx::query(insert_events_sql!())
+        .bind(first.conversation_id.0)
+        .bind(columns.seqs)
+        .bind(columns.ats)
+        .bind(columns.types)
+        .bind(columns.client_ids)
+        .bind(columns.bodies)
+        .execute(&mut **tx)
+        .await
+        .map_err(StoreError::backend("appending events"))?;
     Ok(())
 }
 
@@ -223,18 +230,16 @@ impl PgStore {
         // The events, the conversation's row and the notification in one statement (one round
         // trip); PostgreSQL delivers the notification only when the transaction commits.
         let columns = EventColumns::of(&decision.events)?;
-        let (inserted, updated): (i64, i64) = sqlx::query_as(
-            "WITH appended AS ( \
-                 INSERT INTO events (conversation_id, seq, at, type, client_message_id, body) \
-                 SELECT $1, e.seq, e.at, e.type, e.client_message_id, e.body::json \
-                 FROM UNNEST($2::bigint[], $3::timestamptz[], $4::text[], $5::text[], $6::text[]) \
-                 AS e (seq, at, type, client_message_id, body) RETURNING 1), \
+        let (inserted, updated): (i64, i64) = sqlx::query_as(concat!(
+            "WITH appended AS (",
+            insert_events_sql!(),
+            " RETURNING 1), \
              moved AS ( \
                  UPDATE conversations SET phase = $7, agent_id = $8, waiting_since = $9, last_seq = $10, \
                  updated_at = $11 WHERE id = $1 RETURNING 1), \
              notified AS (SELECT pg_notify($12, $13)) \
-             SELECT (SELECT count(*) FROM appended), (SELECT count(*) FROM moved) FROM notified",
-        )
+             SELECT (SELECT count(*) FROM appended), (SELECT count(*) FROM moved) FROM notified"
+        ))
         .bind(id.0)
         .bind(columns.seqs)
         .bind(columns.ats)
