@@ -5,11 +5,11 @@
 //! It owns the shape of memory and the fold; deciding what to do with it is `turn`'s job.
 
 use baton_domain::{
-    ActionOutcome, AuthState, Awaiting, Channel, ConversationId, CustomerFacts, CustomerProfile, EscalationReason,
-    Event, EventKind, FallbackKind, HandoffId, HandoffRequester, IntentGuess, PhaseName, Priority, SecretKind,
-    SlotSource, Values,
+    ActionOutcome, AgentId, AuthState, Awaiting, Channel, ConversationId, CustomerFacts, CustomerProfile,
+    EscalationKind, EscalationReason, Event, EventKind, FallbackKind, HandoffId, HandoffRequester, IntentGuess,
+    PhaseName, Priority, SecretKind, SlotSource, TransferTarget, Values,
 };
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use time::OffsetDateTime;
 
@@ -118,6 +118,32 @@ pub struct HandoffRecord {
     pub package_version: u32,
     /// Sequence number of that version's `handoff_packaged` event; 0 before the first.
     pub package_seq: u64,
+    /// The queue routing placed it in, and its latest wait estimate.
+    pub queue: Option<String>,
+    pub wait_estimate_seconds: Option<u64>,
+    /// Agents who passed it on, oldest first.
+    pub transfers: Vec<TransferRecord>,
+    /// Tickets that carry it (after hours, nobody available, a callback).
+    pub tickets: Vec<String>,
+}
+
+/// One transfer of a handoff by an agent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct TransferRecord {
+    pub seq: u64,
+    pub from_agent: AgentId,
+    pub from_name: Option<String>,
+    pub target: TransferTarget,
+    pub note: Option<String>,
+}
+
+/// The end of a human stretch: who handed the conversation back, when, and their note.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct HandBackRecord {
+    pub seq: u64,
+    pub agent_id: AgentId,
+    pub agent_name: Option<String>,
+    pub note: Option<String>,
 }
 
 /// A secret the customer typed, hidden before it was stored.
@@ -167,6 +193,13 @@ pub struct Memory {
     pub hidden: Vec<HiddenSecret>,
     /// Handoffs to a person, oldest first.
     pub handoffs: Vec<HandoffRecord>,
+    /// The latest hand-back to the bot, with the agent's note.
+    pub handed_back: Option<HandBackRecord>,
+    /// Reasons a person already dealt with in this bot stretch (the hand-back's handoff): the
+    /// bot does not escalate again for them until the next handoff.
+    pub handled_reasons: Vec<EscalationKind>,
+    /// Handoffs that came after a hand-back, per reason: the bot bounced the customer back.
+    pub bounce_backs: BTreeMap<EscalationKind, u32>,
     pub position: Position,
     pub phase: PhaseName,
     /// The bot said hello.
@@ -204,6 +237,9 @@ impl Memory {
             verification_failures: Vec::new(),
             hidden: Vec::new(),
             handoffs: Vec::new(),
+            handed_back: None,
+            handled_reasons: Vec::new(),
+            bounce_backs: BTreeMap::new(),
             position: Position::default(),
             phase: PhaseName::Bot,
             greeted: false,
@@ -267,20 +303,88 @@ impl Memory {
                 reasons,
                 priority,
                 reason,
-            } => self.handoffs.push(HandoffRecord {
-                id: handoff_id.unwrap_or(HandoffId {
-                    conversation_id: self.conversation_id,
+            } => {
+                if self.handed_back.is_some() {
+                    for reason in reasons {
+                        *self.bounce_backs.entry(reason.kind).or_default() += 1;
+                    }
+                }
+                self.handled_reasons.clear();
+                self.handoffs.push(HandoffRecord {
+                    id: handoff_id.unwrap_or(HandoffId {
+                        conversation_id: self.conversation_id,
+                        seq,
+                    }),
                     seq,
-                }),
-                seq,
-                at,
-                requested_by: *requested_by,
-                reasons: reasons.clone(),
-                priority: *priority,
-                note: reason.clone(),
-                package_version: 0,
-                package_seq: 0,
-            }),
+                    at,
+                    requested_by: *requested_by,
+                    reasons: reasons.clone(),
+                    priority: *priority,
+                    note: reason.clone(),
+                    package_version: 0,
+                    package_seq: 0,
+                    queue: None,
+                    wait_estimate_seconds: None,
+                    transfers: Vec::new(),
+                    tickets: Vec::new(),
+                })
+            }
+            EventKind::HandoffQueued {
+                handoff_id,
+                queue,
+                wait_estimate_seconds,
+                ..
+            } => {
+                if let Some(handoff) = self.handoffs.iter_mut().find(|h| &h.id == handoff_id) {
+                    handoff.queue = Some(queue.clone());
+                    handoff.wait_estimate_seconds = *wait_estimate_seconds;
+                }
+            }
+            EventKind::OfferMade { .. } | EventKind::OfferEnded { .. } => {}
+            EventKind::TicketOpened {
+                handoff_id, ticket_id, ..
+            } => {
+                if let Some(handoff) = self.handoffs.iter_mut().find(|h| &h.id == handoff_id) {
+                    handoff.tickets.push(ticket_id.clone());
+                }
+                self.ticket = Some(TicketRef {
+                    id: ticket_id.clone(),
+                    status: "open".into(),
+                });
+            }
+            EventKind::Transferred {
+                handoff_id,
+                from_agent,
+                from_name,
+                target,
+                note,
+            } => {
+                if let Some(handoff) = self.handoffs.iter_mut().find(|h| &h.id == handoff_id) {
+                    handoff.transfers.push(TransferRecord {
+                        seq,
+                        from_agent: *from_agent,
+                        from_name: from_name.clone(),
+                        target: target.clone(),
+                        note: note.clone(),
+                    });
+                }
+            }
+            EventKind::HandedBack {
+                agent_id,
+                agent_name,
+                note,
+            } => {
+                self.handled_reasons = self
+                    .current_handoff()
+                    .map(|h| h.reasons.iter().map(|r| r.kind).collect())
+                    .unwrap_or_default();
+                self.handed_back = Some(HandBackRecord {
+                    seq,
+                    agent_id: *agent_id,
+                    agent_name: agent_name.clone(),
+                    note: note.clone(),
+                });
+            }
             EventKind::HandoffPackaged {
                 handoff_id, version, ..
             } => {

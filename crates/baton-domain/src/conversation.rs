@@ -13,6 +13,7 @@ use crate::bot::Suggestion;
 use crate::event::{Event, EventKind, HandoffRequester};
 use crate::handoff::{Escalation, HandoffId};
 use crate::ids::{AgentId, ConversationId};
+use crate::routing::TransferTarget;
 use crate::text::{Channel, ClientMessageId, CustomerProfile, Language, MessageText};
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -192,11 +193,31 @@ pub enum Command {
         package: serde_json::Value,
         acknowledgment: Option<MessageText>,
     },
+    /// Routing's records (queue placement, offers, tickets), with a line for the customer.
+    /// An offer is accepted only while the customer waits (a race with an accept loses); the
+    /// records and the line in any open phase.
+    RecordRouting {
+        records: Vec<EventKind>,
+        note: Option<MessageText>,
+        suggestions: Vec<Suggestion>,
+    },
     Accept {
         agent_id: AgentId,
+        /// Milliseconds since the wait began, when known (recorded with the assignment).
+        waited_ms: Option<u64>,
+    },
+    /// The owning agent passes the conversation to a queue or an agent: it waits again.
+    Transfer {
+        agent_id: AgentId,
+        agent_name: Option<String>,
+        handoff_id: HandoffId,
+        target: TransferTarget,
+        note: Option<String>,
     },
     HandBack {
         agent_id: AgentId,
+        agent_name: Option<String>,
+        note: Option<String>,
     },
     Resolve {
         by: Resolver,
@@ -226,7 +247,9 @@ impl Command {
             Command::PostSystemNote { .. } => "post a system note",
             Command::RequestHandoff { .. } => "request a human",
             Command::RecordHandoffPackage { .. } => "record a context package",
+            Command::RecordRouting { .. } => "record routing",
             Command::Accept { .. } => "accept",
+            Command::Transfer { .. } => "transfer",
             Command::HandBack { .. } => "hand back to the bot",
             Command::Resolve { .. } => "resolve",
             Command::Abandon => "abandon",
@@ -274,6 +297,8 @@ pub enum Rejection {
     NotAllowed { phase: PhaseName, command: &'static str },
     #[error("a bot turn may record only the bot's own work, not `{0}`")]
     NotABotRecord(&'static str),
+    #[error("routing may record only queue placements, offers and tickets, not `{0}`")]
+    NotARoutingRecord(&'static str),
     #[error("handoff {0} is not one of this conversation's")]
     UnknownHandoff(HandoffId),
 }
@@ -410,7 +435,28 @@ impl ConversationState {
                     client_message_id,
                 }]
             }
-            Command::PostSystemNote { text } => vec![EventKind::SystemNote { text }],
+            Command::PostSystemNote { text } => vec![EventKind::SystemNote {
+                text,
+                suggestions: Vec::new(),
+            }],
+            Command::RecordRouting {
+                records,
+                note,
+                suggestions,
+            } => {
+                if let Some(bad) = records.iter().find(|r| !r.is_routing_record()) {
+                    return Err(Rejection::NotARoutingRecord(bad.type_name()));
+                }
+                let offers = records.iter().any(|r| matches!(r, EventKind::OfferMade { .. }));
+                if offers && phase != Phase::WaitingForAgent {
+                    return Err(not_allowed);
+                }
+                let mut kinds = records;
+                if let Some(text) = note {
+                    kinds.push(EventKind::SystemNote { text, suggestions });
+                }
+                kinds
+            }
             Command::RequestHandoff {
                 requested_by,
                 escalation,
@@ -438,20 +484,59 @@ impl ConversationState {
                     package,
                 }];
                 if let (Some(text), Phase::WaitingForAgent) = (acknowledgment, &phase) {
-                    kinds.push(EventKind::SystemNote { text });
+                    kinds.push(EventKind::SystemNote {
+                        text,
+                        suggestions: Vec::new(),
+                    });
                 }
                 kinds
             }
-            Command::Accept { agent_id } => match phase {
+            Command::Accept { agent_id, waited_ms } => match phase {
                 Phase::WaitingForAgent => vec![
-                    EventKind::Assigned { agent_id },
+                    EventKind::Assigned { agent_id, waited_ms },
                     phase_change(Phase::WithAgent { agent_id }),
                 ],
                 _ => return Err(not_allowed),
             },
-            Command::HandBack { agent_id } => match phase {
+            Command::Transfer {
+                agent_id,
+                agent_name,
+                handoff_id,
+                target,
+                note,
+            } => match phase {
                 Phase::WithAgent { agent_id: owner } if owner == agent_id => {
-                    vec![phase_change(Phase::HandedBack)]
+                    if handoff_id.conversation_id != self.id || handoff_id.seq > self.last_seq {
+                        return Err(Rejection::UnknownHandoff(handoff_id));
+                    }
+                    vec![
+                        EventKind::Transferred {
+                            handoff_id,
+                            from_agent: agent_id,
+                            from_name: agent_name,
+                            target,
+                            note,
+                        },
+                        phase_change(Phase::WaitingForAgent),
+                    ]
+                }
+                Phase::WithAgent { .. } => return Err(Rejection::NotOwningAgent { agent_id, phase: name }),
+                _ => return Err(not_allowed),
+            },
+            Command::HandBack {
+                agent_id,
+                agent_name,
+                note,
+            } => match phase {
+                Phase::WithAgent { agent_id: owner } if owner == agent_id => {
+                    vec![
+                        EventKind::HandedBack {
+                            agent_id,
+                            agent_name,
+                            note,
+                        },
+                        phase_change(Phase::HandedBack),
+                    ]
                 }
                 Phase::WithAgent { .. } => return Err(Rejection::NotOwningAgent { agent_id, phase: name }),
                 _ => return Err(not_allowed),
@@ -499,7 +584,7 @@ impl ConversationState {
     pub fn apply(&mut self, event: &Event) {
         self.last_seq = event.seq;
         match &event.kind {
-            EventKind::Assigned { agent_id } => self.phase = Phase::WithAgent { agent_id: *agent_id },
+            EventKind::Assigned { agent_id, .. } => self.phase = Phase::WithAgent { agent_id: *agent_id },
             EventKind::PhaseChanged { to, .. } => {
                 let agent_id = if *to == PhaseName::WithAgent {
                     self.phase.agent_id()

@@ -12,6 +12,7 @@ use crate::conversation::PhaseName;
 use crate::handoff::{EscalationReason, HandoffId, Priority};
 use crate::ids::{AgentId, ConversationId};
 use crate::masking::SecretKind;
+use crate::routing::{FollowUp, OfferOutcome, TransferTarget};
 use crate::text::{Channel, ClientMessageId, CustomerProfile, Language, MessageText};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -115,9 +116,12 @@ pub enum EventKind {
         text: MessageText,
         client_message_id: ClientMessageId,
     },
-    /// A note from Baton itself (narration, markers); never typed by a person.
+    /// A note from Baton itself (narration, markers); never typed by a person. It may carry
+    /// quick replies (the callback offer's buttons).
     SystemNote {
         text: MessageText,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        suggestions: Vec<Suggestion>,
     },
     /// Someone asked for a human: the handoff starts. `reasons` say why, each with the
     /// messages that show it; `reason` is the customer's own words, when they gave some.
@@ -146,6 +150,10 @@ pub enum EventKind {
     /// An agent now owns the conversation.
     Assigned {
         agent_id: AgentId,
+        /// Milliseconds from the start of the wait (the handoff, or the transfer) to this
+        /// accept; absent where the wait's start is unknown.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        waited_ms: Option<u64>,
     },
     PhaseChanged {
         from: PhaseName,
@@ -207,6 +215,61 @@ pub enum EventKind {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         customer: Option<CustomerFacts>,
     },
+    /// Routing placed the waiting handoff in a queue (again, when the estimate changed).
+    /// Agents only.
+    HandoffQueued {
+        handoff_id: HandoffId,
+        queue: String,
+        /// The priority it waits with: the escalation's, raised by tier and mood.
+        priority: Priority,
+        /// 1 for the next to be served among those the same agents serve.
+        position: u32,
+        /// Seconds until an agent takes it; absent when nobody on duty can serve it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        wait_estimate_seconds: Option<u64>,
+    },
+    /// The handoff was offered to one agent, who may accept until `expires_at`. Agents only.
+    OfferMade {
+        handoff_id: HandoffId,
+        agent_id: AgentId,
+        #[serde(with = "time::serde::rfc3339")]
+        expires_at: OffsetDateTime,
+        /// Milliseconds from the start of the wait to this offer.
+        after_ms: u64,
+    },
+    /// An offer ended without an accept. Agents only.
+    OfferEnded {
+        handoff_id: HandoffId,
+        agent_id: AgentId,
+        outcome: OfferOutcome,
+    },
+    /// A ticket carries the case (with its context package) to the team. Agents only.
+    TicketOpened {
+        handoff_id: HandoffId,
+        ticket_id: String,
+        reason: FollowUp,
+    },
+    /// The owning agent passed the conversation to a queue or an agent; it waits again.
+    /// Agents only.
+    Transferred {
+        handoff_id: HandoffId,
+        from_agent: AgentId,
+        /// Their name when they transferred, for the next agent's brief.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        from_name: Option<String>,
+        target: TransferTarget,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        note: Option<String>,
+    },
+    /// The agent ended the human stretch and gave the conversation back to the bot, with a
+    /// note for it and the next agent. Agents only.
+    HandedBack {
+        agent_id: AgentId,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        agent_name: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        note: Option<String>,
+    },
     /// The dialogue's position: the flow under way and what the bot waits for.
     DialogueMoved {
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -247,13 +310,36 @@ impl EventKind {
             EventKind::ArticleFeedback { .. } => "article_feedback",
             EventKind::IdentityChanged { .. } => "identity_changed",
             EventKind::DialogueMoved { .. } => "dialogue_moved",
+            EventKind::HandoffQueued { .. } => "handoff_queued",
+            EventKind::OfferMade { .. } => "offer_made",
+            EventKind::OfferEnded { .. } => "offer_ended",
+            EventKind::TicketOpened { .. } => "ticket_opened",
+            EventKind::Transferred { .. } => "transferred",
+            EventKind::HandedBack { .. } => "handed_back",
         }
     }
 
     /// What the customer's own client is shown: the conversation itself (messages, notes,
     /// handoff and phase), not the bot's internal records (analysis, identity, actions).
     pub fn is_customer_visible(&self) -> bool {
-        !self.is_bot_record() && !matches!(self, EventKind::HandoffPackaged { .. })
+        !self.is_bot_record()
+            && !self.is_routing_record()
+            && !matches!(
+                self,
+                EventKind::HandoffPackaged { .. } | EventKind::Transferred { .. } | EventKind::HandedBack { .. }
+            )
+    }
+
+    /// True for routing's own records (queue placement, offers, tickets): what
+    /// [`crate::Command::RecordRouting`] may write.
+    pub fn is_routing_record(&self) -> bool {
+        matches!(
+            self,
+            EventKind::HandoffQueued { .. }
+                | EventKind::OfferMade { .. }
+                | EventKind::OfferEnded { .. }
+                | EventKind::TicketOpened { .. }
+        )
     }
 
     /// True for the records of the bot's own work (analysis, slots, actions, articles,

@@ -12,6 +12,7 @@ pub mod event;
 pub mod handoff;
 pub mod ids;
 pub mod masking;
+pub mod routing;
 pub mod text;
 
 pub use bot::{
@@ -23,4 +24,5 @@ pub use event::{Event, EventKind, HandoffRequester};
 pub use handoff::{BadHandoffId, Escalation, EscalationKind, EscalationReason, HandoffId, Priority};
 pub use ids::{AgentId, ConversationId};
 pub use masking::SecretKind;
+pub use routing::{FollowUp, OfferOutcome, TransferTarget};
 pub use text::{Channel, ClientMessageId, CustomerProfile, InputError, Language, MessageText};

@@ -154,6 +154,7 @@ fn benches(c: &mut Criterion) {
                     snapshot: &snapshot,
                     version: 1,
                     now: datetime!(2026-03-05 10:00 UTC),
+                    wait_estimate_seconds: Some(240),
                 },
                 &config,
             );

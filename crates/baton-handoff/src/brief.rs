@@ -58,6 +58,17 @@ pub fn lines(package: &ContextPackage, memory: &Memory, language: &str, config: 
     {
         out.push(line(&t.brief_next, next.text.clone()));
     }
+    // What the last agent said when passing it on: the reason it is here now.
+    let transfer_note = package.routing.transfers.iter().rev().find_map(|t| {
+        let note = t.note.as_deref()?;
+        Some(format!(
+            "{}: {note}",
+            t.from_agent_name.as_deref().unwrap_or(&t.from_agent)
+        ))
+    });
+    if let Some(note) = transfer_note.or_else(|| package.routing.hand_back_note.clone()) {
+        out.push(line(&t.brief_note, note));
+    }
     out
 }
 

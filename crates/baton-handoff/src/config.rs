@@ -139,6 +139,16 @@ pub struct OpenerConfig {
     pub question: Localized,
 }
 
+fn default_brief_note() -> Localized {
+    Localized(
+        [
+            ("en".to_owned(), "Note from {value}".to_owned()),
+            ("es".to_owned(), "Nota de {value}".to_owned()),
+        ]
+        .into(),
+    )
+}
+
 /// Fixed words of the brief, the opener and the acknowledgment.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -150,6 +160,9 @@ pub struct Texts {
     pub brief_sentiment: Localized,
     pub brief_tried: Localized,
     pub brief_next: Localized,
+    /// The note of the agent who transferred the conversation, or handed it back before.
+    #[serde(default = "default_brief_note")]
+    pub brief_note: Localized,
     /// `{method}` verified.
     pub verified: Localized,
     pub not_verified: Localized,

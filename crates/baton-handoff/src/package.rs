@@ -16,7 +16,7 @@ use crate::config::HandoffConfig;
 use baton_dialogue::memory::HandoffRecord;
 use baton_dialogue::Memory;
 use baton_domain::{
-    ActionOutcome, AuthState, EscalationKind, Event, EventKind, HandoffRequester, Priority, SlotSource,
+    ActionOutcome, AuthState, EscalationKind, Event, EventKind, HandoffRequester, Priority, SlotSource, TransferTarget,
     VerificationMethod,
 };
 use schemars::JsonSchema;
@@ -329,8 +329,37 @@ pub struct Routing {
     /// The language the agent must speak with the customer.
     pub language: String,
     pub channel: String,
-    /// Estimated wait in seconds; absent until routing estimates it.
+    /// Estimated wait in seconds, from the queue position, the agents on duty and recent
+    /// handle times; absent when nobody on duty can serve it (or routing is off).
     pub wait_estimate_seconds: Option<u64>,
+    /// Agents who passed the conversation on, oldest first, each with their note.
+    #[serde(default)]
+    pub transfers: Vec<TransferFacts>,
+    /// Earlier handoffs of this conversation that came back to the bot, per reason: how often
+    /// the customer bounced back.
+    #[serde(default)]
+    pub bounce_backs: BTreeMap<String, u32>,
+    /// The note of the agent who last handed the conversation back to the bot, after their
+    /// name ("Nina: refund done by hand").
+    #[serde(default)]
+    pub hand_back_note: Option<String>,
+}
+
+/// One transfer: from whom, to where, and why.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TransferFacts {
+    /// The agent who transferred: their id and name.
+    pub from_agent: String,
+    #[serde(default)]
+    pub from_agent_name: Option<String>,
+    /// `queue` or `agent`.
+    pub to_kind: String,
+    /// The queue's name or the agent's id.
+    pub to: String,
+    pub note: Option<String>,
+    /// When (RFC 3339).
+    pub at: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -403,6 +432,8 @@ pub struct PackageInput<'a> {
     pub snapshot: &'a Snapshot,
     pub version: u32,
     pub now: OffsetDateTime,
+    /// Routing's estimate of the wait, when it has one.
+    pub wait_estimate_seconds: Option<u64>,
 }
 
 /// The JSON Schema of [`ContextPackage`] (draft 2020-12).
@@ -543,7 +574,43 @@ pub fn build(input: PackageInput<'_>, config: &HandoffConfig) -> ContextPackage 
             skills: queue.skills.clone(),
             language,
             channel: memory.channel.as_str().to_owned(),
-            wait_estimate_seconds: None,
+            wait_estimate_seconds: input.wait_estimate_seconds,
+            transfers: input
+                .handoff
+                .transfers
+                .iter()
+                .map(|t| TransferFacts {
+                    from_agent: t.from_agent.to_string(),
+                    from_agent_name: t.from_name.clone(),
+                    to_kind: match &t.target {
+                        TransferTarget::Queue { .. } => "queue".into(),
+                        TransferTarget::Agent { .. } => "agent".into(),
+                    },
+                    to: match &t.target {
+                        TransferTarget::Queue { queue } => queue.clone(),
+                        TransferTarget::Agent { agent_id } => agent_id.to_string(),
+                    },
+                    note: t.note.clone(),
+                    at: input
+                        .events
+                        .iter()
+                        .find(|e| e.seq == t.seq)
+                        .map(|e| rfc3339(e.at))
+                        .unwrap_or_default(),
+                })
+                .collect(),
+            bounce_backs: memory
+                .bounce_backs
+                .iter()
+                .map(|(kind, count)| (kind.as_str().to_owned(), *count))
+                .collect(),
+            hand_back_note: memory.handed_back.as_ref().and_then(|h| {
+                let note = h.note.as_deref()?;
+                Some(match &h.agent_name {
+                    Some(name) => format!("{name}: {note}"),
+                    None => note.to_owned(),
+                })
+            }),
         },
         degraded: input.snapshot.degraded.clone(),
     };
@@ -672,13 +739,20 @@ fn identity(input: &PackageInput<'_>) -> Identity {
     }
 }
 
-/// The queue: one that serves the reasons (compliance to specialists), else the customer's
-/// tier, else the intent, else the default.
+/// The queue: the one an agent transferred it to, else one that serves the reasons
+/// (compliance to specialists), else the customer's tier, else the intent, else the default.
 pub fn route<'c>(
     memory: &Memory,
     handoff: &HandoffRecord,
     config: &'c HandoffConfig,
 ) -> &'c crate::config::QueueConfig {
+    let transferred = handoff.transfers.iter().rev().find_map(|t| match &t.target {
+        TransferTarget::Queue { queue } => config.queue(queue),
+        TransferTarget::Agent { .. } => None,
+    });
+    if let Some(queue) = transferred {
+        return queue;
+    }
     let kinds: Vec<EscalationKind> = handoff.reasons.iter().map(|r| r.kind).collect();
     let tier = memory.customer.as_ref().map(|c| c.tier.as_str());
     let intent = memory.current_intent.as_ref().map(|i| i.intent.as_str());
@@ -720,7 +794,7 @@ fn transcript(events: &[Event], limit: usize) -> (Vec<TranscriptLine>, u32) {
                 EventKind::CustomerMessage { text, .. } => (Speaker::Customer, text),
                 EventKind::BotMessage { text, .. } => (Speaker::Bot, text),
                 EventKind::AgentMessage { text, .. } => (Speaker::Agent, text),
-                EventKind::SystemNote { text } => (Speaker::System, text),
+                EventKind::SystemNote { text, .. } => (Speaker::System, text),
                 _ => return None,
             };
             Some(TranscriptLine {

@@ -85,7 +85,7 @@ impl EscalationPolicy {
         if let Some(reason) = self.repeated_intent(memory, message) {
             reasons.push(reason);
         }
-        reasons
+        not_yet_handled(memory, reasons)
     }
 
     /// Reasons the bot's turn gives: `before` is memory before the turn's records, `after`
@@ -181,7 +181,7 @@ impl EscalationPolicy {
                 );
             }
         }
-        reasons
+        not_yet_handled(after, reasons)
     }
 
     /// The handoff's reasons and the priority they give (the highest of theirs).
@@ -338,4 +338,14 @@ fn outcome_word(outcome: ActionOutcome) -> &'static str {
         ActionOutcome::Failed => "failed",
         _ => "could not run",
     }
+}
+
+/// Drops the reasons a person already dealt with in this bot stretch (the agent handed the
+/// conversation back after handling them), so the bot does not loop straight back into the
+/// same escalation; a customer who asks for a person again is always heard.
+fn not_yet_handled(memory: &Memory, mut reasons: Vec<EscalationReason>) -> Vec<EscalationReason> {
+    if memory.phase == baton_domain::PhaseName::HandedBack {
+        reasons.retain(|r| r.kind == EscalationKind::Explicit || !memory.handled_reasons.contains(&r.kind));
+    }
+    reasons
 }

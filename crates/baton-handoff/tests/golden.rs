@@ -414,6 +414,7 @@ fn package_of(script: &Script, snapshot: &Snapshot, config: &baton_handoff::Hand
             snapshot,
             version: 1,
             now: script.now,
+            wait_estimate_seconds: Some(240),
         },
         config,
     )

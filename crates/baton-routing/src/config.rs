@@ -71,7 +71,7 @@ pub struct PriorityRules {
     /// Steps up per account tier (`vip = 1`).
     pub tiers: BTreeMap<String, u64>,
     /// A customer whose mood fell to this (or below) goes one step up.
-    pub negative_mood: f64,
+    pub negative_mood: f32,
     /// One step up for every this many minutes waited, so no class starves (0: never).
     pub age_step_minutes: u64,
 }

@@ -32,7 +32,7 @@ pub enum Cue {
     AskContact,
     /// A long wait: offer a callback or an email instead (`{wait}`).
     CallbackOffer,
-    /// An agent passed the conversation on (`{target}`).
+    /// An agent passed the conversation on (`{agent}` or `{team}`).
     Transferred,
     /// The agent handed the conversation back to the bot.
     HandedBack,

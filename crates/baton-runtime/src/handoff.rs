@@ -156,9 +156,10 @@ pub fn due(memory: &Memory, max_versions: u32) -> Option<&HandoffRecord> {
     let handoff = memory.current_handoff()?;
     let open = !matches!(memory.phase, PhaseName::Resolved | PhaseName::Abandoned);
     let first = handoff.package_version == 0 && open;
+    let transferred_since = handoff.transfers.last().is_some_and(|t| t.seq > handoff.package_seq);
     let update = memory.phase == PhaseName::WaitingForAgent
         && handoff.package_version > 0
         && handoff.package_version < max_versions
-        && memory.last_customer_seq > handoff.package_seq;
+        && (memory.last_customer_seq > handoff.package_seq || transferred_since);
     (first || update).then_some(handoff)
 }

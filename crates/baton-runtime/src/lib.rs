@@ -14,6 +14,7 @@
 pub mod actions;
 mod analysis;
 pub mod handoff;
+pub mod router;
 
 use baton_connectors::Connectors;
 use baton_dialogue::memory::HandoffRecord;
@@ -133,6 +134,8 @@ pub struct Bot {
     clock: AtomicU64,
     /// This worker, as the holder of the work it claims in the store.
     instance: uuid::Uuid,
+    /// Routing, for the wait estimate in the package (absent when routing is off).
+    router: std::sync::OnceLock<Arc<router::Router>>,
 }
 
 /// How long a claim on picked-up work lasts: a turn with slow connectors fits in it; after it,
@@ -217,7 +220,13 @@ impl Bot {
             packaging: Mutex::new(HashSet::new()),
             clock: AtomicU64::new(0),
             instance: uuid::Uuid::new_v4(),
+            router: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Gives the bot the router whose wait estimate its packages carry.
+    pub fn attach_router(&self, router: Arc<router::Router>) {
+        let _ = self.router.set(router);
     }
 
     /// Claims the pick-up of `id` as its log stands at `last_seq`, so that of several
@@ -540,6 +549,7 @@ impl Bot {
                 snapshot: &snapshot,
                 version,
                 now,
+                wait_estimate_seconds: self.router.get().and_then(|r| r.estimate_for(memory)),
             },
             config,
         );

@@ -25,6 +25,60 @@ pub enum BotSetupError {
     DialogueWithoutNlu,
     #[error(transparent)]
     Handoff(#[from] baton_handoff::HandoffConfigError),
+    #[error(transparent)]
+    Routing(#[from] baton_routing::RoutingConfigError),
+}
+
+/// The routing configuration checked against the handoff's queues and languages; `None`
+/// without a `[routing]` section (handoffs wait in one list agents pull from).
+pub fn routing(config: &Config) -> Result<Option<baton_routing::Routing>, BotSetupError> {
+    let Some(routing) = &config.routing else {
+        return Ok(None);
+    };
+    let handoff = handoff_config(config)?;
+    let queues: Vec<baton_routing::config::QueueSkills> = handoff
+        .queues
+        .iter()
+        .map(|q| baton_routing::config::QueueSkills {
+            name: q.name.clone(),
+            skills: q.skills.clone(),
+        })
+        .collect();
+    // The handoff's default language first: it is routing's default too.
+    let mut languages = vec![handoff.default_language.clone()];
+    languages.extend(
+        handoff
+            .languages
+            .iter()
+            .filter(|l| **l != handoff.default_language)
+            .cloned(),
+    );
+    Ok(Some(routing.clone().check(&queues, &languages)?))
+}
+
+fn handoff_config(config: &Config) -> Result<baton_handoff::HandoffConfig, BotSetupError> {
+    Ok(match &config.handoff {
+        Some(handoff) => handoff.clone(),
+        None => baton_handoff::HandoffConfig::demo()?,
+    })
+}
+
+/// The router of a checked routing configuration, on `store`, announcing on `hub`; tickets go
+/// through the configured ticketing connector.
+pub fn router(
+    config: &Config,
+    routing: baton_routing::Routing,
+    store: Arc<dyn baton_store::Store>,
+    hub: Arc<Hub>,
+) -> Result<Arc<baton_runtime::router::Router>, BotSetupError> {
+    let connectors = baton_connectors::Connectors::from_config(&config.connectors)?;
+    Ok(baton_runtime::router::Router::new(
+        store,
+        hub,
+        Arc::new(routing),
+        Arc::new(handoff_config(config)?),
+        connectors.tickets,
+    ))
 }
 
 impl Announce for Hub {
@@ -51,10 +105,7 @@ pub fn bot_parts(config: &Config, knowledge_dir: Option<&Path>) -> Result<Option
     intents.dedup();
     let languages: Vec<&str> = nlu.languages.iter().map(String::as_str).collect();
     dialogue.validate(&languages, &intents, baton_runtime::actions::ACTIONS)?;
-    let handoff = match &config.handoff {
-        Some(handoff) => handoff.clone(),
-        None => baton_handoff::HandoffConfig::demo()?,
-    };
+    let handoff = handoff_config(config)?;
     handoff.validate(&intents, baton_runtime::actions::ACTIONS)?;
     let connectors = baton_connectors::Connectors::from_config(&config.connectors)?;
     let knowledge = match knowledge_dir.or(config.knowledge.dir.as_deref()) {

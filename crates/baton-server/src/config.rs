@@ -15,7 +15,9 @@ pub const DEMO_CONFIG: &str = concat!(
     "\n",
     include_str!("../../baton-dialogue/demo/dialogue.toml"),
     "\n",
-    include_str!("../../baton-handoff/demo/handoff.toml")
+    include_str!("../../baton-handoff/demo/handoff.toml"),
+    "\n",
+    include_str!("../../baton-routing/demo/routing.toml")
 );
 
 /// Why a configuration was refused.
@@ -50,6 +52,10 @@ pub struct Config {
     pub connectors: baton_connectors::ConnectorsConfig,
     #[serde(default)]
     pub knowledge: KnowledgeSection,
+    /// Who serves which queue, when, and what waiting customers are told; without it, handoffs
+    /// wait in one list that agents pull from.
+    #[serde(default)]
+    pub routing: Option<baton_routing::RoutingConfig>,
 }
 
 /// The knowledge base: the bundled demo articles, or a folder of markdown articles.

@@ -50,6 +50,8 @@ pub struct AppState {
     pub limits: Arc<limits::Limiters>,
     /// The bot worker; `None` when the configuration has no dialogue.
     pub bot: Option<Arc<baton_runtime::Bot>>,
+    /// Routing (queues, presence, offers, narration); `None` without a `[routing]` section.
+    pub router: Option<Arc<baton_runtime::router::Router>>,
     shutdown: watch::Receiver<bool>,
     open_streams: Arc<AtomicUsize>,
     /// Agent sessions ended (logout): streams opened with them close.
@@ -67,6 +69,7 @@ impl AppState {
                     e.kind,
                     EventKind::CustomerMessage { .. }
                         | EventKind::HandoffRequested { .. }
+                        | EventKind::Transferred { .. }
                         | EventKind::PhaseChanged {
                             to: PhaseName::HandedBack,
                             ..
@@ -147,6 +150,7 @@ impl Baton {
             config: Arc::new(config),
             limits,
             bot,
+            router: None,
             shutdown: shutdown_rx,
             open_streams: Arc::new(AtomicUsize::new(0)),
             ended_sessions: broadcast::channel(64).0,
@@ -156,6 +160,16 @@ impl Baton {
 
     pub fn state(&self) -> &AppState {
         &self.state
+    }
+
+    /// Routes handoffs with `router` (started with the server, fed by its hub); the bot's
+    /// packages carry its wait estimate.
+    pub fn with_router(mut self, router: Option<Arc<baton_runtime::router::Router>>) -> Self {
+        if let (Some(bot), Some(router)) = (&self.state.bot, &router) {
+            bot.attach_router(router.clone());
+        }
+        self.state.router = router;
+        self
     }
 
     /// The whole HTTP application.
@@ -222,6 +236,22 @@ impl Baton {
                 )))
             }
         };
+        // Routing learns every event the hub carries (this instance's and, through the relay,
+        // the others'), and runs its timers.
+        let routing = state.router.clone().map(|router| {
+            let mut events = state.hub.subscribe_all();
+            let board = router.start();
+            let feed = tokio::spawn(async move {
+                loop {
+                    match events.recv().await {
+                        Ok(event) => router.observe(std::slice::from_ref(&*event)),
+                        Err(broadcast::error::RecvError::Lagged(_)) => router.reload().await,
+                        Err(broadcast::error::RecvError::Closed) => return,
+                    }
+                }
+            });
+            (board, feed)
+        });
         // hyper's own connection loop rather than `axum::serve`, for the header-read timeout:
         // a client that trickles its headers (slowloris) is disconnected.
         let mut builder = hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
@@ -269,6 +299,10 @@ impl Baton {
         sweeper.abort();
         if let Some(relay) = relay {
             relay.abort();
+        }
+        if let Some((board, feed)) = routing {
+            board.abort();
+            feed.abort();
         }
         let deadline = tokio::time::Instant::now() + grace;
         while state.open_streams() > 0 && tokio::time::Instant::now() < deadline {

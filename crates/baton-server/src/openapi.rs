@@ -1,7 +1,7 @@
 //! The OpenAPI 3.1 document, generated from the handlers' annotations so that it describes
 //! what the server really accepts.
 
-use crate::api::{agents, conversations, handoffs, health};
+use crate::api::{agents, conversations, handoffs, health, routing};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
@@ -21,6 +21,8 @@ use utoipa::{Modify, OpenApi};
         handoffs::package_schema,
         conversations::request_handoff,
         conversations::accept,
+        routing::decline,
+        routing::transfer,
         conversations::hand_back,
         conversations::resolve,
         agents::login,
@@ -28,6 +30,8 @@ use utoipa::{Modify, OpenApi};
         agents::me,
         agents::my_conversations,
         agents::queue,
+        routing::set_presence,
+        routing::team,
     ),
     modifiers(&BearerAuth),
     tags(

@@ -6,10 +6,14 @@
 //! The stream tracks the last sequence number it sent and fills any gap from the store, so a
 //! client that reconnects with the last `seq` it saw loses nothing and sees nothing twice.
 //!
-//! `GET /api/v1/agents/ws` streams queue changes and the events of the agent's conversations.
+//! `GET /api/v1/agents/ws` streams queue changes, the events of the agent's conversations, and
+//! with routing on, the offers made to the agent (`offer`, `offer_ended`). While it is open
+//! the agent is online; the agent may send `{"type":"presence","status":"away"}` (or
+//! `online`, `offline`) and is answered with a `presence` frame.
 
 use crate::api::agents::{queue_view, QueueView};
 use crate::api::conversations::{check_client_message_id, check_resume_point, message_command};
+use crate::api::routing::{agent_ref, AgentAvailability, PresenceStatus};
 use crate::api::ConversationView;
 use crate::auth::{authorize_conversation, AgentCaller, Caller, SessionHash};
 use crate::extract::{parse_json_text, ApiQuery, ConversationPath};
@@ -19,7 +23,9 @@ use crate::AppState;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
 use axum::response::Response;
-use baton_domain::{AgentId, ClientMessageId, ConversationId, Event, EventKind, MessageText, PhaseName};
+use baton_domain::{
+    AgentId, ClientMessageId, ConversationId, Event, EventKind, HandoffId, MessageText, OfferOutcome, PhaseName,
+};
 use baton_store::TokenHash;
 use futures_util::SinkExt;
 use serde::{Deserialize, Serialize};
@@ -104,6 +110,31 @@ enum ServerFrame<'a> {
         conversation_id: ConversationId,
         phase: PhaseName,
     },
+    /// A conversation is offered to this agent until `expires_at`: accept it with
+    /// `POST /api/v1/conversations/{id}/accept`, or decline it.
+    Offer {
+        conversation: &'a ConversationView,
+        handoff_id: HandoffId,
+        #[serde(with = "time::serde::rfc3339")]
+        expires_at: time::OffsetDateTime,
+    },
+    /// The offer ended without an accept (declined, expired, withdrawn).
+    OfferEnded {
+        conversation_id: ConversationId,
+        handoff_id: HandoffId,
+        outcome: OfferOutcome,
+    },
+    /// The agent's availability, after they changed it.
+    Presence {
+        availability: &'a AgentAvailability,
+    },
+}
+
+/// What an agent may send on their stream.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, tag = "type", rename_all = "snake_case")]
+enum AgentFrame {
+    Presence { status: PresenceStatus },
 }
 
 fn frame(f: &ServerFrame<'_>) -> Message {
@@ -476,8 +507,16 @@ pub async fn agent_stream(
         .open_stream(crate::auth::Caller::Agent(agent.clone()).rate_key(), ip)?;
     Ok(ws.on_upgrade(move |socket| async move {
         let _slot = slot;
+        let who = agent_ref(&agent);
+        let router = state.router.clone();
+        if let Some(router) = &router {
+            if let Err(e) = router.stream_opened(&who).await {
+                tracing::warn!(agent_id = %agent.id, error = %e, "routing could not bring the agent online");
+            }
+        }
         let mut stream = AgentStream {
             state,
+            agent: who,
             agent_id: agent.id,
             session,
             socket,
@@ -486,11 +525,15 @@ pub async fn agent_stream(
         if let Err(e) = stream.run().await {
             tracing::debug!(agent_id = %agent.id, error = %e, "agent stream ended with an error");
         }
+        if let Some(router) = &router {
+            router.stream_closed(agent.id);
+        }
     }))
 }
 
 struct AgentStream {
     state: AppState,
+    agent: baton_runtime::router::AgentRef,
     agent_id: AgentId,
     session: Option<TokenHash>,
     socket: WebSocket,
@@ -531,6 +574,7 @@ impl AgentStream {
                     liveness.heard();
                     match incoming {
                         None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return Ok(()),
+                        Some(Ok(Message::Text(text))) => self.handle_frame(&text).await?,
                         Some(Ok(_)) => {}
                     }
                 }
@@ -568,10 +612,91 @@ impl AgentStream {
         Ok(())
     }
 
+    /// A frame from the agent: a presence change (routing on), answered with their
+    /// availability, or an error frame saying what is wrong.
+    async fn handle_frame(&mut self, text: &str) -> Result<(), StreamError> {
+        let frame_in = match parse_json_text::<AgentFrame>(text) {
+            Ok(frame_in) => frame_in,
+            Err(e) => {
+                let problem = e.to_problem();
+                return Ok(self
+                    .socket
+                    .send(frame(&ServerFrame::Error {
+                        client_message_id: None,
+                        problem,
+                    }))
+                    .await?);
+            }
+        };
+        let AgentFrame::Presence { status } = frame_in;
+        let answer = match crate::api::routing::router(&self.state) {
+            Ok(router) => router
+                .set_presence(&self.agent, status.into())
+                .await
+                .map_err(ApiError::from),
+            Err(e) => Err(e),
+        };
+        match answer {
+            Ok(status) => {
+                let availability = AgentAvailability::from(status);
+                self.socket
+                    .send(frame(&ServerFrame::Presence {
+                        availability: &availability,
+                    }))
+                    .await?;
+            }
+            Err(e) => {
+                self.socket
+                    .send(frame(&ServerFrame::Error {
+                        client_message_id: None,
+                        problem: e.to_problem(),
+                    }))
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
     async fn on_event(&mut self, event: Arc<Event>) -> Result<(), StreamError> {
         let id = event.conversation_id;
         match &event.kind {
-            EventKind::Assigned { agent_id } if *agent_id == self.agent_id => {
+            EventKind::OfferMade {
+                handoff_id,
+                agent_id,
+                expires_at,
+                ..
+            } if *agent_id == self.agent_id => {
+                let record = self
+                    .state
+                    .store
+                    .conversation(id)
+                    .await
+                    .map_err(|e| StreamError::Store(e.into()))?;
+                if let Some(record) = record {
+                    let view = ConversationView::from(record);
+                    self.socket
+                        .send(frame(&ServerFrame::Offer {
+                            conversation: &view,
+                            handoff_id: *handoff_id,
+                            expires_at: *expires_at,
+                        }))
+                        .await?;
+                }
+            }
+            EventKind::OfferEnded {
+                handoff_id,
+                agent_id,
+                outcome,
+            } if *agent_id == self.agent_id => {
+                self.socket
+                    .send(frame(&ServerFrame::OfferEnded {
+                        conversation_id: id,
+                        handoff_id: *handoff_id,
+                        outcome: *outcome,
+                    }))
+                    .await?;
+            }
+            EventKind::Assigned { agent_id, .. } if *agent_id == self.agent_id => {
                 self.owned.insert(id);
             }
             EventKind::PhaseChanged {

@@ -264,6 +264,7 @@ async fn exactly_one_accept_wins(store: Arc<dyn Store>) -> Result {
                     id,
                     Command::Accept {
                         agent_id: AgentId(Uuid::from_u128(n + 1)),
+                        waited_ms: None,
                     },
                     now(),
                 )
@@ -319,7 +320,16 @@ async fn rejections_store_nothing(store: Arc<dyn Store>) -> Result {
     let id = new_conversation(&*store, 9).await?;
     store.execute(id, handoff(), now()).await?;
     let agent_id = AgentId(Uuid::from_u128(77));
-    store.execute(id, Command::Accept { agent_id }, now()).await?;
+    store
+        .execute(
+            id,
+            Command::Accept {
+                agent_id,
+                waited_ms: None,
+            },
+            now(),
+        )
+        .await?;
     let before = store.events_after(id, 0, 100).await?;
     let bot = Command::PostBotMessage {
         text: text("I can help!"),
@@ -352,7 +362,16 @@ async fn a_late_retry_still_replays(store: Arc<dyn Store>) -> Result {
         .await?;
     store.execute(id, handoff(), now()).await?;
     let agent_id = AgentId(Uuid::from_u128(78));
-    store.execute(id, Command::Accept { agent_id }, now()).await?;
+    store
+        .execute(
+            id,
+            Command::Accept {
+                agent_id,
+                waited_ms: None,
+            },
+            now(),
+        )
+        .await?;
     store.execute(id, resolve_by(agent_id), now()).await?;
     let retry = store
         .execute(id, customer_says("are you there?", "early"), now() + Duration::MINUTE)
@@ -504,6 +523,7 @@ async fn a_bot_turn_is_stored_whole_once(store: Arc<dyn Store>) -> Result {
             id,
             Command::Accept {
                 agent_id: AgentId(Uuid::from_u128(7)),
+                waited_ms: None,
             },
             now(),
         )
@@ -598,7 +618,16 @@ async fn unanswered_messages_are_found_once_stale(store: Arc<dyn Store>) -> Resu
         .await?;
     store.execute(with_agent, handoff(), t0).await?;
     let agent_id = AgentId(Uuid::now_v7());
-    store.execute(with_agent, Command::Accept { agent_id }, t0).await?;
+    store
+        .execute(
+            with_agent,
+            Command::Accept {
+                agent_id,
+                waited_ms: None,
+            },
+            t0,
+        )
+        .await?;
     store.execute(with_agent, customer_says("anyone?", "w1"), t0).await?;
     let waiting = new_conversation(&*store, 33).await?;
     store.execute(waiting, handoff(), t0).await?;

@@ -153,6 +153,7 @@ fn main() -> anyhow::Result<()> {
             let config = load_config(Some(&file))?;
             train_nlu(&config).with_context(|| format!("checking {}", file.display()))?;
             baton_server::bot::bot_parts(&config, None).with_context(|| format!("checking {}", file.display()))?;
+            baton_server::bot::routing(&config).with_context(|| format!("checking {}", file.display()))?;
             println!("{}: ok", file.display());
             Ok(())
         }
@@ -292,6 +293,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         ),
         None => tracing::info!("no [dialogue] section: no bot; customer messages wait for a person"),
     }
+    let routing = baton_server::bot::routing(&config).context("setting up routing")?;
     let database = open_store(&args.store, &config).await?;
     let store = database.store();
 
@@ -327,7 +329,17 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         let takeover = std::time::Duration::from_secs(config.server.bot_takeover_after_seconds.max(1));
         sweeper = Some(bot.sweep_stale(takeover));
     }
-    let baton = Baton::with_bot(store.clone(), config, hub, bot);
+    let router = match routing {
+        Some(routing) => {
+            tracing::info!(queues = routing.queues.len(), "routing is on");
+            Some(
+                baton_server::bot::router(&config, routing, store.clone(), hub.clone())
+                    .context("setting up routing")?,
+            )
+        }
+        None => None,
+    };
+    let baton = Baton::with_bot(store.clone(), config, hub, bot).with_router(router);
     baton.serve(listener, shutdown_signal()).await?;
     if let Some(sweeper) = sweeper {
         sweeper.abort();

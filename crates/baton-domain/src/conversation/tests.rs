@@ -58,7 +58,14 @@ fn the_bot_cannot_speak_once_an_agent_owns_the_conversation() {
             phase: PhaseName::WaitingForAgent
         })
     );
-    let with_agent = run(&waiting, Command::Accept { agent_id: agent(1) }).expect("accept");
+    let with_agent = run(
+        &waiting,
+        Command::Accept {
+            agent_id: agent(1),
+            waited_ms: None,
+        },
+    )
+    .expect("accept");
     assert_eq!(with_agent.phase, Phase::WithAgent { agent_id: agent(1) });
     assert_eq!(
         run(&with_agent, bot_says("let me help")),
@@ -71,7 +78,14 @@ fn the_bot_cannot_speak_once_an_agent_owns_the_conversation() {
 #[test]
 fn only_the_owning_agent_may_write_hand_back_or_resolve() {
     let waiting = run(&started(), handoff()).expect("handoff");
-    let with_agent = run(&waiting, Command::Accept { agent_id: agent(1) }).expect("accept");
+    let with_agent = run(
+        &waiting,
+        Command::Accept {
+            agent_id: agent(1),
+            waited_ms: None,
+        },
+    )
+    .expect("accept");
     let intruder = Command::PostAgentMessage {
         agent_id: agent(2),
         text: text("hi"),
@@ -82,7 +96,14 @@ fn only_the_owning_agent_may_write_hand_back_or_resolve() {
         Err(Rejection::NotOwningAgent { .. })
     ));
     assert!(matches!(
-        run(&with_agent, Command::HandBack { agent_id: agent(2) }),
+        run(
+            &with_agent,
+            Command::HandBack {
+                agent_id: agent(2),
+                agent_name: None,
+                note: None
+            }
+        ),
         Err(Rejection::NotOwningAgent { .. })
     ));
     assert!(matches!(
@@ -105,9 +126,22 @@ fn only_the_owning_agent_may_write_hand_back_or_resolve() {
 #[test]
 fn a_second_accept_is_rejected() {
     let waiting = run(&started(), handoff()).expect("handoff");
-    let with_agent = run(&waiting, Command::Accept { agent_id: agent(1) }).expect("accept");
+    let with_agent = run(
+        &waiting,
+        Command::Accept {
+            agent_id: agent(1),
+            waited_ms: None,
+        },
+    )
+    .expect("accept");
     assert_eq!(
-        run(&with_agent, Command::Accept { agent_id: agent(2) }),
+        run(
+            &with_agent,
+            Command::Accept {
+                agent_id: agent(2),
+                waited_ms: None
+            }
+        ),
         Err(Rejection::NotAllowed {
             phase: PhaseName::WithAgent,
             command: "accept"
@@ -118,8 +152,23 @@ fn a_second_accept_is_rejected() {
 #[test]
 fn hand_back_lets_the_bot_resume() {
     let waiting = run(&started(), handoff()).expect("handoff");
-    let with_agent = run(&waiting, Command::Accept { agent_id: agent(1) }).expect("accept");
-    let back = run(&with_agent, Command::HandBack { agent_id: agent(1) }).expect("hand back");
+    let with_agent = run(
+        &waiting,
+        Command::Accept {
+            agent_id: agent(1),
+            waited_ms: None,
+        },
+    )
+    .expect("accept");
+    let back = run(
+        &with_agent,
+        Command::HandBack {
+            agent_id: agent(1),
+            agent_name: None,
+            note: None,
+        },
+    )
+    .expect("hand back");
     assert_eq!(back.phase, Phase::HandedBack);
     assert!(run(&back, bot_says("I'm back")).is_ok());
     // And the customer can ask for a human again.
@@ -231,8 +280,15 @@ fn any_command() -> impl Strategy<Value = Command> {
                 note: None,
             },
         }),
-        agent_n.clone().prop_map(|n| Command::Accept { agent_id: agent(n) }),
-        agent_n.clone().prop_map(|n| Command::HandBack { agent_id: agent(n) }),
+        agent_n.clone().prop_map(|n| Command::Accept {
+            agent_id: agent(n),
+            waited_ms: None
+        }),
+        agent_n.clone().prop_map(|n| Command::HandBack {
+            agent_id: agent(n),
+            agent_name: None,
+            note: None
+        }),
         agent_n.prop_map(|n| Command::Resolve {
             by: Resolver::Agent(agent(n))
         }),
@@ -303,7 +359,14 @@ fn a_bot_turn_records_its_facts_then_its_reply() {
 #[test]
 fn a_bot_reply_computed_while_an_agent_took_over_is_refused_but_facts_are_kept() {
     let waiting = run(&started(), handoff()).expect("handoff");
-    let with_agent = run(&waiting, Command::Accept { agent_id: agent(1) }).expect("accept");
+    let with_agent = run(
+        &waiting,
+        Command::Accept {
+            agent_id: agent(1),
+            waited_ms: None,
+        },
+    )
+    .expect("accept");
     assert_eq!(
         run(&with_agent, turn(Some("Let me check that for you"))),
         Err(Rejection::BotNotOwner {
@@ -318,7 +381,10 @@ fn a_bot_reply_computed_while_an_agent_took_over_is_refused_but_facts_are_kept()
 #[test]
 fn a_bot_turn_may_not_smuggle_in_other_events() {
     let forged = Command::RecordBotTurn {
-        records: vec![EventKind::Assigned { agent_id: agent(1) }],
+        records: vec![EventKind::Assigned {
+            agent_id: agent(1),
+            waited_ms: None,
+        }],
         reply: None,
         handoff: None,
     };
@@ -375,7 +441,14 @@ fn a_package_is_recorded_in_any_phase_and_acknowledged_only_while_waiting() {
     let recorded = waiting.decide(package(Some("passed on")), NOW).expect("package");
     let names: Vec<_> = recorded.events.iter().map(|e| e.kind.type_name()).collect();
     assert_eq!(names, ["handoff_packaged", "system_note"]);
-    let taken = run(&waiting, Command::Accept { agent_id: agent(1) }).expect("accept");
+    let taken = run(
+        &waiting,
+        Command::Accept {
+            agent_id: agent(1),
+            waited_ms: None,
+        },
+    )
+    .expect("accept");
     let late = taken.decide(package(Some("passed on")), NOW).expect("package");
     let names: Vec<_> = late.events.iter().map(|e| e.kind.type_name()).collect();
     assert_eq!(names, ["handoff_packaged"], "no acknowledgment once an agent is there");

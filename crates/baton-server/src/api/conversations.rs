@@ -392,7 +392,32 @@ pub async fn accept(
     ConversationPath(id): ConversationPath,
     AgentCaller(agent): AgentCaller,
 ) -> Result<Json<CommandResult>, ApiError> {
-    run_command(&state, id, Command::Accept { agent_id: agent.id }).await
+    let conversation = load(&state, id).await?;
+    let waited_ms = conversation
+        .waiting_since
+        .map(|since| (crate::now() - since).whole_milliseconds().max(0) as u64);
+    let who = super::routing::agent_ref(&agent);
+    // Capacity holds under concurrent accepts: one accept per agent at a time.
+    let _admission = match &state.router {
+        Some(router) => Some(router.admit(&who).await?),
+        None => None,
+    };
+    let executed = state
+        .execute(
+            id,
+            Command::Accept {
+                agent_id: agent.id,
+                waited_ms,
+            },
+        )
+        .await?;
+    if let Some(router) = &state.router {
+        router.accepted(&who, id, &executed.events).await;
+    }
+    Ok(Json(CommandResult {
+        conversation: executed.conversation.into(),
+        events: executed.events,
+    }))
 }
 
 /// Hand the conversation back to the bot, which resumes with its memory.
@@ -408,8 +433,26 @@ pub async fn hand_back(
     State(state): State<AppState>,
     ConversationPath(id): ConversationPath,
     AgentCaller(agent): AgentCaller,
+    OptionalJson(body): OptionalJson<super::routing::HandBackRequest>,
 ) -> Result<Json<CommandResult>, ApiError> {
-    run_command(&state, id, Command::HandBack { agent_id: agent.id }).await
+    let note = super::routing::agent_note(body.note)?;
+    let executed = state
+        .execute(
+            id,
+            Command::HandBack {
+                agent_id: agent.id,
+                agent_name: Some(agent.display_name.clone()),
+                note,
+            },
+        )
+        .await?;
+    if let Some(router) = &state.router {
+        router.handed_back(id, &executed.events).await;
+    }
+    Ok(Json(CommandResult {
+        conversation: executed.conversation.into(),
+        events: executed.events,
+    }))
 }
 
 /// Resolve a conversation you own.

@@ -5,6 +5,7 @@ pub mod agents;
 pub mod conversations;
 pub mod handoffs;
 pub mod health;
+pub mod routing;
 
 use crate::AppState;
 use axum::handler::Handler;
@@ -84,12 +85,16 @@ fn table() -> Table {
         conversations::request_handoff,
     )
     .post("/api/v1/conversations/{id}/accept", conversations::accept)
+    .post("/api/v1/conversations/{id}/decline", routing::decline)
+    .post("/api/v1/conversations/{id}/transfer", routing::transfer)
     .post("/api/v1/conversations/{id}/hand-back", conversations::hand_back)
     .post("/api/v1/conversations/{id}/resolve", conversations::resolve)
     .post("/api/v1/agents/login", agents::login)
     .post("/api/v1/agents/logout", agents::logout)
     .get("/api/v1/agents/me", agents::me)
     .get("/api/v1/agents/me/conversations", agents::my_conversations)
+    .post("/api/v1/agents/me/presence", routing::set_presence)
+    .get("/api/v1/agents/presence", routing::team)
     .get("/api/v1/queue", agents::queue)
     .stream("/api/v1/agents/ws", crate::ws::agent_stream)
 }

@@ -55,6 +55,14 @@ fn message() -> Value {
     json!({"text": "hello", "client_message_id": uuid::Uuid::now_v7().to_string()})
 }
 
+fn transfer() -> Value {
+    json!({"queue": "billing", "note": "billing question"})
+}
+
+fn away() -> Value {
+    json!({"status": "away"})
+}
+
 fn login() -> Value {
     json!({"email": "agent@example.com", "password": AGENT_PASSWORD})
 }
@@ -74,6 +82,8 @@ const ROWS: &[Row] = &[
     Row { method: "GET", path: "/api/v1/schemas/context-package.json", setup: Setup::Bot, body: None, expect: [200, 200, 200, 200, 200, 200, 200] },
     Row { method: "POST", path: "/api/v1/conversations/{id}/handoff-request", setup: Setup::Bot, body: None, expect: [401, 200, 404, 403, 403, 403, 403] },
     Row { method: "POST", path: "/api/v1/conversations/{id}/accept", setup: Setup::Waiting, body: None, expect: [401, 403, 403, 200, 200, 200, 200] },
+    Row { method: "POST", path: "/api/v1/conversations/{id}/decline", setup: Setup::Waiting, body: None, expect: [401, 403, 403, 409, 409, 409, 409] },
+    Row { method: "POST", path: "/api/v1/conversations/{id}/transfer", setup: Setup::WithOwner, body: Some(transfer), expect: [401, 403, 403, 409, 200, 409, 409] },
     Row { method: "POST", path: "/api/v1/conversations/{id}/hand-back", setup: Setup::WithOwner, body: None, expect: [401, 403, 403, 409, 200, 409, 409] },
     Row { method: "POST", path: "/api/v1/conversations/{id}/resolve", setup: Setup::WithOwner, body: None, expect: [401, 403, 403, 409, 200, 409, 409] },
     Row { method: "POST", path: "/api/v1/agents/login", setup: Setup::Bot, body: Some(login), expect: [200, 200, 200, 200, 200, 200, 200] },
@@ -81,6 +91,8 @@ const ROWS: &[Row] = &[
     Row { method: "GET", path: "/api/v1/agents/me", setup: Setup::Bot, body: None, expect: [401, 403, 403, 200, 200, 200, 200] },
     Row { method: "GET", path: "/api/v1/agents/me/conversations", setup: Setup::Bot, body: None, expect: [401, 403, 403, 200, 200, 200, 200] },
     Row { method: "GET", path: "/api/v1/queue", setup: Setup::Bot, body: None, expect: [401, 403, 403, 200, 200, 200, 200] },
+    Row { method: "POST", path: "/api/v1/agents/me/presence", setup: Setup::Bot, body: Some(away), expect: [401, 403, 403, 200, 200, 200, 200] },
+    Row { method: "GET", path: "/api/v1/agents/presence", setup: Setup::Bot, body: None, expect: [401, 403, 403, 200, 200, 200, 200] },
 ];
 
 /// WebSocket routes (not in the OpenAPI document): 101 is a successful upgrade.
@@ -159,6 +171,11 @@ async fn every_endpoint_against_every_caller() {
         .with_agent("owner@example.com", "Owner")
         .with_supervisor("super@example.com", "Supervisor")
         .with_admin("admin@example.com", "Admin")
+        // Routing on, with seats enough for every conversation the owner takes here.
+        .with_routing(std::sync::Arc::new(baton_connectors::DemoTicketing::new()), |r| {
+            r.default_agent.capacity = 50;
+            r.default_agent.skills = vec!["general".into(), "billing".into(), "refunds".into()];
+        })
         .start()
         .await;
     let mut principals = Principals {

@@ -39,6 +39,9 @@ pub struct TestApp {
     /// The server's live fan-out.
     #[allow(dead_code)]
     pub hub: Arc<baton_server::Hub>,
+    /// Routing, when the app was built `with_routing`.
+    #[allow(dead_code)]
+    pub router: Option<Arc<baton_runtime::router::Router>>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
     dir: PathBuf,
@@ -81,6 +84,8 @@ pub struct TestAppBuilder {
     wrap_store: Option<StoreWrapper>,
     /// A database chosen for this app rather than by `BATON_TEST_STORE`.
     database: Option<TestDatabase>,
+    /// Routing on, with tickets opened here.
+    routing: Option<Arc<dyn baton_connectors::Ticketing>>,
 }
 
 type StoreWrapper = Box<dyn FnOnce(Arc<dyn Store>) -> Arc<dyn Store> + Send>;
@@ -176,6 +181,20 @@ impl TestAppBuilder {
         self
     }
 
+    /// Routing on: the demo's `[routing]` changed by `change`, tickets opened on `tickets`.
+    #[allow(dead_code)]
+    pub fn with_routing(
+        mut self,
+        tickets: Arc<dyn baton_connectors::Ticketing>,
+        change: impl FnOnce(&mut baton_routing::RoutingConfig),
+    ) -> Self {
+        let mut routing = self.config.routing.take().unwrap_or_default();
+        change(&mut routing);
+        self.config.routing = Some(routing);
+        self.routing = Some(tickets);
+        self
+    }
+
     pub fn with_max_body(mut self, bytes: usize) -> Self {
         self.config.limits.max_body_bytes = bytes;
         self
@@ -239,7 +258,24 @@ impl TestAppBuilder {
             let parts = demo_bot_parts(&self.config, connectors);
             baton_runtime::Bot::new(store.clone(), hub.clone(), parts)
         });
-        let baton = Baton::with_bot(store.clone(), self.config, hub.clone(), bot.clone());
+        let router = self.routing.map(|tickets| {
+            let routing = baton_server::bot::routing(&self.config)
+                .expect("the test's routing is valid")
+                .expect("a [routing] section");
+            let handoff = self
+                .config
+                .handoff
+                .clone()
+                .unwrap_or_else(|| baton_handoff::HandoffConfig::demo().expect("the demo handoff configuration"));
+            baton_runtime::router::Router::new(
+                store.clone(),
+                hub.clone(),
+                Arc::new(routing),
+                Arc::new(handoff),
+                tickets,
+            )
+        });
+        let baton = Baton::with_bot(store.clone(), self.config, hub.clone(), bot.clone()).with_router(router.clone());
         let server = tokio::spawn(baton.serve(listener, async move {
             let _ = rx.await;
         }));
@@ -249,6 +285,7 @@ impl TestAppBuilder {
             store,
             bot,
             hub,
+            router,
             shutdown: Some(tx),
             server: Some(server),
             dir,
@@ -289,6 +326,7 @@ impl TestApp {
             hub_capacity: None,
             wrap_store: None,
             database: None,
+            routing: None,
         }
     }
 

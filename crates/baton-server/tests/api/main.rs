@@ -12,5 +12,6 @@ mod instances;
 mod limits;
 mod openapi;
 mod outage;
+mod routing;
 mod sessions;
 mod websocket;

@@ -1,0 +1,1547 @@
+//! Routing at run time: the board of waiting handoffs and agents on duty, offers with their
+//! timeouts, presence with its grace period, the customer's narration, and tickets when nobody
+//! can take the case. The decisions themselves are `baton-routing`'s pure functions; this module
+//! gathers their snapshot, carries them out through the store and records each as an event.
+//!
+//! How it learns: the server hands it every event the hub publishes ([`Router::observe`]),
+//! its own and (through the relay) other instances', so the board is a fold over the log. Work
+//! that must be done once is claimed in the store: each offer (`offer:{handoff}:{n}`), and the
+//! duties of a waiting handoff (narration, estimates, tickets, expiring offers) for one minute
+//! at a time (`route:{handoff}:{wait start}:{minute}`), so several instances never say the
+//! same thing twice and a dead instance's duties pass to another within a minute.
+//!
+//! What an agent's own command causes (the join line, a transfer's line, the hand-back's) is
+//! told by the instance that ran the command ([`Router::accepted`], [`Router::transferred`],
+//! [`Router::handed_back`]). Presence is kept per instance: an agent is online where their
+//! streams are (docs/routing.md says what that means with several instances).
+
+use crate::{bounded, events_of, lock, Announce};
+use baton_connectors::{NewTicket, TicketPriority, TicketUpdate, Ticketing};
+use baton_dialogue::Memory;
+use baton_domain::{
+    AgentId, Command, ConversationId, Event, EventKind, FollowUp, HandoffId, MessageText, OfferOutcome, PhaseName,
+    Priority, Suggestion, TransferTarget, Values,
+};
+use baton_handoff::HandoffConfig;
+use baton_routing::config::AgentProfile;
+use baton_routing::plan::raised;
+use baton_routing::{
+    estimate, meaningful_change, order, plan, Cue, OnDuty, Openness, Presence, Routing, Staffing, Waiting,
+};
+use baton_store::{Store, StoreError};
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use time::OffsetDateTime;
+
+/// How often the board looks at its timers (offers, presence, narration).
+const TICK: Duration = Duration::from_millis(250);
+/// How long one instance keeps the duties of a waiting handoff before they are claimed again.
+const DUTY_LEASE_SECONDS: i64 = 60;
+/// Handle times remembered for the estimate, and how many are needed before they replace the
+/// configured one.
+const HANDLE_TIMES: usize = 50;
+const HANDLE_TIMES_NEEDED: usize = 5;
+/// Waiting conversations read back at once after the board lost track.
+const RELOAD_LIMIT: u32 = 10_000;
+
+/// Why an agent could not take a conversation.
+#[derive(Debug, thiserror::Error)]
+pub enum SeatError {
+    #[error("you already serve {serving} conversations, your capacity")]
+    AtCapacity { serving: u32 },
+    #[error("there is no offer of this conversation to you")]
+    NoOffer,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// An agent as the API shows their availability.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct AgentStatus {
+    pub agent_id: AgentId,
+    pub display_name: String,
+    pub presence: Presence,
+    /// Conversations they own now.
+    pub serving: u32,
+    pub capacity: u32,
+    pub skills: Vec<String>,
+    pub languages: Vec<String>,
+    pub team: Option<String>,
+    /// Conversations offered to them and not yet answered.
+    pub offers: Vec<ConversationId>,
+}
+
+/// Who an agent is, as the server knows them.
+#[derive(Debug, Clone)]
+pub struct AgentRef {
+    pub id: AgentId,
+    pub email: String,
+    pub display_name: String,
+}
+
+struct Seat {
+    name: String,
+    profile: AgentProfile,
+    presence: Presence,
+    /// Away by the agent's own choice: a reconnecting stream does not bring them online.
+    chose_away: bool,
+    /// Streams open on this instance, and when the last one closed.
+    streams: u32,
+    lost_at: Option<OffsetDateTime>,
+    owned: HashMap<ConversationId, OffsetDateTime>,
+    offers: HashSet<ConversationId>,
+    free_since: OffsetDateTime,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct OutOffer {
+    agent: AgentId,
+    expires_at: OffsetDateTime,
+    /// Recorded in the log (false while this instance is recording it).
+    recorded: bool,
+}
+
+/// What the customer was told during this wait.
+#[derive(Debug, Clone, Default)]
+struct Told {
+    queued: bool,
+    estimate: Option<u64>,
+    last_line: Option<String>,
+    last_at: Option<OffsetDateTime>,
+    callback: bool,
+    closed: bool,
+    reviewing: bool,
+}
+
+struct Entry {
+    handoff: HandoffId,
+    queue: String,
+    language: String,
+    priority: Priority,
+    since: OffsetDateTime,
+    offer: Option<OutOffer>,
+    offers_made: u32,
+    passed: Vec<AgentId>,
+    target: Option<AgentId>,
+    ticket: Option<String>,
+    contact: Option<String>,
+    awaiting_contact: bool,
+    told: Told,
+    unstaffed_since: Option<OffsetDateTime>,
+    /// The duty lease held, by minute of the wait; and a minute already lost to another.
+    lease: Option<i64>,
+    lost_lease: Option<i64>,
+    /// A duty or an offer is being carried out for it.
+    busy: bool,
+    /// The newest event folded in.
+    seen_seq: u64,
+    /// A ticket failed; tried again after a progress period.
+    ticket_failed_at: Option<OffsetDateTime>,
+    /// The customer chose a callback or an email over waiting.
+    wants: Option<FollowUp>,
+    /// The customer gave the contact a ticket's note asked for: it goes onto the ticket.
+    contact_for_ticket: bool,
+}
+
+#[derive(Default)]
+struct Board {
+    seats: HashMap<AgentId, Seat>,
+    waiting: HashMap<ConversationId, Entry>,
+    handle_times: VecDeque<u64>,
+}
+
+/// Something the customer is told, with the records that go with it.
+struct Telling {
+    records: Vec<EventKind>,
+    cue: Option<Cue>,
+    values: Values,
+    suggestions: Vec<Suggestion>,
+}
+
+/// A duty that came due on the board.
+enum Duty {
+    Tell(Telling, TellKind),
+    Expire {
+        agent: AgentId,
+    },
+    Ticket(FollowUp),
+    /// Adds the contact the customer gave to their ticket.
+    Contact {
+        ticket: String,
+        contact: String,
+    },
+}
+
+#[derive(Clone, Copy)]
+enum TellKind {
+    Queued(Option<u64>),
+    Estimate(Option<u64>),
+    Progress,
+    Callback,
+    Closed,
+}
+
+/// Routing's runtime: one per server.
+pub struct Router {
+    store: Arc<dyn Store>,
+    announce: Arc<dyn Announce>,
+    routing: Arc<Routing>,
+    handoff: Arc<HandoffConfig>,
+    tickets: Arc<dyn Ticketing>,
+    board: Mutex<Board>,
+    wake: tokio::sync::Notify,
+    /// One accept at a time per agent, so capacity holds under concurrent accepts.
+    admissions: Mutex<HashMap<AgentId, Arc<tokio::sync::Mutex<()>>>>,
+    instance: uuid::Uuid,
+}
+
+fn now() -> OffsetDateTime {
+    let now = OffsetDateTime::now_utc();
+    baton_store::stored_precision(now)
+}
+
+fn millis(d: time::Duration) -> u64 {
+    d.whole_milliseconds().max(0) as u64
+}
+
+impl Router {
+    pub fn new(
+        store: Arc<dyn Store>,
+        announce: Arc<dyn Announce>,
+        routing: Arc<Routing>,
+        handoff: Arc<HandoffConfig>,
+        tickets: Arc<dyn Ticketing>,
+    ) -> Arc<Self> {
+        Arc::new(Router {
+            store,
+            announce,
+            routing,
+            handoff,
+            tickets,
+            board: Mutex::new(Board::default()),
+            wake: tokio::sync::Notify::new(),
+            admissions: Mutex::new(HashMap::new()),
+            instance: uuid::Uuid::new_v4(),
+        })
+    }
+
+    pub fn routing(&self) -> &Routing {
+        &self.routing
+    }
+
+    /// Reads the conversations already waiting and runs the board for the life of the process.
+    pub fn start(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
+        let router = self.clone();
+        tokio::spawn(async move {
+            router.reload().await;
+            let mut tick = tokio::time::interval(TICK);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => router.housekeeping().await,
+                    () = router.wake.notified() => {}
+                }
+                router.make_offers();
+            }
+        })
+    }
+
+    /// Reads every waiting conversation back from the store (at start, and when the board
+    /// may have missed events).
+    pub async fn reload(self: &Arc<Self>) {
+        match self.store.waiting_conversations(RELOAD_LIMIT).await {
+            Ok(waiting) => {
+                let ids: HashSet<ConversationId> = waiting.iter().map(|c| c.id).collect();
+                lock(&self.board).waiting.retain(|id, _| ids.contains(id));
+                for id in ids {
+                    self.clone().enqueue_later(id);
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "routing could not read the waiting conversations"),
+        }
+    }
+
+    fn enqueue_later(self: Arc<Self>, id: ConversationId) {
+        tokio::spawn(async move {
+            if let Err(e) = self.enqueue(id).await {
+                tracing::warn!(conversation = %id, error = %e, "routing could not place a waiting conversation");
+            }
+        });
+    }
+
+    /// Events just stored (here or on another instance).
+    pub fn observe(self: &Arc<Self>, events: &[Event]) {
+        let mut board = lock(&self.board);
+        for event in events {
+            let id = event.conversation_id;
+            match &event.kind {
+                EventKind::PhaseChanged {
+                    to: PhaseName::WaitingForAgent,
+                    ..
+                } => {
+                    drop(board);
+                    self.clone().enqueue_later(id);
+                    board = lock(&self.board);
+                }
+                EventKind::PhaseChanged {
+                    from: PhaseName::WaitingForAgent,
+                    ..
+                } => {
+                    if let Some(entry) = board.waiting.remove(&id) {
+                        if let Some(offer) = entry.offer {
+                            if let Some(seat) = board.seats.get_mut(&offer.agent) {
+                                seat.offers.remove(&id);
+                            }
+                        }
+                    }
+                }
+                EventKind::PhaseChanged {
+                    from: PhaseName::WithAgent,
+                    ..
+                } => {
+                    let mut handled = None;
+                    for seat in board.seats.values_mut() {
+                        if let Some(at) = seat.owned.remove(&id) {
+                            handled = Some(millis(event.at - at) / 1000);
+                            seat.free_since = event.at;
+                        }
+                    }
+                    if let Some(seconds) = handled {
+                        board.handle_times.push_back(seconds);
+                        if board.handle_times.len() > HANDLE_TIMES {
+                            board.handle_times.pop_front();
+                        }
+                    }
+                }
+                EventKind::Assigned { agent_id, .. } => {
+                    if let Some(seat) = board.seats.get_mut(agent_id) {
+                        seat.owned.insert(id, event.at);
+                        seat.offers.remove(&id);
+                    }
+                }
+                _ => {}
+            }
+            let Board { waiting, seats, .. } = &mut *board;
+            if let Some(entry) = waiting.get_mut(&id) {
+                if event.seq > entry.seen_seq {
+                    entry.seen_seq = event.seq;
+                    fold(entry, seats, event, &self.routing);
+                }
+            }
+        }
+        drop(board);
+        self.wake.notify_one();
+    }
+
+    /// Places a waiting conversation on the board from its log.
+    async fn enqueue(self: &Arc<Self>, id: ConversationId) -> Result<(), StoreError> {
+        let Some(record) = self.store.conversation(id).await? else {
+            return Ok(());
+        };
+        if record.phase.name() != PhaseName::WaitingForAgent {
+            lock(&self.board).waiting.remove(&id);
+            return Ok(());
+        }
+        let events = events_of(&*self.store, id).await?;
+        let mut memory = Memory::new(id);
+        for event in &events {
+            memory.apply(event);
+        }
+        let Some(handoff) = memory.current_handoff() else {
+            return Ok(());
+        };
+        let since = record.waiting_since.unwrap_or(handoff.at);
+        let queue = baton_handoff::package::route(&memory, handoff, &self.handoff)
+            .name
+            .clone();
+        let language = memory
+            .language
+            .clone()
+            .filter(|l| self.routing.languages.contains(l))
+            .unwrap_or_else(|| self.routing.default_language.clone());
+        let rules = &self.routing.config.priority;
+        let tier_steps = memory
+            .customer
+            .as_ref()
+            .and_then(|c| rules.tiers.get(&c.tier))
+            .copied()
+            .unwrap_or(0);
+        let upset = memory.sentiment.last().is_some_and(|p| p.score <= rules.negative_mood);
+        let priority = raised(handoff.priority, tier_steps + u64::from(upset));
+        let target = handoff.transfers.last().and_then(|t| match t.target {
+            TransferTarget::Agent { agent_id } if t.seq > since_seq(&events, since) => Some(agent_id),
+            _ => None,
+        });
+        let contact = contact_of(&memory);
+        let mut entry = Entry {
+            handoff: handoff.id,
+            queue,
+            language,
+            priority,
+            since,
+            offer: None,
+            offers_made: 0,
+            passed: Vec::new(),
+            target,
+            ticket: None,
+            contact,
+            awaiting_contact: false,
+            told: Told::default(),
+            unstaffed_since: None,
+            lease: None,
+            lost_lease: None,
+            busy: false,
+            seen_seq: 0,
+            ticket_failed_at: None,
+            wants: None,
+            contact_for_ticket: false,
+        };
+        let start = since_seq(&events, since);
+        let mut board = lock(&self.board);
+        let Board { waiting, seats, .. } = &mut *board;
+        for event in events.iter().filter(|e| e.seq >= start) {
+            entry.seen_seq = event.seq;
+            fold(&mut entry, seats, event, &self.routing);
+        }
+        entry.seen_seq = events.last().map_or(0, |e| e.seq);
+        // Keep what this instance holds of an entry it already had.
+        if let Some(old) = waiting.get(&id) {
+            entry.lease = old.lease;
+            entry.lost_lease = old.lost_lease;
+            entry.busy = old.busy;
+            if old.seen_seq > entry.seen_seq {
+                return Ok(());
+            }
+        }
+        waiting.insert(id, entry);
+        drop(board);
+        self.wake.notify_one();
+        Ok(())
+    }
+
+    /// The agents on duty and the waiting handoffs as the pure plan sees them.
+    fn snapshot(&self, board: &Board, now: OffsetDateTime) -> (Vec<Waiting>, Vec<OnDuty>, Vec<ConversationId>) {
+        let agents = board
+            .seats
+            .iter()
+            .map(|(id, seat)| OnDuty {
+                id: *id,
+                skills: seat.profile.skills.clone(),
+                languages: seat.profile.languages.clone(),
+                capacity: seat.profile.capacity,
+                load: (seat.owned.len() + seat.offers.len()) as u32,
+                presence: seat.presence,
+                free_since: seat.free_since,
+            })
+            .collect();
+        let mut ids = Vec::with_capacity(board.waiting.len());
+        let waiting = board
+            .waiting
+            .iter()
+            .map(|(id, e)| {
+                ids.push(*id);
+                Waiting {
+                    handoff: e.handoff,
+                    queue: e.queue.clone(),
+                    skills: self
+                        .routing
+                        .queue(&e.queue)
+                        .map(|q| q.skills.clone())
+                        .unwrap_or_default(),
+                    language: e.language.clone(),
+                    priority: e.priority,
+                    since: e.since,
+                    offered_to: e.offer.map(|o| o.agent),
+                    passed: e.passed.clone(),
+                    target: e.target,
+                    held: e.ticket.is_some() || e.busy || !self.open(&e.queue, now),
+                }
+            })
+            .collect();
+        (waiting, agents, ids)
+    }
+
+    fn open(&self, queue: &str, now: OffsetDateTime) -> bool {
+        self.openness(queue, now) == Openness::Open
+    }
+
+    fn openness(&self, queue: &str, now: OffsetDateTime) -> Openness {
+        match self.routing.queue(queue).and_then(|q| q.schedule.as_ref()) {
+            Some(schedule) => schedule.openness(now),
+            None => Openness::Open,
+        }
+    }
+
+    /// Plans offers on the current board and makes them.
+    fn make_offers(self: &Arc<Self>) {
+        let now = now();
+        let timeout = time::Duration::seconds(self.routing.config.offer_timeout_seconds as i64);
+        let mut board = lock(&self.board);
+        let (waiting, agents, ids) = self.snapshot(&board, now);
+        let offers = plan(&waiting, &agents, &self.routing.config.priority, now);
+        for offer in offers {
+            let Some(index) = waiting.iter().position(|w| w.handoff == offer.handoff) else {
+                continue;
+            };
+            let id = ids[index];
+            let Board { waiting, seats, .. } = &mut *board;
+            let (Some(entry), Some(seat)) = (waiting.get_mut(&id), seats.get_mut(&offer.agent)) else {
+                continue;
+            };
+            // Only agents whose streams are here are offered from here.
+            if seat.streams == 0 && seat.lost_at.is_some() {
+                continue;
+            }
+            let expires_at = now + timeout;
+            entry.offer = Some(OutOffer {
+                agent: offer.agent,
+                expires_at,
+                recorded: false,
+            });
+            entry.busy = true;
+            seat.offers.insert(id);
+            let attempt = entry.offers_made;
+            let first = !entry.told.reviewing;
+            let after_ms = millis(now - entry.since);
+            let language = entry.language.clone();
+            let last = entry.told.last_line.clone();
+            let router = self.clone();
+            tokio::spawn(async move {
+                let outcome = router
+                    .record_offer(
+                        id,
+                        offer.handoff,
+                        offer.agent,
+                        attempt,
+                        expires_at,
+                        after_ms,
+                        first,
+                        &language,
+                        last,
+                    )
+                    .await;
+                let mut board = lock(&router.board);
+                let Board { waiting, seats, .. } = &mut *board;
+                if let Some(entry) = waiting.get_mut(&id) {
+                    entry.busy = false;
+                    match outcome {
+                        Ok(true) => {
+                            if let Some(o) = entry.offer.as_mut().filter(|o| o.agent == offer.agent) {
+                                o.recorded = true;
+                            }
+                        }
+                        Ok(false) | Err(_) => {
+                            if entry.offer.is_some_and(|o| o.agent == offer.agent && !o.recorded) {
+                                entry.offer = None;
+                            }
+                            if let Some(seat) = seats.get_mut(&offer.agent) {
+                                seat.offers.remove(&id);
+                            }
+                        }
+                    }
+                }
+                if let Err(e) = outcome {
+                    tracing::warn!(conversation = %id, error = %e, "recording an offer failed");
+                }
+                drop(board);
+                router.wake.notify_one();
+            });
+        }
+    }
+
+    /// Claims the offer's attempt and records it; false when another instance made it, or
+    /// the conversation no longer waits (then the board reads the conversation again).
+    #[allow(clippy::too_many_arguments)]
+    async fn record_offer(
+        self: &Arc<Self>,
+        id: ConversationId,
+        handoff: HandoffId,
+        agent: AgentId,
+        attempt: u32,
+        expires_at: OffsetDateTime,
+        after_ms: u64,
+        first: bool,
+        language: &str,
+        last: Option<String>,
+    ) -> Result<bool, StoreError> {
+        let now = now();
+        let work = format!("offer:{handoff}:{attempt}");
+        if !self.store.claim(&work, self.instance, now, expires_at).await? {
+            self.clone().enqueue_later(id);
+            return Ok(false);
+        }
+        let telling = Telling {
+            records: vec![EventKind::OfferMade {
+                handoff_id: handoff,
+                agent_id: agent,
+                expires_at,
+                after_ms,
+            }],
+            cue: first.then_some(Cue::Reviewing),
+            values: Values::new(),
+            suggestions: Vec::new(),
+        };
+        match self.tell(id, telling, language, last.as_deref(), now).await {
+            Ok(()) => {
+                tracing::debug!(conversation = %id, agent = %agent, after_ms, "offered");
+                Ok(true)
+            }
+            Err(StoreError::Rejected(_)) => {
+                self.clone().enqueue_later(id);
+                Ok(false)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Records `telling` (its records and, with a cue, the customer's line) in one command.
+    async fn tell(
+        &self,
+        id: ConversationId,
+        telling: Telling,
+        language: &str,
+        last: Option<&str>,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let note = telling.cue.map(|cue| {
+            let narration = &self.routing.config.narration;
+            narration.line(cue, language, &self.routing.default_language, &telling.values, last)
+        });
+        let note = match note {
+            Some(text) => Some(MessageText::parse(bounded(text)).map_err(|e| StoreError::corrupt("narration", e))?),
+            None => None,
+        };
+        if telling.records.is_empty() && note.is_none() {
+            return Ok(());
+        }
+        let command = Command::RecordRouting {
+            records: telling.records,
+            note,
+            suggestions: telling.suggestions,
+        };
+        let executed = self.store.execute(id, command, now).await?;
+        self.announce.publish(&executed.events);
+        // This instance's board learns from the same events at once.
+        self.observe_own(&executed.events);
+        Ok(())
+    }
+
+    fn observe_own(&self, events: &[Event]) {
+        let mut board = lock(&self.board);
+        let Board { waiting, seats, .. } = &mut *board;
+        for event in events {
+            if let Some(entry) = waiting.get_mut(&event.conversation_id) {
+                if event.seq > entry.seen_seq {
+                    entry.seen_seq = event.seq;
+                    fold(entry, seats, event, &self.routing);
+                }
+            }
+        }
+    }
+
+    /// The timers: presence grace, offer expiry, narration, callbacks, tickets.
+    async fn housekeeping(self: &Arc<Self>) {
+        let now = now();
+        let config = &self.routing.config;
+        let grace = time::Duration::seconds(config.presence_grace_seconds as i64);
+        let mut withdrawals = Vec::new();
+        let mut leases = Vec::new();
+        let mut duties: Vec<(ConversationId, Duty, String, Option<String>)> = Vec::new();
+        {
+            let mut board = lock(&self.board);
+            for (agent, seat) in board.seats.iter_mut() {
+                let lost = seat.lost_at.is_some_and(|at| at + grace <= now);
+                if seat.streams == 0 && lost && seat.presence == Presence::Online {
+                    seat.presence = Presence::Away;
+                    tracing::info!(agent = %agent, "agent's streams are gone: away");
+                    withdrawals.extend(seat.offers.iter().map(|id| (*id, *agent)));
+                }
+            }
+            let handle = handle_seconds(&board.handle_times, config.handle_seconds);
+            let (waiting, agents, ids) = self.snapshot(&board, now);
+            let sequence = order(&waiting, &config.priority, now);
+            let mut ahead: HashMap<(&str, &str), u32> = HashMap::new();
+            let mut positions = HashMap::new();
+            for &i in &sequence {
+                let w = &waiting[i];
+                let count = ahead.entry((w.queue.as_str(), w.language.as_str())).or_default();
+                let staffing = Staffing::for_waiting(w, &agents);
+                positions.insert(ids[i], (*count + 1, staffing, estimate(*count, staffing, handle)));
+                *count += 1;
+            }
+            for (id, entry) in board.waiting.iter_mut() {
+                if entry.busy {
+                    continue;
+                }
+                let epoch = (now - entry.since).whole_seconds().max(0) / DUTY_LEASE_SECONDS;
+                if entry.lease != Some(epoch) {
+                    if entry.lost_lease != Some(epoch) {
+                        entry.busy = true;
+                        leases.push((*id, entry.handoff, entry.since, epoch));
+                    }
+                    continue;
+                }
+                let Some(&(position, staffing, wait)) = positions.get(id) else {
+                    continue;
+                };
+                if let Some(duty) = self.due(entry, now, position, staffing, wait) {
+                    entry.busy = true;
+                    duties.push((*id, duty, entry.language.clone(), entry.told.last_line.clone()));
+                }
+            }
+        }
+        for (id, agent) in withdrawals {
+            self.end_offer(id, agent, OfferOutcome::Withdrawn).await;
+        }
+        for (id, handoff, since, epoch) in leases {
+            let router = self.clone();
+            tokio::spawn(async move {
+                let work = format!("route:{handoff}:{}:{epoch}", since.unix_timestamp());
+                let until = since + time::Duration::seconds((epoch + 1) * DUTY_LEASE_SECONDS);
+                let won = router.store.claim(&work, router.instance, now, until).await;
+                let mut board = lock(&router.board);
+                if let Some(entry) = board.waiting.get_mut(&id) {
+                    entry.busy = false;
+                    match won {
+                        Ok(true) => entry.lease = Some(epoch),
+                        Ok(false) => entry.lost_lease = Some(epoch),
+                        Err(e) => tracing::warn!(conversation = %id, error = %e, "claiming routing duties failed"),
+                    }
+                }
+            });
+        }
+        for (id, duty, language, last) in duties {
+            let router = self.clone();
+            tokio::spawn(async move { router.carry_out(id, duty, &language, last).await });
+        }
+    }
+
+    /// The duty of `entry` that is due now, if any, in order of importance.
+    fn due(
+        &self,
+        entry: &mut Entry,
+        now: OffsetDateTime,
+        position: u32,
+        staffing: Staffing,
+        wait: Option<u64>,
+    ) -> Option<Duty> {
+        let config = &self.routing.config;
+        if let Some(offer) = entry.offer.filter(|o| o.recorded && o.expires_at <= now) {
+            return Some(Duty::Expire { agent: offer.agent });
+        }
+        if let (true, Some(ticket), Some(contact)) = (entry.contact_for_ticket, &entry.ticket, &entry.contact) {
+            entry.contact_for_ticket = false;
+            entry.awaiting_contact = false;
+            return Some(Duty::Contact {
+                ticket: ticket.clone(),
+                contact: contact.clone(),
+            });
+        }
+        if entry.ticket.is_some() {
+            return None;
+        }
+        if let Some(wants) = entry.wants.take() {
+            return Some(Duty::Ticket(wants));
+        }
+        let retry_ticket = entry
+            .ticket_failed_at
+            .is_none_or(|at| now - at >= time::Duration::seconds(config.progress_every_seconds as i64));
+        let openness = self.openness(&entry.queue, now);
+        let after_hours = self
+            .routing
+            .queue(&entry.queue)
+            .and_then(|q| q.schedule.as_ref())
+            .map(|s| s.after_hours);
+        if let Openness::Closed { opens_at } = openness {
+            return match after_hours {
+                Some(baton_routing::AfterHours::Wait) if !entry.told.closed => {
+                    let mut values = self.queue_values(entry);
+                    if let Some(opens) = opens_at.and_then(|at| self.local_time(&entry.queue, at)) {
+                        values.insert("opens".into(), opens);
+                    }
+                    Some(Duty::Tell(
+                        Telling {
+                            records: Vec::new(),
+                            cue: Some(Cue::ClosedWait),
+                            values,
+                            suggestions: Vec::new(),
+                        },
+                        TellKind::Closed,
+                    ))
+                }
+                Some(baton_routing::AfterHours::Wait) => None,
+                _ if retry_ticket => Some(Duty::Ticket(FollowUp::AfterHours)),
+                _ => None,
+            };
+        }
+        if staffing.seats == 0 {
+            let since = *entry.unstaffed_since.get_or_insert(now);
+            let patience = time::Duration::seconds(config.nobody_eligible_after_seconds as i64);
+            if now - since >= patience && retry_ticket {
+                return Some(Duty::Ticket(FollowUp::NobodyAvailable));
+            }
+        } else {
+            entry.unstaffed_since = None;
+        }
+        let queued_record = |wait: Option<u64>| EventKind::HandoffQueued {
+            handoff_id: entry.handoff,
+            queue: entry.queue.clone(),
+            priority: entry.priority,
+            position,
+            wait_estimate_seconds: wait,
+        };
+        if !entry.told.queued {
+            // Nobody on duty yet: the acknowledgment already told the customer someone will
+            // come; the queue line waits for an estimate (or the ticket).
+            let cue = wait.map(|_| Cue::Queued);
+            let mut values = self.queue_values(entry);
+            values.insert("position".into(), position.to_string());
+            if let Some(seconds) = wait {
+                values.insert("wait".into(), self.wait_words(seconds, &entry.language));
+            }
+            return Some(Duty::Tell(
+                Telling {
+                    records: vec![queued_record(wait)],
+                    cue,
+                    values,
+                    suggestions: Vec::new(),
+                },
+                TellKind::Queued(wait),
+            ));
+        }
+        let waited = now - entry.since;
+        let patience = self
+            .routing
+            .queue(&entry.queue)
+            .and_then(|q| q.max_wait_seconds)
+            .unwrap_or(config.callback_after_seconds)
+            .min(config.callback_after_seconds);
+        if !entry.told.callback && waited >= time::Duration::seconds(patience as i64) {
+            let narration = &config.narration;
+            let fallback = &self.routing.default_language;
+            let label = |lines| narration.first(lines, &entry.language, fallback, &Values::new());
+            let mut values = Values::new();
+            values.insert(
+                "wait".into(),
+                self.wait_words(wait.unwrap_or(config.handle_seconds), &entry.language),
+            );
+            let suggestions = vec![
+                Suggestion {
+                    label: label(&narration.callback_label),
+                    text: label(&narration.callback_label),
+                },
+                Suggestion {
+                    label: label(&narration.email_label),
+                    text: label(&narration.email_label),
+                },
+            ];
+            return Some(Duty::Tell(
+                Telling {
+                    records: Vec::new(),
+                    cue: Some(Cue::CallbackOffer),
+                    values,
+                    suggestions,
+                },
+                TellKind::Callback,
+            ));
+        }
+        if wait.is_some() && meaningful_change(entry.told.estimate, wait) {
+            let mut values = Values::new();
+            values.insert("wait".into(), self.wait_words(wait.unwrap_or(0), &entry.language));
+            return Some(Duty::Tell(
+                Telling {
+                    records: vec![queued_record(wait)],
+                    cue: Some(Cue::EstimateChanged),
+                    values,
+                    suggestions: Vec::new(),
+                },
+                TellKind::Estimate(wait),
+            ));
+        }
+        let quiet = entry
+            .told
+            .last_at
+            .is_none_or(|at| now - at >= time::Duration::seconds(config.progress_every_seconds as i64));
+        if quiet && entry.offer.is_none() {
+            return Some(Duty::Tell(
+                Telling {
+                    records: Vec::new(),
+                    cue: Some(Cue::StillLooking),
+                    values: Values::new(),
+                    suggestions: Vec::new(),
+                },
+                TellKind::Progress,
+            ));
+        }
+        None
+    }
+
+    async fn carry_out(self: Arc<Self>, id: ConversationId, duty: Duty, language: &str, last: Option<String>) {
+        let now = now();
+        let result = match duty {
+            Duty::Expire { agent } => {
+                self.end_offer(id, agent, OfferOutcome::Expired).await;
+                Ok(())
+            }
+            Duty::Ticket(reason) => self.open_ticket(id, reason, language, last.as_deref(), now).await,
+            Duty::Contact { ticket, contact } => {
+                let update = TicketUpdate {
+                    status: None,
+                    note: Some(format!("The customer asks to be answered at {contact}.")),
+                };
+                if let Err(e) = self.tickets.update_ticket(&ticket, update).await {
+                    tracing::warn!(conversation = %id, ticket = %ticket, error = %e, "adding the contact to a ticket failed");
+                }
+                Ok(())
+            }
+            Duty::Tell(telling, kind) => {
+                let told = self.tell(id, telling, language, last.as_deref(), now).await;
+                if told.is_ok() {
+                    let mut board = lock(&self.board);
+                    if let Some(entry) = board.waiting.get_mut(&id) {
+                        match kind {
+                            TellKind::Queued(wait) | TellKind::Estimate(wait) => {
+                                entry.told.queued = true;
+                                entry.told.estimate = wait;
+                            }
+                            TellKind::Callback => entry.told.callback = true,
+                            TellKind::Closed => entry.told.closed = true,
+                            TellKind::Progress => {}
+                        }
+                        entry.told.last_at = Some(now);
+                    }
+                }
+                told
+            }
+        };
+        if let Err(e) = result {
+            tracing::warn!(conversation = %id, error = %e, "a routing duty failed; it is tried again");
+        }
+        if let Some(entry) = lock(&self.board).waiting.get_mut(&id) {
+            entry.busy = false;
+        }
+        self.wake.notify_one();
+    }
+
+    /// Ends the offer of `id` to `agent` (declined, expired or withdrawn) and records it.
+    async fn end_offer(self: &Arc<Self>, id: ConversationId, agent: AgentId, outcome: OfferOutcome) {
+        let handoff = {
+            let mut board = lock(&self.board);
+            let Board { waiting, seats, .. } = &mut *board;
+            if let Some(seat) = seats.get_mut(&agent) {
+                seat.offers.remove(&id);
+            }
+            match waiting.get_mut(&id) {
+                Some(entry) if entry.offer.is_some_and(|o| o.agent == agent) => {
+                    entry.offer = None;
+                    entry.passed.push(agent);
+                    entry.handoff
+                }
+                _ => return,
+            }
+        };
+        let telling = Telling {
+            records: vec![EventKind::OfferEnded {
+                handoff_id: handoff,
+                agent_id: agent,
+                outcome,
+            }],
+            cue: None,
+            values: Values::new(),
+            suggestions: Vec::new(),
+        };
+        if let Err(e) = self.tell(id, telling, "", None, now()).await {
+            tracing::warn!(conversation = %id, error = %e, "recording the end of an offer failed");
+        }
+        self.wake.notify_one();
+    }
+
+    /// Opens a ticket carrying the package, and tells the customer when to expect an answer
+    /// (asking for a contact only when none is known).
+    async fn open_ticket(
+        self: &Arc<Self>,
+        id: ConversationId,
+        reason: FollowUp,
+        language: &str,
+        last: Option<&str>,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let events = events_of(&*self.store, id).await?;
+        let (handoff, queue, priority, contact, reply_by) = {
+            let board = lock(&self.board);
+            let Some(entry) = board.waiting.get(&id) else {
+                return Ok(());
+            };
+            let reply_by = match self.openness(&entry.queue, now) {
+                Openness::Closed { opens_at: Some(at) } => self.local_time(&entry.queue, at),
+                _ => None,
+            };
+            (
+                entry.handoff,
+                entry.queue.clone(),
+                entry.priority,
+                entry.contact.clone(),
+                reply_by,
+            )
+        };
+        let package = events.iter().rev().find_map(|e| match &e.kind {
+            EventKind::HandoffPackaged {
+                handoff_id, package, ..
+            } if *handoff_id == handoff => Some(package.clone()),
+            _ => None,
+        });
+        let brief: Vec<String> = package
+            .as_ref()
+            .and_then(|p| p.pointer("/conversation/brief/0/lines"))
+            .and_then(|lines| lines.as_array())
+            .map(|lines| lines.iter().filter_map(|l| l.as_str().map(str::to_owned)).collect())
+            .unwrap_or_default();
+        let team = self.team(&queue, &self.routing.default_language);
+        let body = format!(
+            "{}\n\nConversation {id}, handoff {handoff}, why a ticket: {}.\n\nContext package:\n{}",
+            brief.join("\n"),
+            follow_up_words(reason),
+            package
+                .as_ref()
+                .map(|p| serde_json::to_string_pretty(p).unwrap_or_default())
+                .unwrap_or_else(|| "(not built yet)".into()),
+        );
+        let ticket = NewTicket {
+            subject: format!(
+                "Customer waiting for {team}: {}",
+                brief.first().map_or("handoff", String::as_str)
+            ),
+            body,
+            customer_email: contact.clone().filter(|c| c.contains('@')),
+            priority: match priority {
+                Priority::Low => TicketPriority::Low,
+                Priority::Normal => TicketPriority::Normal,
+                Priority::High => TicketPriority::High,
+                Priority::Urgent => TicketPriority::Urgent,
+            },
+            conversation_id: id.to_string(),
+        };
+        let key = format!("{handoff}:ticket:{}", follow_up_words(reason).replace(' ', "_"));
+        let created = match self.tickets.create_ticket(ticket, &key).await {
+            Ok(created) => created,
+            Err(e) => {
+                tracing::warn!(conversation = %id, error = %e, "opening a ticket for a waiting customer failed");
+                if let Some(entry) = lock(&self.board).waiting.get_mut(&id) {
+                    entry.ticket_failed_at = Some(now);
+                }
+                return Ok(());
+            }
+        };
+        let mut values = self.queue_values_for(&queue, language);
+        values.insert("ticket".into(), created.id.clone());
+        if let Some(reply_by) = reply_by {
+            values.insert("reply_by".into(), reply_by);
+        }
+        if let Some(contact) = &contact {
+            values.insert("contact".into(), contact.clone());
+        }
+        let narration = &self.routing.config.narration;
+        let fallback = &self.routing.default_language;
+        let mut text = narration.line(Cue::Ticket, language, fallback, &values, last);
+        if contact.is_none() {
+            text.push(' ');
+            text.push_str(&narration.line(Cue::AskContact, language, fallback, &values, None));
+        }
+        let note = MessageText::parse(bounded(text)).map_err(|e| StoreError::corrupt("narration", e))?;
+        let command = Command::RecordRouting {
+            records: vec![EventKind::TicketOpened {
+                handoff_id: handoff,
+                ticket_id: created.id.clone(),
+                reason,
+            }],
+            note: Some(note),
+            suggestions: Vec::new(),
+        };
+        let executed = self.store.execute(id, command, now).await?;
+        self.announce.publish(&executed.events);
+        self.observe_own(&executed.events);
+        if let Some(entry) = lock(&self.board).waiting.get_mut(&id) {
+            entry.awaiting_contact = contact.is_none();
+        }
+        tracing::info!(conversation = %id, ticket = %created.id, reason = follow_up_words(reason), "a ticket carries the waiting customer's case");
+        Ok(())
+    }
+
+    fn team(&self, queue: &str, language: &str) -> String {
+        self.handoff
+            .queue(queue)
+            .map(|q| q.team.get(language, &self.handoff.default_language).to_owned())
+            .unwrap_or_else(|| queue.replace('_', " "))
+    }
+
+    fn queue_values(&self, entry: &Entry) -> Values {
+        self.queue_values_for(&entry.queue, &entry.language)
+    }
+
+    fn queue_values_for(&self, queue: &str, language: &str) -> Values {
+        let mut values = Values::new();
+        values.insert("team".into(), self.team(queue, language));
+        values
+    }
+
+    fn wait_words(&self, seconds: u64, language: &str) -> String {
+        self.routing
+            .config
+            .narration
+            .wait(seconds, language, &self.routing.default_language)
+    }
+
+    /// `at` in the queue's zone: "2026-12-01 09:00 (Europe/Madrid)".
+    fn local_time(&self, queue: &str, at: OffsetDateTime) -> Option<String> {
+        let schedule = self.routing.queue(queue)?.schedule.as_ref()?;
+        let (date, time) = schedule.local_time(at);
+        Some(format!("{date} {time} ({})", schedule.zone()))
+    }
+
+    // --- Agents: presence, capacity, answers to offers ---
+
+    async fn seat_for(&self, agent: &AgentRef) -> Result<(), StoreError> {
+        if lock(&self.board).seats.contains_key(&agent.id) {
+            return Ok(());
+        }
+        let owned: HashMap<ConversationId, OffsetDateTime> = self
+            .store
+            .agent_conversations(agent.id)
+            .await?
+            .into_iter()
+            .map(|c| (c.id, c.updated_at))
+            .collect();
+        let offers: HashSet<ConversationId> = lock(&self.board)
+            .waiting
+            .iter()
+            .filter(|(_, e)| e.offer.is_some_and(|o| o.agent == agent.id))
+            .map(|(id, _)| *id)
+            .collect();
+        let mut profile = self.routing.config.profile(&agent.email);
+        if profile.languages.is_empty() {
+            profile.languages = self.routing.languages.clone();
+        }
+        lock(&self.board).seats.entry(agent.id).or_insert(Seat {
+            name: agent.display_name.clone(),
+            profile,
+            presence: Presence::Offline,
+            chose_away: false,
+            streams: 0,
+            lost_at: None,
+            owned,
+            offers,
+            free_since: now(),
+        });
+        Ok(())
+    }
+
+    /// An agent's stream opened on this instance: they are online (unless they chose away).
+    pub async fn stream_opened(&self, agent: &AgentRef) -> Result<(), StoreError> {
+        self.seat_for(agent).await?;
+        if let Some(seat) = lock(&self.board).seats.get_mut(&agent.id) {
+            seat.streams += 1;
+            seat.lost_at = None;
+            if !seat.chose_away {
+                seat.presence = Presence::Online;
+            }
+        }
+        self.wake.notify_one();
+        Ok(())
+    }
+
+    /// An agent's stream closed; with none left, they go away after the grace period.
+    pub fn stream_closed(&self, agent: AgentId) {
+        if let Some(seat) = lock(&self.board).seats.get_mut(&agent) {
+            seat.streams = seat.streams.saturating_sub(1);
+            if seat.streams == 0 {
+                seat.lost_at = Some(now());
+            }
+        }
+    }
+
+    /// The agent sets their own presence. Going away or offline withdraws their offers.
+    pub async fn set_presence(
+        self: &Arc<Self>,
+        agent: &AgentRef,
+        presence: Presence,
+    ) -> Result<AgentStatus, StoreError> {
+        self.seat_for(agent).await?;
+        let withdrawn: Vec<ConversationId> = {
+            let mut board = lock(&self.board);
+            let Some(seat) = board.seats.get_mut(&agent.id) else {
+                return Err(StoreError::corrupt("routing board", "a seat vanished"));
+            };
+            seat.presence = presence;
+            seat.chose_away = presence != Presence::Online;
+            if presence == Presence::Online {
+                seat.lost_at = None;
+            }
+            if presence == Presence::Online {
+                Vec::new()
+            } else {
+                seat.offers.iter().copied().collect()
+            }
+        };
+        for id in withdrawn {
+            self.end_offer(id, agent.id, OfferOutcome::Withdrawn).await;
+        }
+        self.wake.notify_one();
+        self.status(agent).await
+    }
+
+    /// The agent's availability as this instance sees it.
+    pub async fn status(&self, agent: &AgentRef) -> Result<AgentStatus, StoreError> {
+        self.seat_for(agent).await?;
+        let board = lock(&self.board);
+        board
+            .seats
+            .get(&agent.id)
+            .map(|seat| status_of(agent.id, seat))
+            .ok_or_else(|| StoreError::corrupt("routing board", "a seat vanished"))
+    }
+
+    /// Every agent this instance has seen, by name.
+    pub fn team_status(&self) -> Vec<AgentStatus> {
+        let board = lock(&self.board);
+        let mut all: Vec<AgentStatus> = board.seats.iter().map(|(id, seat)| status_of(*id, seat)).collect();
+        all.sort_by(|a, b| a.display_name.cmp(&b.display_name).then(a.agent_id.cmp(&b.agent_id)));
+        all
+    }
+
+    /// Holds the agent's admission while they accept: capacity is checked and the accept
+    /// recorded before another accept of theirs is looked at.
+    pub async fn admit(&self, agent: &AgentRef) -> Result<tokio::sync::OwnedMutexGuard<()>, SeatError> {
+        let gate = lock(&self.admissions).entry(agent.id).or_default().clone();
+        let guard = gate.lock_owned().await;
+        self.seat_for(agent).await?;
+        let (serving, capacity) = {
+            let board = lock(&self.board);
+            let seat = board.seats.get(&agent.id);
+            (
+                seat.map_or(0, |s| s.owned.len() as u32),
+                seat.map_or(1, |s| s.profile.capacity),
+            )
+        };
+        if serving >= capacity {
+            return Err(SeatError::AtCapacity { serving });
+        }
+        Ok(guard)
+    }
+
+    /// The agent took the conversation (this instance ran the accept): their seat fills, an
+    /// offer to someone else is withdrawn, and the customer hears who joined.
+    pub async fn accepted(self: &Arc<Self>, agent: &AgentRef, id: ConversationId, events: &[Event]) {
+        let at = events.first().map_or_else(now, |e| e.at);
+        let other_offer = {
+            let mut board = lock(&self.board);
+            if let Some(seat) = board.seats.get_mut(&agent.id) {
+                seat.owned.insert(id, at);
+                seat.offers.remove(&id);
+            }
+            board
+                .waiting
+                .get(&id)
+                .and_then(|e| e.offer)
+                .filter(|o| o.agent != agent.id && o.recorded)
+                .map(|o| (o.agent, o))
+        };
+        let handoff = lock(&self.board).waiting.get(&id).map(|e| e.handoff);
+        let mut records = Vec::new();
+        if let (Some((other, _)), Some(handoff)) = (other_offer, handoff) {
+            if let Some(seat) = lock(&self.board).seats.get_mut(&other) {
+                seat.offers.remove(&id);
+            }
+            records.push(EventKind::OfferEnded {
+                handoff_id: handoff,
+                agent_id: other,
+                outcome: OfferOutcome::Withdrawn,
+            });
+        }
+        self.observe(events);
+        let mut values = Values::new();
+        values.insert("agent".into(), agent.display_name.clone());
+        self.narrate(id, Cue::Joined, values, records).await;
+    }
+
+    /// The agent declines the offer they hold.
+    pub async fn decline(self: &Arc<Self>, agent: AgentId, id: ConversationId) -> Result<(), SeatError> {
+        let offered = lock(&self.board)
+            .waiting
+            .get(&id)
+            .is_some_and(|e| e.offer.is_some_and(|o| o.agent == agent));
+        if !offered {
+            return Err(SeatError::NoOffer);
+        }
+        self.end_offer(id, agent, OfferOutcome::Declined).await;
+        Ok(())
+    }
+
+    /// The agent passed the conversation on (this instance ran the transfer): the customer
+    /// hears where to, the agent's name or the team's in their language.
+    pub async fn transferred(
+        self: &Arc<Self>,
+        id: ConversationId,
+        target: &TransferTarget,
+        agent_name: Option<String>,
+        events: &[Event],
+    ) {
+        self.observe(events);
+        let mut values = Values::new();
+        match target {
+            TransferTarget::Queue { queue } => {
+                let language = self.language_of(id).await;
+                values.insert("team".into(), self.team(queue, &language));
+            }
+            TransferTarget::Agent { .. } => {
+                values.insert("agent".into(), agent_name.unwrap_or_default());
+            }
+        }
+        self.narrate(id, Cue::Transferred, values, Vec::new()).await;
+    }
+
+    /// The agent handed the conversation back to the bot (this instance ran it).
+    pub async fn handed_back(self: &Arc<Self>, id: ConversationId, events: &[Event]) {
+        self.observe(events);
+        self.narrate(id, Cue::HandedBack, Values::new(), Vec::new()).await;
+    }
+
+    async fn language_of(&self, id: ConversationId) -> String {
+        let memory = crate::memory_of(&*self.store, id).await.ok();
+        memory
+            .and_then(|m| m.language)
+            .filter(|l| self.routing.languages.contains(l))
+            .unwrap_or_else(|| self.routing.default_language.clone())
+    }
+
+    /// Tells the customer `cue` in their language, never repeating the last line.
+    async fn narrate(self: &Arc<Self>, id: ConversationId, cue: Cue, values: Values, records: Vec<EventKind>) {
+        let events = match events_of(&*self.store, id).await {
+            Ok(events) => events,
+            Err(e) => {
+                tracing::warn!(conversation = %id, error = %e, "cannot read a conversation to narrate");
+                return;
+            }
+        };
+        let mut memory = Memory::new(id);
+        for event in &events {
+            memory.apply(event);
+        }
+        let language = memory
+            .language
+            .clone()
+            .filter(|l| self.routing.languages.contains(l))
+            .unwrap_or_else(|| self.routing.default_language.clone());
+        let last = events.iter().rev().find_map(|e| match &e.kind {
+            EventKind::SystemNote { text, .. } => Some(text.as_str().to_owned()),
+            _ => None,
+        });
+        let telling = Telling {
+            records,
+            cue: Some(cue),
+            values,
+            suggestions: Vec::new(),
+        };
+        if let Err(e) = self.tell(id, telling, &language, last.as_deref(), now()).await {
+            tracing::warn!(conversation = %id, error = %e, "telling the customer failed");
+        }
+    }
+
+    /// The estimated wait for a handoff of `memory` if it joined its queue now (for the
+    /// package built before routing placed it).
+    pub fn estimate_for(&self, memory: &Memory) -> Option<u64> {
+        let handoff = memory.current_handoff()?;
+        let queue = baton_handoff::package::route(memory, handoff, &self.handoff)
+            .name
+            .clone();
+        let language = memory
+            .language
+            .clone()
+            .unwrap_or_else(|| self.routing.default_language.clone());
+        let now = now();
+        let board = lock(&self.board);
+        let handle = handle_seconds(&board.handle_times, self.routing.config.handle_seconds);
+        let (waiting, agents, ids) = self.snapshot(&board, now);
+        let probe = Waiting {
+            handoff: handoff.id,
+            queue: queue.clone(),
+            skills: self.routing.queue(&queue).map(|q| q.skills.clone()).unwrap_or_default(),
+            language: language.clone(),
+            priority: handoff.priority,
+            since: handoff.at,
+            offered_to: None,
+            passed: Vec::new(),
+            target: None,
+            held: false,
+        };
+        let staffing = Staffing::for_waiting(&probe, &agents);
+        let ahead = waiting
+            .iter()
+            .zip(&ids)
+            .filter(|(w, id)| {
+                **id != memory.conversation_id && w.queue == queue && w.language == language && w.since <= handoff.at
+            })
+            .count() as u32;
+        estimate(ahead, staffing, handle)
+    }
+
+    /// Conversations on the board and agents on duty here (for tests and the benchmark).
+    pub fn counts(&self) -> (usize, usize) {
+        let board = lock(&self.board);
+        let online = board.seats.values().filter(|s| s.presence == Presence::Online).count();
+        (board.waiting.len(), online)
+    }
+}
+
+/// Folds one event of a waiting conversation into its entry.
+fn fold(entry: &mut Entry, seats: &mut HashMap<AgentId, Seat>, event: &Event, routing: &Routing) {
+    let id = event.conversation_id;
+    match &event.kind {
+        EventKind::OfferMade {
+            agent_id, expires_at, ..
+        } => {
+            entry.offers_made += 1;
+            entry.told.reviewing = true;
+            entry.offer = Some(OutOffer {
+                agent: *agent_id,
+                expires_at: *expires_at,
+                recorded: true,
+            });
+            if let Some(seat) = seats.get_mut(agent_id) {
+                seat.offers.insert(id);
+            }
+        }
+        EventKind::OfferEnded { agent_id, .. } => {
+            if entry.offer.is_some_and(|o| o.agent == *agent_id) {
+                entry.offer = None;
+            }
+            if !entry.passed.contains(agent_id) {
+                entry.passed.push(*agent_id);
+            }
+            if let Some(seat) = seats.get_mut(agent_id) {
+                seat.offers.remove(&id);
+            }
+        }
+        EventKind::TicketOpened { ticket_id, .. } => entry.ticket = Some(ticket_id.clone()),
+        EventKind::HandoffQueued {
+            wait_estimate_seconds, ..
+        } => {
+            entry.told.queued = true;
+            entry.told.estimate = *wait_estimate_seconds;
+        }
+        EventKind::SystemNote { text, suggestions } => {
+            entry.told.last_line = Some(text.as_str().to_owned());
+            entry.told.last_at = Some(event.at);
+            if !suggestions.is_empty() {
+                entry.told.callback = true;
+            }
+        }
+        EventKind::CustomerMessage { text, .. } => {
+            let text = text.as_str().trim();
+            if entry.awaiting_contact || entry.contact.is_none() {
+                if let Some(found) = text.split_whitespace().find_map(email_in) {
+                    entry.contact = Some(found);
+                    if entry.awaiting_contact && entry.ticket.is_some() {
+                        entry.contact_for_ticket = true;
+                    }
+                }
+            }
+            if entry.told.callback && entry.ticket.is_none() {
+                let narration = &routing.config.narration;
+                let says = |lines: &baton_routing::narration::Lines| {
+                    lines.values().flatten().any(|l| l.trim().eq_ignore_ascii_case(text))
+                };
+                if says(&narration.callback_label) {
+                    entry.wants = Some(FollowUp::Callback);
+                } else if says(&narration.email_label) {
+                    entry.wants = Some(FollowUp::Email);
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+/// The sequence number of the first event at or after `since` (the wait's start).
+fn since_seq(events: &[Event], since: OffsetDateTime) -> u64 {
+    events.iter().find(|e| e.at >= since).map_or(u64::MAX, |e| e.seq)
+}
+
+/// How to reach the customer, when they said: an email they gave or started with.
+fn contact_of(memory: &Memory) -> Option<String> {
+    memory
+        .slots
+        .get("email")
+        .map(|s| s.value.clone())
+        .or_else(|| memory.profile.email.clone())
+        .or_else(|| memory.slots.get("phone").map(|s| s.value.clone()))
+}
+
+/// An email address in one word of a message, without the punctuation around it.
+fn email_in(word: &str) -> Option<String> {
+    let word = word.trim_matches(|c: char| !c.is_alphanumeric());
+    let (user, domain) = word.split_once('@')?;
+    let plausible = !user.is_empty()
+        && domain.contains('.')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+        && word.len() <= 254
+        && !word.chars().any(char::is_whitespace);
+    plausible.then(|| word.to_owned())
+}
+
+/// The handle time the estimate uses: the mean of recent ones, once there are enough.
+fn handle_seconds(recent: &VecDeque<u64>, configured: u64) -> u64 {
+    if recent.len() < HANDLE_TIMES_NEEDED {
+        return configured;
+    }
+    (recent.iter().sum::<u64>() / recent.len() as u64).max(1)
+}
+
+fn status_of(id: AgentId, seat: &Seat) -> AgentStatus {
+    let mut offers: Vec<ConversationId> = seat.offers.iter().copied().collect();
+    offers.sort();
+    AgentStatus {
+        agent_id: id,
+        display_name: seat.name.clone(),
+        presence: seat.presence,
+        serving: seat.owned.len() as u32,
+        capacity: seat.profile.capacity,
+        skills: seat.profile.skills.clone(),
+        languages: seat.profile.languages.clone(),
+        team: seat.profile.team.clone(),
+        offers,
+    }
+}
+
+fn follow_up_words(reason: FollowUp) -> &'static str {
+    match reason {
+        FollowUp::AfterHours => "after hours",
+        FollowUp::NobodyAvailable => "nobody available",
+        FollowUp::Callback => "callback",
+        FollowUp::Email => "email",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emails_are_found_in_words() {
+        assert_eq!(email_in("sarah@example.com."), Some("sarah@example.com".into()));
+        assert_eq!(email_in("(ana.garcia@correo.es)"), Some("ana.garcia@correo.es".into()));
+        assert_eq!(email_in("@home"), None);
+        assert_eq!(email_in("me@localhost"), None);
+    }
+
+    #[test]
+    fn measured_handle_times_replace_the_configured_one() {
+        let mut recent = VecDeque::new();
+        assert_eq!(handle_seconds(&recent, 300), 300);
+        recent.extend([100, 200, 300, 400, 500]);
+        assert_eq!(handle_seconds(&recent, 300), 300);
+        recent.push_back(1300);
+        assert_eq!(handle_seconds(&recent, 300), 466);
+    }
+}
