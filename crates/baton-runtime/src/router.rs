@@ -194,6 +194,10 @@ pub struct Router {
     /// One accept at a time per agent, so capacity holds under concurrent accepts.
     admissions: Mutex<HashMap<AgentId, Arc<tokio::sync::Mutex<()>>>>,
     instance: uuid::Uuid,
+    /// Conversations to (re)place on the board, in the order they started waiting: placed one
+    /// after the other, so a handoff never loses its turn to a later one read back faster.
+    arrivals: tokio::sync::mpsc::UnboundedSender<ConversationId>,
+    arrivals_rx: Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<ConversationId>>>,
 }
 
 fn now() -> OffsetDateTime {
@@ -213,6 +217,7 @@ impl Router {
         handoff: Arc<HandoffConfig>,
         tickets: Arc<dyn Ticketing>,
     ) -> Arc<Self> {
+        let (arrivals, arrivals_rx) = tokio::sync::mpsc::unbounded_channel();
         Arc::new(Router {
             store,
             announce,
@@ -223,6 +228,8 @@ impl Router {
             wake: tokio::sync::Notify::new(),
             admissions: Mutex::new(HashMap::new()),
             instance: uuid::Uuid::new_v4(),
+            arrivals,
+            arrivals_rx: Mutex::new(Some(arrivals_rx)),
         })
     }
 
@@ -233,7 +240,12 @@ impl Router {
     /// Reads the conversations already waiting and runs the board for the life of the process.
     pub fn start(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
         let router = self.clone();
+        let arrivals = lock(&self.arrivals_rx).take();
         tokio::spawn(async move {
+            let Some(mut arrivals) = arrivals else {
+                tracing::error!("the router was started twice");
+                return;
+            };
             router.reload().await;
             let mut tick = tokio::time::interval(TICK);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -241,6 +253,11 @@ impl Router {
                 tokio::select! {
                     _ = tick.tick() => router.housekeeping().await,
                     () = router.wake.notified() => {}
+                    Some(id) = arrivals.recv() => {
+                        if let Err(e) = router.enqueue(id).await {
+                            tracing::warn!(conversation = %id, error = %e, "routing could not place a waiting conversation");
+                        }
+                    }
                 }
                 router.make_offers();
             }
@@ -263,11 +280,8 @@ impl Router {
     }
 
     fn enqueue_later(self: Arc<Self>, id: ConversationId) {
-        tokio::spawn(async move {
-            if let Err(e) = self.enqueue(id).await {
-                tracing::warn!(conversation = %id, error = %e, "routing could not place a waiting conversation");
-            }
-        });
+        // Sent only while the router runs; a stopped router places nothing.
+        let _ = self.arrivals.send(id);
     }
 
     /// Events just stored (here or on another instance).

@@ -20,7 +20,16 @@ type Profile = (&'static str, &'static [&'static str], &'static [&'static str], 
 /// Serves every queue in both languages, so the configuration checks; never logs in.
 const BACKUP: Profile = (
     "backup@example.com",
-    &["compliance", "fraud", "vip", "billing", "refunds", "orders", "shipping", "general"],
+    &[
+        "compliance",
+        "fraud",
+        "vip",
+        "billing",
+        "refunds",
+        "orders",
+        "shipping",
+        "general",
+    ],
     &["en", "es"],
     1,
 );
@@ -145,7 +154,8 @@ async fn post(app: &TestApp, path: &str, token: &str, body: Value) -> reqwest::R
 }
 
 async fn accept(app: &TestApp, id: &str, token: &str) -> reqwest::Response {
-    app.agent_post(&format!("/api/v1/conversations/{id}/accept"), token).await
+    app.agent_post(&format!("/api/v1/conversations/{id}/accept"), token)
+        .await
 }
 
 /// Polls the log (as `token` sees it) until `found` holds, for up to 5 s.
@@ -157,7 +167,10 @@ async fn until(app: &TestApp, id: &str, token: &str, found: impl Fn(&[Value]) ->
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    panic!("the log of {id} never showed what the test waits for: {:#}", json!(app.events(id, token, 0).await));
+    panic!(
+        "the log of {id} never showed what the test waits for: {:#}",
+        json!(app.events(id, token, 0).await)
+    );
 }
 
 fn notes(events: &[Value]) -> Vec<String> {
@@ -188,7 +201,10 @@ async fn the_language_and_the_skills_decide_who_is_offered() {
     let (spanish, _) = waiting(&app, "es", None).await;
     let frame = offer(&mut lucia).await;
     assert_eq!(frame["conversation"]["conversation_id"], spanish.as_str());
-    assert!(frame["expires_at"].is_string() && frame["handoff_id"].is_string(), "{frame}");
+    assert!(
+        frame["expires_at"].is_string() && frame["handoff_id"].is_string(),
+        "{frame}"
+    );
     no_offer(&mut pablo, 300).await;
     no_offer(&mut omar, 0).await;
     let (english, _) = waiting(&app, "en", None).await;
@@ -248,7 +264,10 @@ async fn a_declined_offer_goes_to_the_next_agent_at_once() {
         .await;
     assert_eq!(again.status(), 409);
     let problem: Value = again.json().await.expect("problem");
-    assert!(problem["detail"].as_str().unwrap_or_default().contains("no offer"), "{problem}");
+    assert!(
+        problem["detail"].as_str().unwrap_or_default().contains("no offer"),
+        "{problem}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -258,7 +277,11 @@ async fn capacity_is_never_exceeded_by_offers_or_accepts() {
     let (first, _) = waiting(&app, "en", None).await;
     let (second, _) = waiting(&app, "en", None).await;
     let frame = offer(&mut omar).await;
-    assert_eq!(frame["conversation"]["conversation_id"], first.as_str(), "the longer wait first");
+    assert_eq!(
+        frame["conversation"]["conversation_id"],
+        first.as_str(),
+        "the longer wait first"
+    );
     no_offer(&mut omar, 500).await;
     assert_eq!(accept(&app, &first, &token).await.status(), 200);
     // Full: no offer, and pulling another from the queue is refused.
@@ -266,7 +289,10 @@ async fn capacity_is_never_exceeded_by_offers_or_accepts() {
     let refused = accept(&app, &second, &token).await;
     assert_eq!(refused.status(), 409);
     let problem: Value = refused.json().await.expect("problem");
-    assert!(problem["detail"].as_str().unwrap_or_default().contains("capacity"), "{problem}");
+    assert!(
+        problem["detail"].as_str().unwrap_or_default().contains("capacity"),
+        "{problem}"
+    );
     // A seat frees: the second is offered.
     assert_eq!(
         app.agent_post(&format!("/api/v1/conversations/{first}/resolve"), &token)
@@ -370,10 +396,14 @@ async fn presence_is_set_through_the_api_and_the_stream() {
     // Bad input is named.
     let bad = post(&app, "/api/v1/agents/me/presence", &token, json!({"status": "asleep"})).await;
     assert_eq!(bad.status(), 422);
-    ws.send(Message::text(json!({"type": "presence", "status": "asleep"}).to_string()))
+    ws.send(Message::text(
+        json!({"type": "presence", "status": "asleep"}).to_string(),
+    ))
+    .await
+    .expect("send");
+    let error = frame_of(&mut ws, "error", Duration::from_secs(5))
         .await
-        .expect("send");
-    let error = frame_of(&mut ws, "error", Duration::from_secs(5)).await.expect("an error frame");
+        .expect("an error frame");
     assert!(error["problem"]["detail"].is_string(), "{error}");
 }
 
@@ -410,7 +440,12 @@ async fn after_hours_a_ticket_carries_the_case_and_asks_for_a_contact_only_when_
     let ticket_id = opened[0]["ticket_id"].as_str().expect("ticket id").to_owned();
     let stored = tickets.stored(&ticket_id).expect("the ticket exists");
     assert!(stored.request.body.contains("\"handoff_id\"") || stored.request.body.contains("not built yet"));
-    assert_eq!(app.post_message(&id, &token, "it's ana@example.com", "c1").await.status(), 201);
+    assert_eq!(
+        app.post_message(&id, &token, "it's ana@example.com", "c1")
+            .await
+            .status(),
+        201
+    );
     for _ in 0..100 {
         if tickets
             .stored(&ticket_id)
@@ -421,7 +456,11 @@ async fn after_hours_a_ticket_carries_the_case_and_asks_for_a_contact_only_when_
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let stored = tickets.stored(&ticket_id).expect("the ticket");
-    assert!(stored.notes.iter().any(|n| n.contains("ana@example.com")), "{:?}", stored.notes);
+    assert!(
+        stored.notes.iter().any(|n| n.contains("ana@example.com")),
+        "{:?}",
+        stored.notes
+    );
     // An email known from the start: no question, the reply address is named (in Spanish).
     let (id, token) = waiting(&app, "es", Some("sarah@example.com")).await;
     let events = until(&app, &id, &token, |e| !notes(e).is_empty()).await;
@@ -446,7 +485,11 @@ async fn nobody_who_can_serve_on_duty_opens_a_ticket() {
 async fn the_wait_is_narrated_in_the_customers_language() {
     for (language, queued, joined) in [
         ("en", "You're number 1 in line", "Omar has joined the conversation."),
-        ("es", "Eres el número 1 en la cola", "Omar se ha unido a la conversación."),
+        (
+            "es",
+            "Eres el número 1 en la cola",
+            "Omar se ha unido a la conversación.",
+        ),
     ] {
         let (app, _) = routing_app(&[("omar@example.com", &["general"], &["en", "es"], 1)], |_| {}).await;
         let (token, mut ws) = online(&app, OMAR.0).await;
@@ -456,11 +499,17 @@ async fn the_wait_is_narrated_in_the_customers_language() {
         assert_eq!(accept(&app, &busy, &token).await.status(), 200);
         let (id, customer) = waiting(&app, language, None).await;
         let events = until(&app, &id, &customer, |e| notes(e).iter().any(|n| n.contains(queued))).await;
-        let line = notes(&events).into_iter().find(|n| n.contains(queued)).expect("queued line");
+        let line = notes(&events)
+            .into_iter()
+            .find(|n| n.contains(queued))
+            .expect("queued line");
         assert!(line.contains("minut"), "the estimate is said: {line}");
         let agent_view = app.events(&id, &token, 0).await;
         let queued_event = of_type(&agent_view, "handoff_queued")[0].clone();
-        assert!(queued_event["wait_estimate_seconds"].as_u64().is_some(), "{queued_event}");
+        assert!(
+            queued_event["wait_estimate_seconds"].as_u64().is_some(),
+            "{queued_event}"
+        );
         assert_eq!(queued_event["queue"], "general");
         // Omar frees his seat and takes this one: the customer hears his name.
         app.agent_post(&format!("/api/v1/conversations/{busy}/resolve"), &token)
@@ -516,11 +565,25 @@ async fn bot_routing_app() -> TestApp {
     let tickets = connectors.tickets.clone();
     let nina: Profile = (
         AGENT,
-        &["compliance", "fraud", "vip", "billing", "refunds", "orders", "shipping", "general"],
+        &[
+            "compliance",
+            "fraud",
+            "vip",
+            "billing",
+            "refunds",
+            "orders",
+            "shipping",
+            "general",
+        ],
         &["en", "es"],
         3,
     );
-    let lucia: Profile = ("lucia@example.com", &["billing", "refunds", "general"], &["en", "es"], 2);
+    let lucia: Profile = (
+        "lucia@example.com",
+        &["billing", "refunds", "general"],
+        &["en", "es"],
+        2,
+    );
     TestApp::builder()
         .with_agent(AGENT, "Nina")
         .with_agent("lucia@example.com", "Lucía")
@@ -562,7 +625,10 @@ async fn a_transfer_makes_a_new_package_version_with_the_note_and_tells_the_cust
     assert_eq!(view["package_version"], 2, "{view}");
     let routing = &view["package"]["routing"];
     assert_eq!(routing["queue"], "billing");
-    assert_eq!(routing["transfers"][0]["note"], "Charged twice on order 54192; refund by hand");
+    assert_eq!(
+        routing["transfers"][0]["note"],
+        "Charged twice on order 54192; refund by hand"
+    );
     assert_eq!(routing["transfers"][0]["from_agent_name"], "Nina");
     let brief = view["package"]["conversation"]["brief"][0]["lines"].to_string();
     assert!(brief.contains("Note from Nina: Charged twice"), "{brief}");
@@ -579,7 +645,13 @@ async fn a_transfer_makes_a_new_package_version_with_the_note_and_tells_the_cust
         (json!({"queue": "billing", "agent_id": uuid::Uuid::nil()}), ""),
         (json!({"agent_id": uuid::Uuid::nil()}), "agent_id"),
     ] {
-        let bad = post(&app, &format!("/api/v1/conversations/{}/transfer", chat.id), &lucia_token, body).await;
+        let bad = post(
+            &app,
+            &format!("/api/v1/conversations/{}/transfer", chat.id),
+            &lucia_token,
+            body,
+        )
+        .await;
         assert_eq!(bad.status(), 422, "{field}");
         let problem: Value = bad.json().await.expect("problem");
         assert!(problem.to_string().contains(field), "{problem}");
@@ -600,7 +672,10 @@ async fn a_hand_back_ends_the_human_stretch_without_looping_back_and_bounces_are
     let app = bot_routing_app().await;
     let (mut chat, _) = Chat::start(&app, json!({"language": "en"})).await;
     chat.say("I want to dispute a charge on my card").await;
-    let events = until(&app, &chat.id, &chat.agent, |e| !of_type(e, "handoff_requested").is_empty()).await;
+    let events = until(&app, &chat.id, &chat.agent, |e| {
+        !of_type(e, "handoff_requested").is_empty()
+    })
+    .await;
     let first_reason = of_type(&events, "handoff_requested")[0]["reasons"][0]["kind"].clone();
     assert_eq!(first_reason, "human_only_intent", "{events:#?}");
     let nina = chat.agent.clone();
@@ -666,14 +741,70 @@ async fn urgent_handoffs_are_offered_before_older_normal_ones() {
     tokio::time::sleep(Duration::from_millis(50)).await;
     let (mut chat, _) = Chat::start(&app, json!({"language": "en"})).await;
     chat.say("This is fraud, someone used my card without permission").await;
-    let events = until(&app, &chat.id, &nina_token, |e| !of_type(e, "handoff_requested").is_empty()).await;
-    assert_eq!(of_type(&events, "handoff_requested")[0]["priority"], "urgent", "{events:#?}");
+    let events = until(&app, &chat.id, &nina_token, |e| {
+        !of_type(e, "handoff_requested").is_empty()
+    })
+    .await;
+    assert_eq!(
+        of_type(&events, "handoff_requested")[0]["priority"],
+        "urgent",
+        "{events:#?}"
+    );
     no_offer(&mut nina, 300).await;
     let mine = app.get_json("/api/v1/agents/me/conversations", Some(&nina_token)).await;
-    let one = mine["conversations"][0]["conversation_id"].as_str().expect("id").to_owned();
+    let one = mine["conversations"][0]["conversation_id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
     app.agent_post(&format!("/api/v1/conversations/{one}/resolve"), &nina_token)
         .await;
     let frame = offer(&mut nina).await;
-    assert_eq!(frame["conversation"]["conversation_id"], chat.id.as_str(), "urgent first");
+    assert_eq!(
+        frame["conversation"]["conversation_id"],
+        chat.id.as_str(),
+        "urgent first"
+    );
     assert_ne!(frame["conversation"]["conversation_id"], normal.as_str());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_offer_and_narrate_once() {
+    let test = "two_instances_offer_and_narrate_once";
+    let agents = [OMAR];
+    let setup = |r: &mut RoutingConfig| {
+        quick(r, &agents);
+        r.offer_timeout_seconds = 1;
+    };
+    let Some(builder) = TestApp::builder()
+        .with_agent(OMAR.0, "Omar")
+        .with_routing(Arc::new(DemoTicketing::new()), setup)
+        .on_postgres()
+        .await
+    else {
+        baton_store_postgres::testing::skipped(test);
+        return;
+    };
+    let a = builder.start().await;
+    let b = TestApp::builder()
+        .with_routing(Arc::new(DemoTicketing::new()), setup)
+        .sharing_database_with(&a)
+        .start()
+        .await;
+    // Omar is on B; the customer hands off through A.
+    let (omar, mut ws) = online(&b, OMAR.0).await;
+    let (id, _) = waiting(&a, "en", None).await;
+    offer(&mut ws).await;
+    // He lets it run out: it ends once, and comes back to him (nobody else can serve it).
+    offer(&mut ws).await;
+    let events = until(&b, &id, &omar, |e| of_type(e, "handoff_queued").len() == 1).await;
+    assert_eq!(of_type(&events, "offer_made").len(), 2, "{events:#?}");
+    assert_eq!(of_type(&events, "offer_ended").len(), 1, "{events:#?}");
+    assert_eq!(accept(&b, &id, &omar).await.status(), 200);
+    let events = until(&a, &id, &omar, |e| notes(e).iter().any(|n| n.contains("Omar"))).await;
+    assert_eq!(of_type(&events, "handoff_queued").len(), 1, "queued once: {events:#?}");
+    let lines = notes(&events);
+    let mut unique = lines.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), lines.len(), "no line said twice: {lines:?}");
 }
