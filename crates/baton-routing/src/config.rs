@@ -29,9 +29,6 @@ pub struct RoutingConfig {
     pub callback_after_seconds: u64,
     /// With nobody on duty who can serve a handoff for this long, a ticket carries it.
     pub nobody_eligible_after_seconds: u64,
-    /// The bot keeps collecting details the brief lacks while the customer waits (it never
-    /// answers for the agent).
-    pub collect_while_waiting: bool,
     pub priority: PriorityRules,
     /// The profile of an agent the configuration does not list.
     pub default_agent: AgentProfile,
@@ -53,7 +50,6 @@ impl Default for RoutingConfig {
             progress_every_seconds: 90,
             callback_after_seconds: 600,
             nobody_eligible_after_seconds: 60,
-            collect_while_waiting: true,
             priority: PriorityRules::default(),
             default_agent: AgentProfile::default(),
             agents: Vec::new(),

@@ -502,3 +502,114 @@ fn facts_of_a_turn_are_kept_even_after_the_conversation_closed() {
     assert_eq!(facts.events.len(), 1);
     assert_eq!(facts.state.phase, Phase::Resolved);
 }
+
+fn offer_to(n: u128, state: &ConversationState) -> Command {
+    Command::RecordRouting {
+        records: vec![EventKind::OfferMade {
+            handoff_id: HandoffId {
+                conversation_id: conv(),
+                seq: 2,
+            },
+            agent_id: agent(n),
+            expires_at: NOW,
+            after_ms: 5,
+        }],
+        note: Some(text(&format!("reviewing {}", state.last_seq))),
+        suggestions: Vec::new(),
+    }
+}
+
+#[test]
+fn an_offer_is_recorded_only_while_the_customer_waits() {
+    let waiting = run(&started(), handoff()).expect("handoff");
+    let decision = waiting.decide(offer_to(1, &waiting), NOW).expect("offer while waiting");
+    let kinds: Vec<&str> = decision.events.iter().map(|e| e.kind.type_name()).collect();
+    assert_eq!(kinds, ["offer_made", "system_note"]);
+    // Someone accepted first: a late offer loses the race.
+    let taken = run(
+        &waiting,
+        Command::Accept {
+            agent_id: agent(2),
+            waited_ms: Some(1200),
+        },
+    )
+    .expect("accept");
+    assert!(matches!(
+        run(&taken, offer_to(1, &taken)),
+        Err(Rejection::NotAllowed { .. })
+    ));
+    // Routing records only its own kinds.
+    let sneaky = Command::RecordRouting {
+        records: vec![EventKind::Assigned {
+            agent_id: agent(1),
+            waited_ms: None,
+        }],
+        note: None,
+        suggestions: Vec::new(),
+    };
+    assert_eq!(run(&waiting, sneaky), Err(Rejection::NotARoutingRecord("assigned")));
+}
+
+#[test]
+fn a_transfer_puts_the_conversation_back_in_the_queue_and_only_the_owner_may() {
+    let waiting = run(&started(), handoff()).expect("handoff");
+    let with_agent = run(
+        &waiting,
+        Command::Accept {
+            agent_id: agent(1),
+            waited_ms: None,
+        },
+    )
+    .expect("accept");
+    let transfer = |n: u128| Command::Transfer {
+        agent_id: agent(n),
+        agent_name: Some("Nina".into()),
+        handoff_id: HandoffId {
+            conversation_id: conv(),
+            seq: 2,
+        },
+        target: TransferTarget::Queue { queue: "billing".into() },
+        note: Some("refund by hand".into()),
+    };
+    assert!(matches!(
+        run(&with_agent, transfer(2)),
+        Err(Rejection::NotOwningAgent { .. })
+    ));
+    let decision = with_agent.decide(transfer(1), NOW).expect("transfer");
+    assert_eq!(decision.state.phase, Phase::WaitingForAgent);
+    assert!(matches!(
+        &decision.events[0].kind,
+        EventKind::Transferred { note: Some(note), from_name: Some(name), .. } if note == "refund by hand" && name == "Nina"
+    ));
+    // A transfer is not allowed from the queue itself.
+    assert!(matches!(run(&waiting, transfer(1)), Err(Rejection::NotAllowed { .. })));
+}
+
+#[test]
+fn a_hand_back_records_the_agents_note_before_the_bot_resumes() {
+    let waiting = run(&started(), handoff()).expect("handoff");
+    let with_agent = run(
+        &waiting,
+        Command::Accept {
+            agent_id: agent(1),
+            waited_ms: None,
+        },
+    )
+    .expect("accept");
+    let decision = with_agent
+        .decide(
+            Command::HandBack {
+                agent_id: agent(1),
+                agent_name: None,
+                note: Some("done by hand".into()),
+            },
+            NOW,
+        )
+        .expect("hand back");
+    let kinds: Vec<&str> = decision.events.iter().map(|e| e.kind.type_name()).collect();
+    assert_eq!(kinds, ["handed_back", "phase_changed"]);
+    assert_eq!(decision.state.phase, Phase::HandedBack);
+    // Agents only: the customer's client sees the phase change, not the note.
+    assert!(!decision.events[0].kind.is_customer_visible());
+    assert!(decision.events[1].kind.is_customer_visible());
+}
