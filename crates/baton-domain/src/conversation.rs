@@ -200,6 +200,9 @@ pub enum Command {
         records: Vec<EventKind>,
         note: Option<MessageText>,
         suggestions: Vec<Suggestion>,
+        /// Refused unless the customer still waits (a timed line or a ticket that an accept
+        /// overtook is not said after the agent joined).
+        while_waiting: bool,
     },
     Accept {
         agent_id: AgentId,
@@ -443,12 +446,13 @@ impl ConversationState {
                 records,
                 note,
                 suggestions,
+                while_waiting,
             } => {
                 if let Some(bad) = records.iter().find(|r| !r.is_routing_record()) {
                     return Err(Rejection::NotARoutingRecord(bad.type_name()));
                 }
                 let offers = records.iter().any(|r| matches!(r, EventKind::OfferMade { .. }));
-                if offers && phase != Phase::WaitingForAgent {
+                if (offers || while_waiting) && phase != Phase::WaitingForAgent {
                     return Err(not_allowed);
                 }
                 let mut kinds = records;

@@ -29,6 +29,8 @@ pub struct RoutingConfig {
     pub callback_after_seconds: u64,
     /// With nobody on duty who can serve a handoff for this long, a ticket carries it.
     pub nobody_eligible_after_seconds: u64,
+    /// A ticket promises an answer within this many hours (or when a closed queue opens).
+    pub ticket_reply_hours: u64,
     pub priority: PriorityRules,
     /// The profile of an agent the configuration does not list.
     pub default_agent: AgentProfile,
@@ -50,6 +52,7 @@ impl Default for RoutingConfig {
             progress_every_seconds: 90,
             callback_after_seconds: 600,
             nobody_eligible_after_seconds: 60,
+            ticket_reply_hours: 24,
             priority: PriorityRules::default(),
             default_agent: AgentProfile::default(),
             agents: Vec::new(),
@@ -238,6 +241,7 @@ impl RoutingConfig {
             ("handle_seconds", self.handle_seconds),
             ("progress_every_seconds", self.progress_every_seconds),
             ("callback_after_seconds", self.callback_after_seconds),
+            ("ticket_reply_hours", self.ticket_reply_hours * 3600),
         ] {
             if value == 0 || value > 7 * 24 * 3600 {
                 return err(name.into(), "must be between 1 and 604800 seconds".into());

@@ -28,6 +28,9 @@ pub enum Cue {
     ClosedWait,
     /// A ticket carries the case (`{team}`, `{ticket}`, `{reply_by}`, `{contact}`).
     Ticket,
+    /// The customer chose a callback or an email: a ticket carries the case (`{ticket}`,
+    /// `{reply_by}`, `{contact}`).
+    FollowUp,
     /// A ticket was opened but Baton knows no way to answer: ask for one.
     AskContact,
     /// A long wait: offer a callback or an email instead (`{wait}`).
@@ -49,6 +52,7 @@ pub struct Narration {
     pub joined: Lines,
     pub closed_wait: Lines,
     pub ticket: Lines,
+    pub follow_up: Lines,
     pub ask_contact: Lines,
     pub callback_offer: Lines,
     pub transferred: Lines,
@@ -72,6 +76,7 @@ impl Narration {
             Cue::Joined => &self.joined,
             Cue::ClosedWait => &self.closed_wait,
             Cue::Ticket => &self.ticket,
+            Cue::FollowUp => &self.follow_up,
             Cue::AskContact => &self.ask_contact,
             Cue::CallbackOffer => &self.callback_offer,
             Cue::Transferred => &self.transferred,
@@ -80,7 +85,7 @@ impl Narration {
     }
 
     /// Every set of lines with its name (for the configuration's checks).
-    pub fn all(&self) -> [(&'static str, &Lines); 16] {
+    pub fn all(&self) -> [(&'static str, &Lines); 17] {
         [
             ("queued", &self.queued),
             ("estimate_changed", &self.estimate_changed),
@@ -89,6 +94,7 @@ impl Narration {
             ("joined", &self.joined),
             ("closed_wait", &self.closed_wait),
             ("ticket", &self.ticket),
+            ("follow_up", &self.follow_up),
             ("ask_contact", &self.ask_contact),
             ("callback_offer", &self.callback_offer),
             ("transferred", &self.transferred),

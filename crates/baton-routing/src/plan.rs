@@ -3,7 +3,8 @@
 //!
 //! - **Eligible** means the agent speaks the conversation's language and has every skill its
 //!   queue asks for; nobody else is ever offered it (a transfer to a named agent is the one
-//!   exception: the agent who transfers chose them).
+//!   exception: the agent who transfers chose them; once that agent passes on it, or while
+//!   they are not online, it goes to the queue like any other).
 //! - **Order**: the highest priority first (aged: a long wait raises it step by step, so no
 //!   class starves), then the longest wait.
 //! - **Who**: among eligible agents online with a free seat, the least loaded, then the one
@@ -75,7 +76,7 @@ pub struct Waiting {
     pub offered_to: Option<AgentId>,
     /// Agents who declined or let an offer of it expire.
     pub passed: Vec<AgentId>,
-    /// Transferred to this agent by name: only they are offered it.
+    /// Transferred to this agent by name: only they are offered it, until they pass on it.
     pub target: Option<AgentId>,
     /// Not offered to anyone (its queue is closed and keeps it waiting, or a ticket took it).
     pub held: bool,
@@ -127,40 +128,133 @@ pub fn order(waiting: &[Waiting], rules: &PriorityRules, now: OffsetDateTime) ->
 pub fn plan(waiting: &[Waiting], agents: &[OnDuty], rules: &PriorityRules, now: OffsetDateTime) -> Vec<Offer> {
     let mut loads: Vec<u32> = agents.iter().map(|a| a.load).collect();
     let mut offers = Vec::new();
-    if !agents.iter().any(OnDuty::has_seat) {
+    // Free seats of online agents: once none is left, nobody else can be offered anything.
+    let mut seats_left: u64 = agents
+        .iter()
+        .filter(|a| a.presence == Presence::Online)
+        .map(|a| u64::from(a.capacity.saturating_sub(a.load)))
+        .sum();
+    if seats_left == 0 {
         return offers;
     }
+    let masks = Masks::new(agents);
     for i in order(waiting, rules, now) {
+        if seats_left == 0 {
+            break;
+        }
         let w = &waiting[i];
         if w.offered_to.is_some() || w.held {
             continue;
         }
-        let free = |(j, a): &(usize, &OnDuty)| a.presence == Presence::Online && loads[*j] < a.capacity;
-        let chosen = match w.target {
-            Some(target) => agents.iter().enumerate().filter(free).find(|(_, a)| a.id == target),
+        let free = |j: usize| agents[j].presence == Presence::Online && loads[j] < agents[j].capacity;
+        let chosen = match named(w, agents) {
+            Some(target) => (0..agents.len()).find(|&j| free(j) && agents[j].id == target),
             None => {
+                let need = masks.of(w);
+                let serves = |j: usize| match &need {
+                    Some(need) => masks.serves(j, need),
+                    None => agents[j].can_serve(w),
+                };
                 // Passing counts until every eligible agent on duty has passed.
-                let everyone_passed = agents
-                    .iter()
-                    .filter(|a| a.presence == Presence::Online && a.can_serve(w))
-                    .all(|a| w.passed.contains(&a.id));
-                agents
-                    .iter()
-                    .enumerate()
-                    .filter(free)
-                    .filter(|(_, a)| a.can_serve(w) && (everyone_passed || !w.passed.contains(&a.id)))
-                    .min_by_key(|(j, a)| (loads[*j], a.free_since, a.id))
+                let everyone_passed = !w.passed.is_empty()
+                    && (0..agents.len())
+                        .filter(|&j| agents[j].presence == Presence::Online && serves(j))
+                        .all(|j| w.passed.contains(&agents[j].id));
+                (0..agents.len())
+                    .filter(|&j| free(j) && serves(j) && (everyone_passed || !w.passed.contains(&agents[j].id)))
+                    .min_by_key(|&j| (loads[j], agents[j].free_since, agents[j].id))
             }
         };
-        if let Some((j, agent)) = chosen {
+        if let Some(j) = chosen {
             loads[j] += 1;
+            seats_left -= 1;
             offers.push(Offer {
                 handoff: w.handoff,
-                agent: agent.id,
+                agent: agents[j].id,
             });
         }
     }
     offers
+}
+
+/// The agent a transfer named, while they are online and have not passed on it: only they
+/// are offered it. Away, offline or passed, it is the queue's like any other.
+pub fn named(w: &Waiting, agents: &[OnDuty]) -> Option<AgentId> {
+    w.target
+        .filter(|t| !w.passed.contains(t) && agents.iter().any(|a| a.id == *t && a.presence == Presence::Online))
+}
+
+/// Skills and languages as bits, so that checking an agent against a handoff is two `and`s
+/// rather than string comparisons (the plan checks every agent for every waiting handoff).
+/// Only the first 64 distinct skills and languages get a bit; a handoff needing another is
+/// checked with [`OnDuty::can_serve`].
+struct Masks {
+    names: std::collections::HashMap<String, u32>,
+    /// Per agent: their skills' bits and their languages' bits.
+    agents: Vec<(u64, u64)>,
+}
+
+/// What a handoff needs, as bits: every one of `skills`, and `language`.
+struct Need {
+    skills: u64,
+    language: u64,
+}
+
+impl Masks {
+    fn new(agents: &[OnDuty]) -> Self {
+        let mut names = std::collections::HashMap::new();
+        let mut bits = |name: &str| -> u64 {
+            let next = names.len() as u32;
+            let index = *names.entry(name.to_owned()).or_insert(next);
+            if index < 64 {
+                1 << index
+            } else {
+                0
+            }
+        };
+        let agents = agents
+            .iter()
+            .map(|a| {
+                let skills = a.skills.iter().fold(0, |m, s| m | bits(&format!("s:{s}")));
+                let languages = a.languages.iter().fold(0, |m, l| m | bits(&format!("l:{l}")));
+                (skills, languages)
+            })
+            .collect();
+        Masks { names, agents }
+    }
+
+    fn bit(&self, name: &str) -> Option<u64> {
+        match self.names.get(name) {
+            Some(&index) if index < 64 => Some(1 << index),
+            Some(_) => None,
+            // Nobody has it: a bit nobody holds.
+            None => Some(0),
+        }
+    }
+
+    /// `None` when a name has no bit (more than 64 of them): check by name instead.
+    fn of(&self, w: &Waiting) -> Option<Need> {
+        let mut skills = 0;
+        for skill in &w.skills {
+            match self.bit(&format!("s:{skill}"))? {
+                // A skill no agent has: nobody serves it.
+                0 => {
+                    return Some(Need {
+                        skills: u64::MAX,
+                        language: 0,
+                    })
+                }
+                bit => skills |= bit,
+            }
+        }
+        let language = self.bit(&format!("l:{}", w.language))?;
+        Some(Need { skills, language })
+    }
+
+    fn serves(&self, agent: usize, need: &Need) -> bool {
+        let (skills, languages) = self.agents[agent];
+        languages & need.language != 0 && need.skills & !skills == 0
+    }
 }
 
 /// Seats that could serve a handoff: their total, and how many are free now.

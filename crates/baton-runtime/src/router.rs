@@ -142,6 +142,9 @@ struct Entry {
     wants: Option<FollowUp>,
     /// The customer gave the contact a ticket's note asked for: it goes onto the ticket.
     contact_for_ticket: bool,
+    /// Every eligible agent passed on it twice: no offers until then (no offer every timeout
+    /// to the same idle agent, forever).
+    resting_until: Option<OffsetDateTime>,
 }
 
 #[derive(Default)]
@@ -157,6 +160,8 @@ struct Telling {
     cue: Option<Cue>,
     values: Values,
     suggestions: Vec<Suggestion>,
+    /// Only while the customer still waits (a duty that an accept overtook says nothing).
+    while_waiting: bool,
 }
 
 /// A duty that came due on the board.
@@ -194,6 +199,8 @@ pub struct Router {
     /// One accept at a time per agent, so capacity holds under concurrent accepts.
     admissions: Mutex<HashMap<AgentId, Arc<tokio::sync::Mutex<()>>>>,
     instance: uuid::Uuid,
+    /// Other instances share the database (their agents are not on this board).
+    shared: std::sync::atomic::AtomicBool,
     /// Conversations to (re)place on the board, in the order they started waiting: placed one
     /// after the other, so a handoff never loses its turn to a later one read back faster.
     arrivals: tokio::sync::mpsc::UnboundedSender<ConversationId>,
@@ -228,6 +235,7 @@ impl Router {
             wake: tokio::sync::Notify::new(),
             admissions: Mutex::new(HashMap::new()),
             instance: uuid::Uuid::new_v4(),
+            shared: std::sync::atomic::AtomicBool::new(false),
             arrivals,
             arrivals_rx: Mutex::new(Some(arrivals_rx)),
         })
@@ -235,6 +243,16 @@ impl Router {
 
     pub fn routing(&self) -> &Routing {
         &self.routing
+    }
+
+    /// Other instances share this database: agents on duty there are not on this board, so
+    /// "nobody on duty" is not this router's to decide (no such tickets).
+    pub fn set_shared(&self) {
+        self.shared.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    fn is_shared(&self) -> bool {
+        self.shared.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Reads the conversations already waiting and runs the board for the life of the process.
@@ -269,8 +287,26 @@ impl Router {
     pub async fn reload(self: &Arc<Self>) {
         match self.store.waiting_conversations(RELOAD_LIMIT).await {
             Ok(waiting) => {
-                let ids: HashSet<ConversationId> = waiting.iter().map(|c| c.id).collect();
-                lock(&self.board).waiting.retain(|id, _| ids.contains(id));
+                let ids: Vec<ConversationId> = waiting.iter().map(|c| c.id).collect();
+                let still: HashSet<ConversationId> = ids.iter().copied().collect();
+                let agents: Vec<AgentId> = {
+                    let mut board = lock(&self.board);
+                    board.waiting.retain(|id, _| still.contains(id));
+                    // Offers are folded back from the logs below; what agents own is read again.
+                    for seat in board.seats.values_mut() {
+                        seat.offers.clear();
+                    }
+                    board.waiting.values_mut().for_each(|e| e.seen_seq = 0);
+                    board.seats.keys().copied().collect()
+                };
+                for agent in agents {
+                    if let Ok(owned) = self.store.agent_conversations(agent).await {
+                        if let Some(seat) = lock(&self.board).seats.get_mut(&agent) {
+                            seat.owned = owned.into_iter().map(|c| (c.id, c.updated_at)).collect();
+                        }
+                    }
+                }
+                // Longest wait first, as the store gives them.
                 for id in ids {
                     self.clone().enqueue_later(id);
                 }
@@ -384,7 +420,8 @@ impl Router {
         let upset = memory.sentiment.last().is_some_and(|p| p.score <= rules.negative_mood);
         let priority = raised(handoff.priority, tier_steps + u64::from(upset));
         let target = handoff.transfers.last().and_then(|t| match t.target {
-            TransferTarget::Agent { agent_id } if t.seq > since_seq(&events, since) => Some(agent_id),
+            // A transfer to a named agent that started this wait.
+            TransferTarget::Agent { agent_id } if t.seq >= since_seq(&events, since) => Some(agent_id),
             _ => None,
         });
         let contact = contact_of(&memory);
@@ -410,6 +447,7 @@ impl Router {
             ticket_failed_at: None,
             wants: None,
             contact_for_ticket: false,
+            resting_until: None,
         };
         let start = since_seq(&events, since);
         let mut board = lock(&self.board);
@@ -420,13 +458,24 @@ impl Router {
         }
         entry.seen_seq = events.last().map_or(0, |e| e.seq);
         // Keep what this instance holds of an entry it already had.
-        if let Some(old) = waiting.get(&id) {
-            entry.lease = old.lease;
-            entry.lost_lease = old.lost_lease;
-            entry.busy = old.busy;
+        if let Some(old) = waiting.get(&id).filter(|old| old.since == entry.since) {
             if old.seen_seq > entry.seen_seq {
                 return Ok(());
             }
+            entry.lease = old.lease;
+            entry.lost_lease = old.lost_lease;
+            entry.busy = old.busy;
+            // An offer being recorded right now is not in the log yet.
+            if entry.offer.is_none() {
+                entry.offer = old.offer.filter(|o| !o.recorded);
+            }
+            entry.told.closed |= old.told.closed;
+            entry.awaiting_contact |= old.awaiting_contact;
+            entry.contact_for_ticket |= old.contact_for_ticket;
+            entry.unstaffed_since = old.unstaffed_since;
+            entry.ticket_failed_at = old.ticket_failed_at;
+            entry.wants = entry.wants.or(old.wants);
+            entry.resting_until = old.resting_until;
         }
         waiting.insert(id, entry);
         drop(board);
@@ -445,7 +494,12 @@ impl Router {
                 languages: seat.profile.languages.clone(),
                 capacity: seat.profile.capacity,
                 load: (seat.owned.len() + seat.offers.len()) as u32,
-                presence: seat.presence,
+                // In the grace after their last stream dropped, an agent keeps their presence
+                // but is offered nothing (nobody would see the offer).
+                presence: match seat.presence {
+                    Presence::Online if seat.streams == 0 && seat.lost_at.is_some() => Presence::Away,
+                    presence => presence,
+                },
                 free_since: seat.free_since,
             })
             .collect();
@@ -469,11 +523,22 @@ impl Router {
                     offered_to: e.offer.map(|o| o.agent),
                     passed: e.passed.clone(),
                     target: e.target,
-                    held: e.ticket.is_some() || e.busy || !self.open(&e.queue, now),
+                    held: e.ticket.is_some()
+                        || e.busy
+                        || e.resting_until.is_some_and(|until| until > now)
+                        || !self.speaks(&e.queue, &e.language)
+                        || !self.open(&e.queue, now),
                 }
             })
             .collect();
         (waiting, agents, ids)
+    }
+
+    /// Whether the queue serves customers in `language` (its `languages`).
+    fn speaks(&self, queue: &str, language: &str) -> bool {
+        self.routing
+            .queue(queue)
+            .is_none_or(|q| q.languages.iter().any(|l| l == language))
     }
 
     fn open(&self, queue: &str, now: OffsetDateTime) -> bool {
@@ -503,10 +568,6 @@ impl Router {
             let (Some(entry), Some(seat)) = (waiting.get_mut(&id), seats.get_mut(&offer.agent)) else {
                 continue;
             };
-            // Only agents whose streams are here are offered from here.
-            if seat.streams == 0 && seat.lost_at.is_some() {
-                continue;
-            }
             let expires_at = now + timeout;
             entry.offer = Some(OutOffer {
                 agent: offer.agent,
@@ -515,7 +576,7 @@ impl Router {
             });
             entry.busy = true;
             seat.offers.insert(id);
-            let attempt = entry.offers_made;
+            let attempt = (entry.since, entry.offers_made);
             let first = !entry.told.reviewing;
             let after_ms = millis(now - entry.since);
             let language = entry.language.clone();
@@ -572,7 +633,7 @@ impl Router {
         id: ConversationId,
         handoff: HandoffId,
         agent: AgentId,
-        attempt: u32,
+        attempt: (OffsetDateTime, u32),
         expires_at: OffsetDateTime,
         after_ms: u64,
         first: bool,
@@ -580,8 +641,24 @@ impl Router {
         last: Option<String>,
     ) -> Result<bool, StoreError> {
         let now = now();
-        let work = format!("offer:{handoff}:{attempt}");
-        if !self.store.claim(&work, self.instance, now, expires_at).await? {
+        // Each wait of a handoff (a transfer starts a new one) numbers its own offers.
+        // The agent may have gone away (or the offer been taken back) since the plan. Checked
+        // before the claim: a claim taken and not used would hold its number until it expires.
+        let still = {
+            let board = lock(&self.board);
+            let online = board.seats.get(&agent).is_some_and(|s| s.presence == Presence::Online);
+            let ours = board
+                .waiting
+                .get(&id)
+                .is_some_and(|e| e.offer.is_some_and(|o| o.agent == agent));
+            online && ours
+        };
+        if !still {
+            return Ok(false);
+        }
+        // Alone on its database, this router is the only one offering: nothing to claim.
+        let work = format!("offer:{handoff}:{}:{}", attempt.0.unix_timestamp_nanos(), attempt.1);
+        if self.is_shared() && !self.store.claim(&work, self.instance, now, expires_at).await? {
             self.clone().enqueue_later(id);
             return Ok(false);
         }
@@ -595,6 +672,7 @@ impl Router {
             cue: first.then_some(Cue::Reviewing),
             values: Values::new(),
             suggestions: Vec::new(),
+            while_waiting: true,
         };
         match self.tell(id, telling, language, last.as_deref(), now).await {
             Ok(()) => {
@@ -622,7 +700,9 @@ impl Router {
             let narration = &self.routing.config.narration;
             narration.line(cue, language, &self.routing.default_language, &telling.values, last)
         });
-        let note = match note {
+        // Never the same line twice in a row, whatever the variants: an unchanged line is
+        // not said again.
+        let note = match note.filter(|text| Some(text.as_str()) != last) {
             Some(text) => Some(MessageText::parse(bounded(text)).map_err(|e| StoreError::corrupt("narration", e))?),
             None => None,
         };
@@ -633,11 +713,12 @@ impl Router {
             records: telling.records,
             note,
             suggestions: telling.suggestions,
+            while_waiting: telling.while_waiting,
         };
         let executed = self.store.execute(id, command, now).await?;
-        self.announce.publish(&executed.events);
-        // This instance's board learns from the same events at once.
+        // This instance's board learns from the events before anyone can act on them.
         self.observe_own(&executed.events);
+        self.announce.publish(&executed.events);
         Ok(())
     }
 
@@ -679,13 +760,24 @@ impl Router {
             let mut positions = HashMap::new();
             for &i in &sequence {
                 let w = &waiting[i];
+                // A ticket carries it: it is nobody's place in line.
+                if board.waiting.get(&ids[i]).is_some_and(|e| e.ticket.is_some()) {
+                    continue;
+                }
                 let count = ahead.entry((w.queue.as_str(), w.language.as_str())).or_default();
                 let staffing = Staffing::for_waiting(w, &agents);
                 positions.insert(ids[i], (*count + 1, staffing, estimate(*count, staffing, handle)));
                 *count += 1;
             }
+            let any_online = agents.iter().any(|a| a.presence == Presence::Online);
             for (id, entry) in board.waiting.iter_mut() {
                 if entry.busy {
+                    continue;
+                }
+                // A ticketed wait has nothing due but a contact for its ticket and an offer
+                // someone pulled meanwhile: no lease to claim every minute for it.
+                let idle = entry.ticket.is_some() && !entry.contact_for_ticket && entry.offer.is_none();
+                if idle {
                     continue;
                 }
                 let epoch = (now - entry.since).whole_seconds().max(0) / DUTY_LEASE_SECONDS;
@@ -696,10 +788,9 @@ impl Router {
                     }
                     continue;
                 }
-                let Some(&(position, staffing, wait)) = positions.get(id) else {
-                    continue;
-                };
-                if let Some(duty) = self.due(entry, now, position, staffing, wait) {
+                // A ticketed wait has no place in line; what it may still owe needs none.
+                let (position, staffing, wait) = positions.get(id).copied().unwrap_or((0, Staffing::default(), None));
+                if let Some(duty) = self.due(entry, now, (position, staffing, wait), any_online) {
                     entry.busy = true;
                     duties.push((*id, duty, entry.language.clone(), entry.told.last_line.clone()));
                 }
@@ -711,9 +802,13 @@ impl Router {
         for (id, handoff, since, epoch) in leases {
             let router = self.clone();
             tokio::spawn(async move {
-                let work = format!("route:{handoff}:{}:{epoch}", since.unix_timestamp());
+                let work = format!("route:{handoff}:{}:{epoch}", since.unix_timestamp_nanos());
                 let until = since + time::Duration::seconds((epoch + 1) * DUTY_LEASE_SECONDS);
-                let won = router.store.claim(&work, router.instance, now, until).await;
+                let won = if router.is_shared() {
+                    router.store.claim(&work, router.instance, now, until).await
+                } else {
+                    Ok(true)
+                };
                 let mut board = lock(&router.board);
                 if let Some(entry) = board.waiting.get_mut(&id) {
                     entry.busy = false;
@@ -736,9 +831,8 @@ impl Router {
         &self,
         entry: &mut Entry,
         now: OffsetDateTime,
-        position: u32,
-        staffing: Staffing,
-        wait: Option<u64>,
+        (position, staffing, wait): (u32, Staffing, Option<u64>),
+        any_online: bool,
     ) -> Option<Duty> {
         let config = &self.routing.config;
         if let Some(offer) = entry.offer.filter(|o| o.recorded && o.expires_at <= now) {
@@ -755,12 +849,14 @@ impl Router {
         if entry.ticket.is_some() {
             return None;
         }
-        if let Some(wants) = entry.wants.take() {
-            return Some(Duty::Ticket(wants));
-        }
         let retry_ticket = entry
             .ticket_failed_at
             .is_none_or(|at| now - at >= time::Duration::seconds(config.progress_every_seconds as i64));
+        if retry_ticket {
+            if let Some(wants) = entry.wants.take() {
+                return Some(Duty::Ticket(wants));
+            }
+        }
         let openness = self.openness(&entry.queue, now);
         let after_hours = self
             .routing
@@ -780,6 +876,7 @@ impl Router {
                             cue: Some(Cue::ClosedWait),
                             values,
                             suggestions: Vec::new(),
+                            while_waiting: true,
                         },
                         TellKind::Closed,
                     ))
@@ -789,7 +886,10 @@ impl Router {
                 _ => None,
             };
         }
-        if staffing.seats == 0 {
+        // With several instances, this one sees only the agents whose streams are here: with
+        // none of them online it cannot know that nobody is on duty, so it opens no ticket.
+        let unstaffed = staffing.seats == 0 || !self.speaks(&entry.queue, &entry.language);
+        if unstaffed && (!self.is_shared() || any_online) {
             let since = *entry.unstaffed_since.get_or_insert(now);
             let patience = time::Duration::seconds(config.nobody_eligible_after_seconds as i64);
             if now - since >= patience && retry_ticket {
@@ -807,8 +907,11 @@ impl Router {
         };
         if !entry.told.queued {
             // Nobody on duty yet: the acknowledgment already told the customer someone will
-            // come; the queue line waits for an estimate (or the ticket).
-            let cue = wait.map(|_| Cue::Queued);
+            // come; the queue line waits for an estimate (or the ticket). Someone already
+            // reviewing the case says more than a place in line.
+            let cue = wait
+                .filter(|_| entry.offer.is_none() && !entry.told.reviewing)
+                .map(|_| Cue::Queued);
             let mut values = self.queue_values(entry);
             values.insert("position".into(), position.to_string());
             if let Some(seconds) = wait {
@@ -820,6 +923,7 @@ impl Router {
                     cue,
                     values,
                     suggestions: Vec::new(),
+                    while_waiting: true,
                 },
                 TellKind::Queued(wait),
             ));
@@ -856,11 +960,12 @@ impl Router {
                     cue: Some(Cue::CallbackOffer),
                     values,
                     suggestions,
+                    while_waiting: true,
                 },
                 TellKind::Callback,
             ));
         }
-        if wait.is_some() && meaningful_change(entry.told.estimate, wait) {
+        if wait.is_some() && entry.offer.is_none() && meaningful_change(entry.told.estimate, wait) {
             let mut values = Values::new();
             values.insert("wait".into(), self.wait_words(wait.unwrap_or(0), &entry.language));
             return Some(Duty::Tell(
@@ -869,6 +974,7 @@ impl Router {
                     cue: Some(Cue::EstimateChanged),
                     values,
                     suggestions: Vec::new(),
+                    while_waiting: true,
                 },
                 TellKind::Estimate(wait),
             ));
@@ -884,6 +990,7 @@ impl Router {
                     cue: Some(Cue::StillLooking),
                     values: Values::new(),
                     suggestions: Vec::new(),
+                    while_waiting: true,
                 },
                 TellKind::Progress,
             ));
@@ -949,6 +1056,12 @@ impl Router {
             match waiting.get_mut(&id) {
                 Some(entry) if entry.offer.is_some_and(|o| o.agent == agent) => {
                     entry.offer = None;
+                    if entry.passed.contains(&agent) {
+                        // A second round that ends the same way: pause the offers a while.
+                        let pause = time::Duration::seconds(self.routing.config.progress_every_seconds as i64);
+                        entry.resting_until = Some(now() + pause);
+                        entry.passed.clear();
+                    }
                     entry.passed.push(agent);
                     entry.handoff
                 }
@@ -964,6 +1077,7 @@ impl Router {
             cue: None,
             values: Values::new(),
             suggestions: Vec::new(),
+            while_waiting: false,
         };
         if let Err(e) = self.tell(id, telling, "", None, now()).await {
             tracing::warn!(conversation = %id, error = %e, "recording the end of an offer failed");
@@ -982,15 +1096,29 @@ impl Router {
         now: OffsetDateTime,
     ) -> Result<(), StoreError> {
         let events = events_of(&*self.store, id).await?;
+        // Taken meanwhile: no ticket.
+        let still_waiting = events.iter().rev().find_map(|e| match &e.kind {
+            EventKind::PhaseChanged { to, .. } => Some(*to == PhaseName::WaitingForAgent),
+            _ => None,
+        });
+        if still_waiting != Some(true) {
+            return Ok(());
+        }
         let (handoff, queue, priority, contact, reply_by) = {
             let board = lock(&self.board);
             let Some(entry) = board.waiting.get(&id) else {
                 return Ok(());
             };
-            let reply_by = match self.openness(&entry.queue, now) {
-                Openness::Closed { opens_at: Some(at) } => self.local_time(&entry.queue, at),
-                _ => None,
+            // When to expect an answer: when a closed queue opens, else within the configured
+            // hours (in the queue's zone when it has hours, else UTC).
+            let reply_at = match self.openness(&entry.queue, now) {
+                Openness::Closed { opens_at: Some(at) } => at,
+                _ => now + time::Duration::hours(self.routing.config.ticket_reply_hours as i64),
             };
+            let reply_by = self.local_time(&entry.queue, reply_at).or_else(|| {
+                let format = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute] UTC");
+                reply_at.format(&format).ok()
+            });
             (
                 entry.handoff,
                 entry.queue.clone(),
@@ -1043,6 +1171,10 @@ impl Router {
                 tracing::warn!(conversation = %id, error = %e, "opening a ticket for a waiting customer failed");
                 if let Some(entry) = lock(&self.board).waiting.get_mut(&id) {
                     entry.ticket_failed_at = Some(now);
+                    // The customer's choice stands: tried again after a while.
+                    if matches!(reason, FollowUp::Callback | FollowUp::Email) {
+                        entry.wants = Some(reason);
+                    }
                 }
                 return Ok(());
             }
@@ -1057,7 +1189,11 @@ impl Router {
         }
         let narration = &self.routing.config.narration;
         let fallback = &self.routing.default_language;
-        let mut text = narration.line(Cue::Ticket, language, fallback, &values, last);
+        let cue = match reason {
+            FollowUp::AfterHours | FollowUp::NobodyAvailable => Cue::Ticket,
+            FollowUp::Callback | FollowUp::Email => Cue::FollowUp,
+        };
+        let mut text = narration.line(cue, language, fallback, &values, last);
         if contact.is_none() {
             text.push(' ');
             text.push_str(&narration.line(Cue::AskContact, language, fallback, &values, None));
@@ -1071,10 +1207,11 @@ impl Router {
             }],
             note: Some(note),
             suggestions: Vec::new(),
+            while_waiting: true,
         };
         let executed = self.store.execute(id, command, now).await?;
-        self.announce.publish(&executed.events);
         self.observe_own(&executed.events);
+        self.announce.publish(&executed.events);
         if let Some(entry) = lock(&self.board).waiting.get_mut(&id) {
             entry.awaiting_contact = contact.is_none();
         }
@@ -1243,26 +1380,37 @@ impl Router {
         Ok(guard)
     }
 
+    /// The recorded offer of a waiting conversation, if one is out: taken before an accept,
+    /// so that an offer to someone else can be withdrawn once the accept is in.
+    pub fn offer_out(&self, id: ConversationId) -> Option<(HandoffId, AgentId)> {
+        let board = lock(&self.board);
+        let entry = board.waiting.get(&id)?;
+        entry.offer.filter(|o| o.recorded).map(|o| (entry.handoff, o.agent))
+    }
+
     /// The agent took the conversation (this instance ran the accept): their seat fills, an
-    /// offer to someone else is withdrawn, and the customer hears who joined.
-    pub async fn accepted(self: &Arc<Self>, agent: &AgentRef, id: ConversationId, events: &[Event]) {
+    /// offer that was out to someone else (`offer_before`, from [`Router::offer_out`]) is
+    /// withdrawn, and the customer hears who joined. Nothing when the accept recorded nothing.
+    pub async fn accepted(
+        self: &Arc<Self>,
+        agent: &AgentRef,
+        id: ConversationId,
+        offer_before: Option<(HandoffId, AgentId)>,
+        events: &[Event],
+    ) {
+        if !events.iter().any(|e| matches!(e.kind, EventKind::Assigned { .. })) {
+            return;
+        }
         let at = events.first().map_or_else(now, |e| e.at);
-        let other_offer = {
+        {
             let mut board = lock(&self.board);
             if let Some(seat) = board.seats.get_mut(&agent.id) {
                 seat.owned.insert(id, at);
                 seat.offers.remove(&id);
             }
-            board
-                .waiting
-                .get(&id)
-                .and_then(|e| e.offer)
-                .filter(|o| o.agent != agent.id && o.recorded)
-                .map(|o| (o.agent, o))
-        };
-        let handoff = lock(&self.board).waiting.get(&id).map(|e| e.handoff);
+        }
         let mut records = Vec::new();
-        if let (Some((other, _)), Some(handoff)) = (other_offer, handoff) {
+        if let Some((handoff, other)) = offer_before.filter(|(_, other)| *other != agent.id) {
             if let Some(seat) = lock(&self.board).seats.get_mut(&other) {
                 seat.offers.remove(&id);
             }
@@ -1355,6 +1503,7 @@ impl Router {
             cue: Some(cue),
             values,
             suggestions: Vec::new(),
+            while_waiting: false,
         };
         if let Err(e) = self.tell(id, telling, &language, last.as_deref(), now()).await {
             tracing::warn!(conversation = %id, error = %e, "telling the customer failed");

@@ -239,6 +239,9 @@ impl Baton {
         // Routing learns every event the hub carries (this instance's and, through the relay,
         // the others'), and runs its timers.
         let routing = state.router.clone().map(|router| {
+            if relay.is_some() {
+                router.set_shared();
+            }
             let mut events = state.hub.subscribe_all();
             let board = router.start();
             let feed = tokio::spawn(async move {

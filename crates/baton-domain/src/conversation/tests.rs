@@ -289,6 +289,30 @@ fn any_command() -> impl Strategy<Value = Command> {
             agent_name: None,
             note: None
         }),
+        agent_n.clone().prop_map(|n| Command::Transfer {
+            agent_id: agent(n),
+            agent_name: None,
+            handoff_id: HandoffId {
+                conversation_id: conv(),
+                seq: 2,
+            },
+            target: TransferTarget::Agent { agent_id: agent(n + 1) },
+            note: None,
+        }),
+        agent_n.clone().prop_map(|n| Command::RecordRouting {
+            records: vec![EventKind::OfferMade {
+                handoff_id: HandoffId {
+                    conversation_id: conv(),
+                    seq: 2,
+                },
+                agent_id: agent(n),
+                expires_at: NOW,
+                after_ms: 1,
+            }],
+            note: None,
+            suggestions: Vec::new(),
+            while_waiting: false,
+        }),
         agent_n.prop_map(|n| Command::Resolve {
             by: Resolver::Agent(agent(n))
         }),
@@ -316,6 +340,11 @@ proptest! {
                             EventKind::BotMessage { .. } => prop_assert_eq!(before.phase.owner(), Owner::Bot),
                             EventKind::AgentMessage { agent_id, .. } => {
                                 prop_assert_eq!(before.phase.owner(), Owner::Agent(*agent_id))
+                            }
+                            // An offer only while the customer waits; a transfer only by the owner.
+                            EventKind::OfferMade { .. } => prop_assert_eq!(before.phase, Phase::WaitingForAgent),
+                            EventKind::Transferred { from_agent, .. } => {
+                                prop_assert_eq!(before.phase.owner(), Owner::Agent(*from_agent))
                             }
                             _ => {}
                         }
@@ -516,6 +545,7 @@ fn offer_to(n: u128, state: &ConversationState) -> Command {
         }],
         note: Some(text(&format!("reviewing {}", state.last_seq))),
         suggestions: Vec::new(),
+        while_waiting: false,
     }
 }
 
@@ -538,6 +568,15 @@ fn an_offer_is_recorded_only_while_the_customer_waits() {
         run(&taken, offer_to(1, &taken)),
         Err(Rejection::NotAllowed { .. })
     ));
+    // A timed line that the accept overtook is not said; the join line is.
+    let line = |while_waiting: bool| Command::RecordRouting {
+        records: Vec::new(),
+        note: Some(text("still looking")),
+        suggestions: Vec::new(),
+        while_waiting,
+    };
+    assert!(matches!(run(&taken, line(true)), Err(Rejection::NotAllowed { .. })));
+    assert!(run(&taken, line(false)).is_ok());
     // Routing records only its own kinds.
     let sneaky = Command::RecordRouting {
         records: vec![EventKind::Assigned {
@@ -546,6 +585,7 @@ fn an_offer_is_recorded_only_while_the_customer_waits() {
         }],
         note: None,
         suggestions: Vec::new(),
+        while_waiting: false,
     };
     assert_eq!(run(&waiting, sneaky), Err(Rejection::NotARoutingRecord("assigned")));
 }
@@ -568,7 +608,9 @@ fn a_transfer_puts_the_conversation_back_in_the_queue_and_only_the_owner_may() {
             conversation_id: conv(),
             seq: 2,
         },
-        target: TransferTarget::Queue { queue: "billing".into() },
+        target: TransferTarget::Queue {
+            queue: "billing".into(),
+        },
         note: Some("refund by hand".into()),
     };
     assert!(matches!(

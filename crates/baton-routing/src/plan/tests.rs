@@ -144,8 +144,17 @@ fn a_transfer_to_a_named_agent_goes_to_them_alone() {
     let other = agent(2, &["billing"], &["en", "es"], 3, 0);
     let mut w = waiting(1, &["billing"], "es", Priority::Normal, 1);
     w.target = Some(named.id);
-    let offers = plan(std::slice::from_ref(&w), &[named.clone(), other], &rules(), NOW);
+    let offers = plan(std::slice::from_ref(&w), &[named.clone(), other.clone()], &rules(), NOW);
     assert_eq!(offered(&offers, &w), Some(named.id));
+    // Once they pass on it, it is the queue's like any other; and while they are away.
+    w.passed = vec![named.id];
+    let offers = plan(std::slice::from_ref(&w), &[named.clone(), other.clone()], &rules(), NOW);
+    assert_eq!(offered(&offers, &w), Some(other.id));
+    w.passed.clear();
+    let mut away = named;
+    away.presence = Presence::Away;
+    let offers = plan(std::slice::from_ref(&w), &[away, other.clone()], &rules(), NOW);
+    assert_eq!(offered(&offers, &w), Some(other.id));
 }
 
 #[test]
@@ -272,7 +281,7 @@ proptest! {
             let w = waiting.iter().find(|w| w.handoff == o.handoff).expect("offered a waiting handoff");
             let a = agents.iter().find(|a| a.id == o.agent).expect("offered to a known agent");
             prop_assert!(w.offered_to.is_none() && !w.held);
-            match w.target {
+            match named(w, &agents) {
                 Some(target) => prop_assert_eq!(target, a.id),
                 None => prop_assert!(a.can_serve(w), "{:?} cannot serve {:?}", a, w),
             }
@@ -297,7 +306,7 @@ proptest! {
         let sequence = order(&waiting, &rules(), NOW);
         for (rank, &i) in sequence.iter().enumerate() {
             let w = &waiting[i];
-            if w.offered_to.is_some() || w.held || w.target.is_some() {
+            if w.offered_to.is_some() || w.held || named(w, &agents).is_some() {
                 continue;
             }
             let everyone_passed = agents

@@ -402,6 +402,7 @@ pub async fn accept(
         Some(router) => Some(router.admit(&who).await?),
         None => None,
     };
+    let offer_before = state.router.as_ref().and_then(|r| r.offer_out(id));
     let executed = state
         .execute(
             id,
@@ -412,7 +413,7 @@ pub async fn accept(
         )
         .await?;
     if let Some(router) = &state.router {
-        router.accepted(&who, id, &executed.events).await;
+        router.accepted(&who, id, offer_before, &executed.events).await;
     }
     Ok(Json(CommandResult {
         conversation: executed.conversation.into(),

@@ -206,12 +206,12 @@ async fn the_language_and_the_skills_decide_who_is_offered() {
         "{frame}"
     );
     no_offer(&mut pablo, 300).await;
-    no_offer(&mut omar, 0).await;
+    no_offer(&mut omar, 150).await;
     let (english, _) = waiting(&app, "en", None).await;
     let frame = offer(&mut omar).await;
     assert_eq!(frame["conversation"]["conversation_id"], english.as_str());
     no_offer(&mut pablo, 300).await;
-    no_offer(&mut lucia, 0).await;
+    no_offer(&mut lucia, 150).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -326,9 +326,7 @@ async fn concurrent_accepts_assign_once_and_respect_capacity() {
         assert_eq!(conversation["phase"], "with_agent");
         let events = app.events(&id, &nina, 0).await;
         assert_eq!(of_type(&events, "assigned").len(), 1);
-        let owner = conversation["agent_id"].as_str().expect("owner").to_owned();
         let token = if a.status() == 200 { &omar } else { &nina };
-        let _ = owner;
         assert_eq!(
             app.agent_post(&format!("/api/v1/conversations/{id}/resolve"), token)
                 .await
@@ -807,4 +805,93 @@ async fn two_instances_offer_and_narrate_once() {
     unique.sort();
     unique.dedup();
     assert_eq!(unique.len(), lines.len(), "no line said twice: {lines:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pull_withdraws_the_offer_and_a_transfer_to_a_named_agent_goes_to_them() {
+    let nina: Profile = ("nina@example.com", &["general"], &["en"], 2);
+    let sam: Profile = ("sam@example.com", &["general"], &["en"], 2);
+    let (app, _) = routing_app(&[OMAR, nina, sam], |_| {}).await;
+    let (omar_token, mut omar) = online(&app, OMAR.0).await;
+    let (nina_token, mut nina_ws) = online(&app, nina.0).await;
+    let (_, mut sam_ws) = online(&app, sam.0).await;
+    let (id, customer) = waiting(&app, "en", None).await;
+    offer(&mut omar).await;
+    // Nina pulls it from the queue: Omar's offer is withdrawn.
+    assert_eq!(accept(&app, &id, &nina_token).await.status(), 200);
+    let ended = frame_of(&mut omar, "offer_ended", Duration::from_secs(5))
+        .await
+        .expect("Omar's offer ends");
+    assert_eq!(ended["outcome"], "withdrawn");
+    // She passes it to Omar by name: he alone is offered it, though Sam is free too.
+    let omar_id = app.get_json("/api/v1/agents/me", Some(&omar_token)).await["agent_id"].clone();
+    let moved = post(
+        &app,
+        &format!("/api/v1/conversations/{id}/transfer"),
+        &nina_token,
+        json!({"agent_id": omar_id, "note": "He knows this order"}),
+    )
+    .await;
+    assert_eq!(moved.status(), 200);
+    let frame = offer(&mut omar).await;
+    assert_eq!(frame["conversation"]["conversation_id"], id.as_str());
+    no_offer(&mut sam_ws, 300).await;
+    no_offer(&mut nina_ws, 150).await;
+    let events = until(&app, &id, &customer, |e| notes(e).iter().any(|n| n.contains("Omar"))).await;
+    assert!(
+        notes(&events).iter().any(|n| n.starts_with("I'm passing you to Omar")),
+        "{:?}",
+        notes(&events)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_in_their_grace_period_keeps_nobody_else_from_offers() {
+    let nina: Profile = ("nina@example.com", &["general"], &["en"], 2);
+    let (app, _) = routing_app(&[OMAR, nina], |r| r.presence_grace_seconds = 60).await;
+    // Omar came first (free the longest), then his stream dropped: a page reload, maybe.
+    let (_, mut omar) = online(&app, OMAR.0).await;
+    let (_, mut nina_ws) = online(&app, nina.0).await;
+    omar.send(Message::Close(None)).await.expect("close");
+    drop(omar);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let (id, _) = waiting(&app, "en", None).await;
+    let frame = offer(&mut nina_ws).await;
+    assert_eq!(frame["conversation"]["conversation_id"], id.as_str());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transfer_to_an_agent_who_is_away_goes_to_the_queue() {
+    let nina: Profile = ("nina@example.com", &["general"], &["en"], 2);
+    let sam: Profile = ("sam@example.com", &["general"], &["en"], 2);
+    let (app, _) = routing_app(&[OMAR, nina, sam], |_| {}).await;
+    let (_, mut omar) = online(&app, OMAR.0).await;
+    let nina_token = app.login(nina.0).await;
+    let sam_token = app.login(sam.0).await;
+    let set = post(
+        &app,
+        "/api/v1/agents/me/presence",
+        &sam_token,
+        json!({"status": "away"}),
+    )
+    .await;
+    assert_eq!(set.status(), 200);
+    let (id, _) = waiting(&app, "en", None).await;
+    offer(&mut omar).await;
+    let omar_token = app.login(OMAR.0).await;
+    app.agent_post(&format!("/api/v1/conversations/{id}/decline"), &omar_token)
+        .await;
+    assert_eq!(accept(&app, &id, &nina_token).await.status(), 200);
+    let sam_id = app.get_json("/api/v1/agents/me", Some(&sam_token)).await["agent_id"].clone();
+    let moved = post(
+        &app,
+        &format!("/api/v1/conversations/{id}/transfer"),
+        &nina_token,
+        json!({"agent_id": sam_id}),
+    )
+    .await;
+    assert_eq!(moved.status(), 200);
+    // Sam is away: the queue's next eligible agent is offered it instead.
+    let frame = offer(&mut omar).await;
+    assert_eq!(frame["conversation"]["conversation_id"], id.as_str());
 }

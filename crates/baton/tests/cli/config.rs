@@ -41,6 +41,35 @@ fn config_default_prints_the_demo_configuration_and_check_names_bad_entries() {
         stderr.contains("handoff.escalation.human_only_intents") && stderr.contains("teleport"),
         "{stderr}"
     );
+
+    // Routing's bad entries are named too: an unknown skill, a zone that does not exist, a
+    // queue nobody listed can serve.
+    for (from, to, named) in [
+        (
+            "skills = [\"orders\", \"shipping\", \"general\"]",
+            "skills = [\"orders\", \"shiping\", \"general\"]",
+            "shiping",
+        ),
+        (
+            "zone = \"Europe/Madrid\"",
+            "zone = \"Europe/Atlantis\"",
+            "Europe/Atlantis",
+        ),
+        (
+            "skills = [\"compliance\", \"fraud\", \"billing\", \"refunds\", \"general\"]",
+            "skills = [\"billing\", \"refunds\", \"general\"]",
+            "queues.trust_and_safety",
+        ),
+    ] {
+        let changed = text.replacen(from, to, 1);
+        assert_ne!(changed, text, "the demo has `{from}`");
+        let bad = dir.path().join("routing.toml");
+        std::fs::write(&bad, changed).expect("write");
+        let check = baton().args(["config", "check"]).arg(&bad).output().expect("run");
+        assert!(!check.status.success(), "{named}");
+        let stderr = String::from_utf8_lossy(&check.stderr);
+        assert!(stderr.contains("routing.") && stderr.contains(named), "{stderr}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
