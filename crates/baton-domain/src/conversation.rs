@@ -208,6 +208,10 @@ pub enum Command {
         agent_id: AgentId,
         /// Milliseconds since the wait began, when known (recorded with the assignment).
         waited_ms: Option<u64>,
+        /// The most conversations the agent may own at once: the store refuses the accept
+        /// when they already own this many ([`Rejection::AtCapacity`]), counting in the same
+        /// transaction, so simultaneous accepts (on any instance) cannot pass it together.
+        capacity: Option<u32>,
     },
     /// The owning agent passes the conversation to a queue or an agent: it waits again.
     Transfer {
@@ -304,6 +308,8 @@ pub enum Rejection {
     NotARoutingRecord(&'static str),
     #[error("handoff {0} is not one of this conversation's")]
     UnknownHandoff(HandoffId),
+    #[error("agent {agent_id} already serves {capacity} conversations, their capacity")]
+    AtCapacity { agent_id: AgentId, capacity: u32 },
 }
 
 /// The part of a conversation the rules need: its id, phase and last sequence number.
@@ -495,7 +501,9 @@ impl ConversationState {
                 }
                 kinds
             }
-            Command::Accept { agent_id, waited_ms } => match phase {
+            Command::Accept {
+                agent_id, waited_ms, ..
+            } => match phase {
                 Phase::WaitingForAgent => vec![
                     EventKind::Assigned { agent_id, waited_ms },
                     phase_change(Phase::WithAgent { agent_id }),

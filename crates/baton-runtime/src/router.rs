@@ -1380,6 +1380,14 @@ impl Router {
         Ok(guard)
     }
 
+    /// The most conversations `agent` may own at once (their profile's capacity).
+    pub fn capacity_of(&self, agent: &AgentRef) -> u32 {
+        lock(&self.board).seats.get(&agent.id).map_or_else(
+            || self.routing.config.profile(&agent.email).capacity,
+            |s| s.profile.capacity,
+        )
+    }
+
     /// The recorded offer of a waiting conversation, if one is out: taken before an accept,
     /// so that an offer to someone else can be withdrawn once the accept is in.
     pub fn offer_out(&self, id: ConversationId) -> Option<(HandoffId, AgentId)> {

@@ -217,6 +217,33 @@ impl PgStore {
                 return Executed::replay_of(record, original, &command);
             }
         }
+        if let Command::Accept {
+            agent_id,
+            capacity: Some(capacity),
+            ..
+        } = &command
+        {
+            // A lock per agent for the rest of the transaction, so accepts by one agent (on any
+            // instance) are counted one after the other.
+            let key = i64::from_be_bytes(agent_id.0.as_bytes()[..8].try_into().unwrap_or([0; 8]));
+            sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                .bind(key)
+                .execute(&mut *tx)
+                .await
+                .map_err(StoreError::backend("locking an agent's seats"))?;
+            let (serving,): (i64,) =
+                sqlx::query_as("SELECT count(*) FROM conversations WHERE agent_id = $1 AND phase = 'with_agent'")
+                    .bind(agent_id.0)
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(StoreError::backend("counting an agent's conversations"))?;
+            if serving >= i64::from(*capacity) {
+                return Err(StoreError::Rejected(baton_domain::Rejection::AtCapacity {
+                    agent_id: *agent_id,
+                    capacity: *capacity,
+                }));
+            }
+        }
         let decision = record.state().decide(command, now)?;
         if decision.events.is_empty() {
             return Ok(Executed {

@@ -17,7 +17,7 @@
 
 use crate::checkpoint::{passive_checkpoint, Checkpointer};
 use crate::rows::{backend, corrupt, micros, sql_seq, ConversationRow, EventRow, CONVERSATION_COLUMNS, EVENT_COLUMNS};
-use baton_domain::{Command, ConversationId, ConversationState, Event, Language};
+use baton_domain::{AgentId, Command, ConversationId, ConversationState, Event, Language, Rejection};
 use baton_store::{
     stored_precision, ConversationRecord, Executed, NewAgent, NewConversation, NewSession, StoreError, TokenHash,
 };
@@ -400,10 +400,24 @@ fn execute_in(
     command: Command,
     now: OffsetDateTime,
 ) -> Result<Executed, StoreError> {
-    let record = match cache.entry(id) {
-        Entry::Occupied(cached) => cached.into_mut(),
-        Entry::Vacant(slot) => slot.insert(load_conversation(tx, id)?.ok_or(StoreError::ConversationNotFound(id))?),
-    };
+    if let Entry::Vacant(slot) = cache.entry(id) {
+        slot.insert(load_conversation(tx, id)?.ok_or(StoreError::ConversationNotFound(id))?);
+    }
+    if let Command::Accept {
+        agent_id,
+        capacity: Some(capacity),
+        ..
+    } = &command
+    {
+        // Rows are written once per batch: what this batch changed is in the cache.
+        if serving(tx, cache, *agent_id)? >= *capacity as usize {
+            return Err(StoreError::Rejected(Rejection::AtCapacity {
+                agent_id: *agent_id,
+                capacity: *capacity,
+            }));
+        }
+    }
+    let record = cache.get_mut(&id).ok_or(StoreError::ConversationNotFound(id))?;
     let replay = |record: ConversationRecord, command: &Command| -> Result<Option<Executed>, StoreError> {
         let Some(client_message_id) = command.client_message_id() else {
             return Ok(None);
@@ -455,6 +469,26 @@ fn execute_in(
         events: decision.events,
         replayed: false,
     })
+}
+
+/// How many conversations `agent` owns now: the stored rows, as this batch changed them.
+fn serving(tx: &Connection, cache: &WriterCache, agent: AgentId) -> Result<usize, StoreError> {
+    let mut statement = tx
+        .prepare_cached("SELECT id FROM conversations WHERE agent_id = ?1 AND phase = 'with_agent'")
+        .map_err(backend("counting an agent's conversations"))?;
+    let stored: Vec<Vec<u8>> = statement
+        .query_map(params![&agent.0.as_bytes()[..]], |row| row.get(0))
+        .and_then(Iterator::collect)
+        .map_err(backend("counting an agent's conversations"))?;
+    let stored_elsewhere = stored
+        .iter()
+        .filter(|id| {
+            let cached = uuid::Uuid::from_slice(id).ok().map(ConversationId);
+            !cached.is_some_and(|c| cache.contains_key(&c))
+        })
+        .count();
+    let in_batch = cache.values().filter(|r| r.phase.agent_id() == Some(agent)).count();
+    Ok(stored_elsewhere + in_batch)
 }
 
 /// Writes the writer's view of a conversation back to its row.

@@ -85,6 +85,9 @@ where
             Box::pin(simultaneous_retries_store_once(s))
         }),
         ("exactly one accept wins", |s| Box::pin(exactly_one_accept_wins(s))),
+        ("an agent at capacity accepts no more, even all at once", |s| {
+            Box::pin(capacity_holds_under_simultaneous_accepts(s))
+        }),
         ("waiting list is oldest first", |s| {
             Box::pin(waiting_list_is_oldest_first(s))
         }),
@@ -265,6 +268,7 @@ async fn exactly_one_accept_wins(store: Arc<dyn Store>) -> Result {
                     Command::Accept {
                         agent_id: AgentId(Uuid::from_u128(n + 1)),
                         waited_ms: None,
+                        capacity: None,
                     },
                     now(),
                 )
@@ -290,6 +294,52 @@ async fn exactly_one_accept_wins(store: Arc<dyn Store>) -> Result {
         .unwrap_or_else(|| panic!("accepted conversation has no agent"));
     assert_eq!(store.agent_conversations(owner).await?.len(), 1);
     assert!(store.waiting_conversations(10).await?.is_empty());
+    Ok(())
+}
+
+async fn capacity_holds_under_simultaneous_accepts(store: Arc<dyn Store>) -> Result {
+    let agent_id = AgentId(Uuid::from_u128(77));
+    let mut ids = Vec::new();
+    for n in 0..5 {
+        let id = new_conversation(&*store, 40 + n).await?;
+        store.execute(id, handoff(), now()).await?;
+        ids.push(id);
+    }
+    let accept = Command::Accept {
+        agent_id,
+        waited_ms: Some(10),
+        capacity: Some(2),
+    };
+    let mut tasks = Vec::new();
+    for id in ids.clone() {
+        let store = store.clone();
+        let accept = accept.clone();
+        tasks.push(tokio::spawn(async move { store.execute(id, accept, now()).await }));
+    }
+    let mut taken = 0;
+    for task in tasks {
+        match task.await.unwrap_or_else(|e| panic!("accept task panicked: {e}")) {
+            Ok(_) => taken += 1,
+            Err(StoreError::Rejected(Rejection::AtCapacity { capacity: 2, .. })) => {}
+            Err(other) => return Err(other),
+        }
+    }
+    assert_eq!(taken, 2, "two seats, two accepts");
+    assert_eq!(store.agent_conversations(agent_id).await?.len(), 2);
+    // A seat frees: one more.
+    let mine = store.agent_conversations(agent_id).await?;
+    store
+        .execute(
+            mine[0].id,
+            Command::Resolve {
+                by: baton_domain::Resolver::Agent(agent_id),
+            },
+            now(),
+        )
+        .await?;
+    let waiting = store.waiting_conversations(10).await?;
+    store.execute(waiting[0].id, accept, now()).await?;
+    assert_eq!(store.agent_conversations(agent_id).await?.len(), 2);
     Ok(())
 }
 
@@ -326,6 +376,7 @@ async fn rejections_store_nothing(store: Arc<dyn Store>) -> Result {
             Command::Accept {
                 agent_id,
                 waited_ms: None,
+                capacity: None,
             },
             now(),
         )
@@ -368,6 +419,7 @@ async fn a_late_retry_still_replays(store: Arc<dyn Store>) -> Result {
             Command::Accept {
                 agent_id,
                 waited_ms: None,
+                capacity: None,
             },
             now(),
         )
@@ -524,6 +576,7 @@ async fn a_bot_turn_is_stored_whole_once(store: Arc<dyn Store>) -> Result {
             Command::Accept {
                 agent_id: AgentId(Uuid::from_u128(7)),
                 waited_ms: None,
+                capacity: None,
             },
             now(),
         )
@@ -624,6 +677,7 @@ async fn unanswered_messages_are_found_once_stale(store: Arc<dyn Store>) -> Resu
             Command::Accept {
                 agent_id,
                 waited_ms: None,
+                capacity: None,
             },
             t0,
         )

@@ -63,6 +63,7 @@ fn the_bot_cannot_speak_once_an_agent_owns_the_conversation() {
         Command::Accept {
             agent_id: agent(1),
             waited_ms: None,
+            capacity: None,
         },
     )
     .expect("accept");
@@ -83,6 +84,7 @@ fn only_the_owning_agent_may_write_hand_back_or_resolve() {
         Command::Accept {
             agent_id: agent(1),
             waited_ms: None,
+            capacity: None,
         },
     )
     .expect("accept");
@@ -131,6 +133,7 @@ fn a_second_accept_is_rejected() {
         Command::Accept {
             agent_id: agent(1),
             waited_ms: None,
+            capacity: None,
         },
     )
     .expect("accept");
@@ -139,7 +142,8 @@ fn a_second_accept_is_rejected() {
             &with_agent,
             Command::Accept {
                 agent_id: agent(2),
-                waited_ms: None
+                waited_ms: None,
+                capacity: None
             }
         ),
         Err(Rejection::NotAllowed {
@@ -157,6 +161,7 @@ fn hand_back_lets_the_bot_resume() {
         Command::Accept {
             agent_id: agent(1),
             waited_ms: None,
+            capacity: None,
         },
     )
     .expect("accept");
@@ -282,7 +287,8 @@ fn any_command() -> impl Strategy<Value = Command> {
         }),
         agent_n.clone().prop_map(|n| Command::Accept {
             agent_id: agent(n),
-            waited_ms: None
+            waited_ms: None,
+            capacity: None
         }),
         agent_n.clone().prop_map(|n| Command::HandBack {
             agent_id: agent(n),
@@ -393,6 +399,7 @@ fn a_bot_reply_computed_while_an_agent_took_over_is_refused_but_facts_are_kept()
         Command::Accept {
             agent_id: agent(1),
             waited_ms: None,
+            capacity: None,
         },
     )
     .expect("accept");
@@ -475,6 +482,7 @@ fn a_package_is_recorded_in_any_phase_and_acknowledged_only_while_waiting() {
         Command::Accept {
             agent_id: agent(1),
             waited_ms: None,
+            capacity: None,
         },
     )
     .expect("accept");
@@ -561,6 +569,7 @@ fn an_offer_is_recorded_only_while_the_customer_waits() {
         Command::Accept {
             agent_id: agent(2),
             waited_ms: Some(1200),
+            capacity: None,
         },
     )
     .expect("accept");
@@ -598,6 +607,7 @@ fn a_transfer_puts_the_conversation_back_in_the_queue_and_only_the_owner_may() {
         Command::Accept {
             agent_id: agent(1),
             waited_ms: None,
+            capacity: None,
         },
     )
     .expect("accept");
@@ -635,6 +645,7 @@ fn a_hand_back_records_the_agents_note_before_the_bot_resumes() {
         Command::Accept {
             agent_id: agent(1),
             waited_ms: None,
+            capacity: None,
         },
     )
     .expect("accept");

@@ -409,6 +409,7 @@ pub async fn accept(
             Command::Accept {
                 agent_id: agent.id,
                 waited_ms,
+                capacity: state.router.as_ref().map(|r| r.capacity_of(&who)),
             },
         )
         .await?;

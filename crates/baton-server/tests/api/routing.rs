@@ -895,3 +895,45 @@ async fn a_transfer_to_an_agent_who_is_away_goes_to_the_queue() {
     let frame = offer(&mut omar).await;
     assert_eq!(frame["conversation"]["conversation_id"], id.as_str());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn capacity_holds_across_instances() {
+    let test = "capacity_holds_across_instances";
+    let one_seat: Profile = ("omar@example.com", &["general"], &["en"], 1);
+    let setup = move |r: &mut RoutingConfig| quick(r, &[one_seat]);
+    let Some(builder) = TestApp::builder()
+        .with_agent(OMAR.0, "Omar")
+        .with_routing(Arc::new(DemoTicketing::new()), setup)
+        .on_postgres()
+        .await
+    else {
+        baton_store_postgres::testing::skipped(test);
+        return;
+    };
+    let a = builder.start().await;
+    let b = TestApp::builder()
+        .with_routing(Arc::new(DemoTicketing::new()), setup)
+        .sharing_database_with(&a)
+        .start()
+        .await;
+    let on_a = a.login(OMAR.0).await;
+    let on_b = b.login(OMAR.0).await;
+    for _ in 0..3 {
+        let (x, _) = waiting(&a, "en", None).await;
+        let (y, _) = waiting(&a, "en", None).await;
+        let (first, second) = tokio::join!(accept(&a, &x, &on_a), accept(&b, &y, &on_b));
+        let mut statuses = [first.status().as_u16(), second.status().as_u16()];
+        statuses.sort_unstable();
+        assert_eq!(statuses, [200, 409], "one seat, one accept, whichever instance");
+        let mine = a.get_json("/api/v1/agents/me/conversations", Some(&on_a)).await;
+        let owned = mine["conversations"].as_array().expect("conversations").clone();
+        assert_eq!(owned.len(), 1);
+        let id = owned[0]["conversation_id"].as_str().expect("id");
+        assert_eq!(
+            a.agent_post(&format!("/api/v1/conversations/{id}/resolve"), &on_a)
+                .await
+                .status(),
+            200
+        );
+    }
+}
