@@ -257,6 +257,28 @@ impl Masks {
     }
 }
 
+/// The seats that could serve each of `waiting` (in its order), checked with bits: what the
+/// estimate of every waiting customer needs, on every tick.
+pub fn staffing(waiting: &[Waiting], agents: &[OnDuty]) -> Vec<Staffing> {
+    let masks = Masks::new(agents);
+    waiting
+        .iter()
+        .map(|w| {
+            let need = masks.of(w);
+            (0..agents.len())
+                .filter(|&j| agents[j].presence == Presence::Online)
+                .filter(|&j| match &need {
+                    Some(need) => masks.serves(j, need),
+                    None => agents[j].can_serve(w),
+                })
+                .fold(Staffing::default(), |s, j| Staffing {
+                    seats: s.seats + agents[j].capacity,
+                    free: s.free + agents[j].capacity.saturating_sub(agents[j].load),
+                })
+        })
+        .collect()
+}
+
 /// Seats that could serve a handoff: their total, and how many are free now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Staffing {

@@ -386,14 +386,17 @@ impl Router {
 
     /// Places a waiting conversation on the board from its log.
     async fn enqueue(self: &Arc<Self>, id: ConversationId) -> Result<(), StoreError> {
-        let Some(record) = self.store.conversation(id).await? else {
-            return Ok(());
-        };
-        if record.phase.name() != PhaseName::WaitingForAgent {
+        // The log alone says whether it waits and since when: the wait began with the latest
+        // phase change into it (the same instant the store keeps as `waiting_since`).
+        let events = events_of(&*self.store, id).await?;
+        let wait_began = events.iter().rev().find_map(|e| match &e.kind {
+            EventKind::PhaseChanged { to, .. } => Some((*to == PhaseName::WaitingForAgent).then_some(e.at)),
+            _ => None,
+        });
+        let Some(Some(wait_began)) = wait_began else {
             lock(&self.board).waiting.remove(&id);
             return Ok(());
-        }
-        let events = events_of(&*self.store, id).await?;
+        };
         let mut memory = Memory::new(id);
         for event in &events {
             memory.apply(event);
@@ -401,7 +404,7 @@ impl Router {
         let Some(handoff) = memory.current_handoff() else {
             return Ok(());
         };
-        let since = record.waiting_since.unwrap_or(handoff.at);
+        let since = wait_began;
         let queue = baton_handoff::package::route(&memory, handoff, &self.handoff)
             .name
             .clone();
@@ -758,6 +761,7 @@ impl Router {
             let sequence = order(&waiting, &config.priority, now);
             let mut ahead: HashMap<(&str, &str), u32> = HashMap::new();
             let mut positions = HashMap::new();
+            let seats = baton_routing::plan::staffing(&waiting, &agents);
             for &i in &sequence {
                 let w = &waiting[i];
                 // A ticket carries it: it is nobody's place in line.
@@ -765,7 +769,7 @@ impl Router {
                     continue;
                 }
                 let count = ahead.entry((w.queue.as_str(), w.language.as_str())).or_default();
-                let staffing = Staffing::for_waiting(w, &agents);
+                let staffing = seats[i];
                 positions.insert(ids[i], (*count + 1, staffing, estimate(*count, staffing, handle)));
                 *count += 1;
             }

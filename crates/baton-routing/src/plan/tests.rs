@@ -270,6 +270,11 @@ proptest! {
     ) {
         let (agents, waiting) = build(&agents, &waiting);
         let offers = plan(&waiting, &agents, &rules(), NOW);
+        // The staffing of every waiting customer, with bits, equals the one by names.
+        let seats = staffing(&waiting, &agents);
+        for (w, s) in waiting.iter().zip(&seats) {
+            prop_assert_eq!(*s, Staffing::for_waiting(w, &agents));
+        }
         for a in &agents {
             let given = offers.iter().filter(|o| o.agent == a.id).count() as u32;
             prop_assert!(a.load + given <= a.capacity, "agent {} over capacity", a.id);
