@@ -31,6 +31,9 @@ pub struct RoutingConfig {
     pub nobody_eligible_after_seconds: u64,
     /// A ticket promises an answer within this many hours (or when a closed queue opens).
     pub ticket_reply_hours: u64,
+    /// While the customer waits, the bot still understands what they write and records the
+    /// details the brief lacks (an order number, an email) for the agent; it never answers.
+    pub collect_while_waiting: bool,
     pub priority: PriorityRules,
     /// The profile of an agent the configuration does not list.
     pub default_agent: AgentProfile,
@@ -53,6 +56,7 @@ impl Default for RoutingConfig {
             callback_after_seconds: 600,
             nobody_eligible_after_seconds: 60,
             ticket_reply_hours: 24,
+            collect_while_waiting: true,
             priority: PriorityRules::default(),
             default_agent: AgentProfile::default(),
             agents: Vec::new(),

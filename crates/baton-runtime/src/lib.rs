@@ -66,6 +66,10 @@ pub struct BotParts {
     /// When to hand over, and what the agent is given.
     pub handoff: Arc<HandoffConfig>,
     pub policy: Arc<EscalationPolicy>,
+    /// While the customer waits for a person, what they write is still understood and its
+    /// details (an order number, an email) recorded for the agent's package; the bot says
+    /// nothing.
+    pub collect_while_waiting: bool,
 }
 
 /// Conversations whose memory is kept between turns; beyond this the oldest entries go.
@@ -146,6 +150,8 @@ const PICK_UP_LEASE: time::Duration = time::Duration::minutes(2);
 struct Folded {
     memory: Memory,
     pending: VecDeque<Pending>,
+    /// Customer messages written while they waited for a person.
+    waiting: VecDeque<Pending>,
     /// When the worker last used this entry (for evicting the least recently used).
     used: u64,
 }
@@ -170,6 +176,7 @@ impl Folded {
         Folded {
             memory: Memory::new(id),
             pending: VecDeque::new(),
+            waiting: VecDeque::new(),
             used: 0,
         }
     }
@@ -194,6 +201,13 @@ impl Folded {
         }
         self.memory.apply(event);
         if let EventKind::CustomerMessage { text, .. } = &event.kind {
+            if self.memory.phase == PhaseName::WaitingForAgent {
+                self.waiting.push_back(Pending {
+                    seq: event.seq,
+                    text: text.as_str().to_owned(),
+                    at: event.at,
+                });
+            }
             if event.seq > self.memory.last_handled_seq {
                 self.pending.push_back(Pending {
                     seq: event.seq,
@@ -497,6 +511,19 @@ impl Bot {
                 .await?;
             self.bring_up_to_date(&mut state, &recorded).await?;
         }
+        while let Some(Pending { seq, text, at }) = state.waiting.pop_front() {
+            let analysed = state.memory.intents.iter().any(|t| t.message_seq == seq);
+            let fresh = OffsetDateTime::now_utc() - at <= RECOVERY_WINDOW;
+            if !self.parts.collect_while_waiting
+                || state.memory.phase != PhaseName::WaitingForAgent
+                || analysed
+                || !fresh
+            {
+                continue;
+            }
+            let recorded = self.collect(&state.memory, seq, text).await?;
+            self.bring_up_to_date(&mut state, &recorded).await?;
+        }
         if handoff::due(&state.memory, self.parts.handoff.max_package_versions).is_some() {
             let recorded = self.package_if_due(id).await?;
             self.bring_up_to_date(&mut state, &recorded).await?;
@@ -574,6 +601,40 @@ impl Bot {
             acknowledgment,
         };
         let executed = self.store.execute(id, command, now).await?;
+        self.announce.publish(&executed.events);
+        Ok(executed.events)
+    }
+
+    /// Understands a message the customer wrote while waiting for a person and records what it
+    /// holds (the analysis, details that fill slots) for the agent's package: no reply, no
+    /// action, no flow moved; the agent answers.
+    async fn collect(&self, memory: &Memory, seq: u64, text: String) -> Result<Vec<Event>, RuntimeError> {
+        let today = OffsetDateTime::now_utc().date();
+        let analysis = self.parts.analyzer.analyze(&text, memory.language.as_deref(), today);
+        let analysis = analysis_record(&analysis, &self.parts.model_version);
+        let now = OffsetDateTime::now_utc();
+        let now = now.replace_microsecond(now.microsecond()).unwrap_or(now);
+        let understood = Turn::begin(
+            memory,
+            &self.parts.dialogue,
+            Trigger::Message { seq, text, analysis },
+            now,
+        )
+        .finish();
+        let records: Vec<EventKind> = understood
+            .records
+            .into_iter()
+            .filter(|r| matches!(r, EventKind::MessageAnalyzed { .. } | EventKind::SlotFilled { .. }))
+            .collect();
+        if records.is_empty() {
+            return Ok(Vec::new());
+        }
+        let command = Command::RecordBotTurn {
+            records,
+            reply: None,
+            handoff: None,
+        };
+        let executed = self.store.execute(memory.conversation_id, command, now).await?;
         self.announce.publish(&executed.events);
         Ok(executed.events)
     }

@@ -122,6 +122,7 @@ pub fn bot_parts(config: &Config, knowledge_dir: Option<&Path>) -> Result<Option
         match_policy: MatchPolicy::default(),
         policy: Arc::new(baton_handoff::EscalationPolicy::new(&handoff)),
         handoff: Arc::new(handoff),
+        collect_while_waiting: config.routing.as_ref().is_some_and(|r| r.collect_while_waiting),
     }))
 }
 

@@ -505,7 +505,8 @@ async fn asking_for_a_person_hands_the_conversation_over() {
         .iter()
         .map(|e| e["type"].as_str().unwrap_or_default())
         .collect();
-    assert_eq!(added, ["customer_message", "handoff_packaged"]);
+    // What the waiting customer wrote is understood (for the agent), never answered.
+    assert_eq!(added, ["customer_message", "message_analyzed", "handoff_packaged"]);
     assert_eq!(after.last().map(|e| &e["version"]), Some(&json!(2)));
     chat.check().await;
 }

@@ -107,6 +107,7 @@ fn demo_bot_parts(config: &Config, connectors: baton_connectors::Connectors) -> 
         match_policy: shared.match_policy,
         handoff: shared.handoff.clone(),
         policy: shared.policy.clone(),
+        collect_while_waiting: shared.collect_while_waiting,
     }
 }
 

@@ -623,6 +623,8 @@ async fn a_transfer_makes_a_new_package_version_with_the_note_and_tells_the_cust
     assert_eq!(view["package_version"], 2, "{view}");
     let routing = &view["package"]["routing"];
     assert_eq!(routing["queue"], "billing");
+    // Lucía is online with free seats: the package says the wait is short.
+    assert_eq!(routing["wait_estimate_seconds"], 0, "{routing}");
     assert_eq!(
         routing["transfers"][0]["note"],
         "Charged twice on order 54192; refund by hand"
@@ -936,4 +938,36 @@ async fn capacity_holds_across_instances() {
             200
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_a_waiting_customer_writes_reaches_the_package_unanswered() {
+    let app = bot_routing_app().await;
+    let (mut chat, _) = Chat::start(&app, json!({"language": "en"})).await;
+    chat.say("I want to talk to a human").await;
+    chat.settle().await;
+    let before = of_type(&chat.events().await, "bot_message").len();
+    assert_eq!(
+        app.post_message(&chat.id, &chat.token, "while I wait: it's about order 54192", "w1")
+            .await
+            .status(),
+        201
+    );
+    let events = until(&app, &chat.id, &chat.agent, |e| {
+        of_type(e, "handoff_packaged").iter().any(|p| p["version"] == 2)
+    })
+    .await;
+    chat.settle().await;
+    assert_eq!(of_type(&events, "bot_message").len(), before, "the bot says nothing");
+    let memory = chat.memory().await;
+    assert_eq!(memory["slots"]["order_number"]["value"], "54192", "{memory}");
+    let handoffs = app
+        .get_json(
+            &format!("/api/v1/conversations/{}/handoffs", chat.id),
+            Some(&chat.agent),
+        )
+        .await;
+    let id = handoffs[0]["handoff_id"].as_str().expect("id").to_owned();
+    let view = app.get_json(&format!("/api/v1/handoffs/{id}"), Some(&chat.agent)).await;
+    assert!(view["package"].to_string().contains("54192"), "{view}");
 }
