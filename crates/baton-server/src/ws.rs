@@ -137,6 +137,18 @@ enum AgentFrame {
     Presence { status: PresenceStatus },
 }
 
+/// Answers a frame the server could not take with an `error` frame saying why; the stream
+/// stays open.
+async fn send_problem(socket: &mut WebSocket, problem: Problem) -> Result<(), StreamError> {
+    socket
+        .send(frame(&ServerFrame::Error {
+            client_message_id: None,
+            problem,
+        }))
+        .await?;
+    Ok(())
+}
+
 fn frame(f: &ServerFrame<'_>) -> Message {
     Message::Text(Utf8Bytes::from(serde_json::to_string(f).unwrap_or_default()))
 }
@@ -398,16 +410,7 @@ impl ConversationStream {
             ..
         } = match parse_json_text::<SendFrame>(text) {
             Ok(frame) => frame,
-            Err(error) => {
-                let problem = error.to_problem();
-                return Ok(self
-                    .socket
-                    .send(frame(&ServerFrame::Error {
-                        client_message_id: None,
-                        problem,
-                    }))
-                    .await?);
-            }
+            Err(error) => return send_problem(&mut self.socket, error.to_problem()).await,
         };
         let id_text = client_message_id.as_str().to_owned();
         let allowed =
@@ -617,16 +620,7 @@ impl AgentStream {
     async fn handle_frame(&mut self, text: &str) -> Result<(), StreamError> {
         let frame_in = match parse_json_text::<AgentFrame>(text) {
             Ok(frame_in) => frame_in,
-            Err(e) => {
-                let problem = e.to_problem();
-                return Ok(self
-                    .socket
-                    .send(frame(&ServerFrame::Error {
-                        client_message_id: None,
-                        problem,
-                    }))
-                    .await?);
-            }
+            Err(e) => return send_problem(&mut self.socket, e.to_problem()).await,
         };
         let AgentFrame::Presence { status } = frame_in;
         let answer = match crate::api::routing::router(&self.state) {
@@ -645,14 +639,7 @@ impl AgentStream {
                     }))
                     .await?;
             }
-            Err(e) => {
-                self.socket
-                    .send(frame(&ServerFrame::Error {
-                        client_message_id: None,
-                        problem: e.to_problem(),
-                    }))
-                    .await?;
-            }
+            Err(e) => send_problem(&mut self.socket, e.to_problem()).await?,
         }
         Ok(())
     }
