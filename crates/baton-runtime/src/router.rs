@@ -308,20 +308,20 @@ impl Router {
                 }
                 // Longest wait first, as the store gives them.
                 for id in ids {
-                    self.clone().enqueue_later(id);
+                    self.enqueue_later(id);
                 }
             }
             Err(e) => tracing::warn!(error = %e, "routing could not read the waiting conversations"),
         }
     }
 
-    fn enqueue_later(self: Arc<Self>, id: ConversationId) {
+    fn enqueue_later(&self, id: ConversationId) {
         // Sent only while the router runs; a stopped router places nothing.
         let _ = self.arrivals.send(id);
     }
 
     /// Events just stored (here or on another instance).
-    pub fn observe(self: &Arc<Self>, events: &[Event]) {
+    pub fn observe(&self, events: &[Event]) {
         let mut board = lock(&self.board);
         for event in events {
             let id = event.conversation_id;
@@ -329,11 +329,7 @@ impl Router {
                 EventKind::PhaseChanged {
                     to: PhaseName::WaitingForAgent,
                     ..
-                } => {
-                    drop(board);
-                    self.clone().enqueue_later(id);
-                    board = lock(&self.board);
-                }
+                } => self.enqueue_later(id),
                 EventKind::PhaseChanged {
                     from: PhaseName::WaitingForAgent,
                     ..
@@ -662,7 +658,7 @@ impl Router {
         // Alone on its database, this router is the only one offering: nothing to claim.
         let work = format!("offer:{handoff}:{}:{}", attempt.0.unix_timestamp_nanos(), attempt.1);
         if self.is_shared() && !self.store.claim(&work, self.instance, now, expires_at).await? {
-            self.clone().enqueue_later(id);
+            self.enqueue_later(id);
             return Ok(false);
         }
         let telling = Telling {
@@ -683,7 +679,7 @@ impl Router {
                 Ok(true)
             }
             Err(StoreError::Rejected(_)) => {
-                self.clone().enqueue_later(id);
+                self.enqueue_later(id);
                 Ok(false)
             }
             Err(e) => Err(e),
@@ -720,22 +716,9 @@ impl Router {
         };
         let executed = self.store.execute(id, command, now).await?;
         // This instance's board learns from the events before anyone can act on them.
-        self.observe_own(&executed.events);
+        self.observe(&executed.events);
         self.announce.publish(&executed.events);
         Ok(())
-    }
-
-    fn observe_own(&self, events: &[Event]) {
-        let mut board = lock(&self.board);
-        let Board { waiting, seats, .. } = &mut *board;
-        for event in events {
-            if let Some(entry) = waiting.get_mut(&event.conversation_id) {
-                if event.seq > entry.seen_seq {
-                    entry.seen_seq = event.seq;
-                    fold(entry, seats, event, &self.routing);
-                }
-            }
-        }
     }
 
     /// The timers: presence grace, offer expiry, narration, callbacks, tickets.
@@ -1214,7 +1197,7 @@ impl Router {
             while_waiting: true,
         };
         let executed = self.store.execute(id, command, now).await?;
-        self.observe_own(&executed.events);
+        self.observe(&executed.events);
         self.announce.publish(&executed.events);
         if let Some(entry) = lock(&self.board).waiting.get_mut(&id) {
             entry.awaiting_contact = contact.is_none();
