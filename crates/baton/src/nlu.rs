@@ -34,6 +34,27 @@ pub struct EvalArgs {
     /// L2 penalty per example (default: the model's own).
     #[arg(long)]
     l2: Option<f32>,
+    /// Train this many times, each with another shuffling seed, and report the mean, the
+    /// lowest and the highest accuracy (one seed's figure can mislead).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=50))]
+    seeds: u32,
+}
+
+/// One training seed's figures, when several were asked for.
+#[derive(Debug, Serialize)]
+pub struct SeedRun {
+    pub seed: u64,
+    pub accuracy: f64,
+    pub macro_f1: f64,
+}
+
+/// Accuracy over several seeds.
+#[derive(Debug, Serialize)]
+pub struct SeedSummary {
+    pub runs: Vec<SeedRun>,
+    pub accuracy_mean: f64,
+    pub accuracy_min: f64,
+    pub accuracy_max: f64,
 }
 
 /// What `baton nlu eval` reports.
@@ -57,6 +78,10 @@ pub struct EvalReport {
     pub training_seconds: f64,
     pub latency_median_us: f64,
     pub latency_p99_us: f64,
+    /// With `--seeds N` above 1: every seed's accuracy and their mean, min and max (the
+    /// figures above are the first seed's).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seeds: Option<SeedSummary>,
 }
 
 /// Reads `text,category` rows. Errors name the file and the line.
@@ -101,8 +126,45 @@ pub fn eval(args: &EvalArgs) -> anyhow::Result<EvalReport> {
     let oos = args.oos_label.as_deref();
     let train = read_examples(&args.train, oos)?;
     let test = read_examples(&args.test, oos)?;
+    let first_seed = TrainingOptions::default().sgd.seed;
+    let mut report = eval_seed(args, &train, &test, first_seed)?;
+    if args.seeds > 1 {
+        let mut runs = vec![SeedRun {
+            seed: first_seed,
+            accuracy: report.accuracy,
+            macro_f1: report.macro_f1,
+        }];
+        for k in 1..u64::from(args.seeds) {
+            let seed = first_seed.wrapping_add(k);
+            let other = eval_seed(args, &train, &test, seed)?;
+            runs.push(SeedRun {
+                seed,
+                accuracy: other.accuracy,
+                macro_f1: other.macro_f1,
+            });
+        }
+        let accuracies: Vec<f64> = runs.iter().map(|r| r.accuracy).collect();
+        report.seeds = Some(SeedSummary {
+            accuracy_mean: accuracies.iter().sum::<f64>() / accuracies.len() as f64,
+            accuracy_min: accuracies.iter().copied().fold(f64::INFINITY, f64::min),
+            accuracy_max: accuracies.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+            runs,
+        });
+    }
+    Ok(report)
+}
+
+/// Trains with shuffling seed `seed` and scores on `test`.
+fn eval_seed(
+    args: &EvalArgs,
+    train: &[TrainingExample],
+    test: &[TrainingExample],
+    seed: u64,
+) -> anyhow::Result<EvalReport> {
+    let oos = args.oos_label.as_deref();
     let started = Instant::now();
     let mut options = TrainingOptions::default();
+    options.sgd.seed = seed;
     if let Some(epochs) = args.epochs {
         options.sgd.epochs = epochs;
     }
@@ -115,8 +177,7 @@ pub fn eval(args: &EvalArgs) -> anyhow::Result<EvalReport> {
     if let Some(l2) = args.l2 {
         options.sgd.l2 = l2;
     }
-    let model =
-        IntentModel::train(&train, &options).with_context(|| format!("training on {}", args.train.display()))?;
+    let model = IntentModel::train(train, &options).with_context(|| format!("training on {}", args.train.display()))?;
     let training_seconds = started.elapsed().as_secs_f64();
     let (intents, features, threshold) = (model.intents().count(), model.feature_count(), model.threshold());
     // Latency is that of the whole analysis (language, intent, entities, sentiment).
@@ -125,7 +186,7 @@ pub fn eval(args: &EvalArgs) -> anyhow::Result<EvalReport> {
     let mut latencies = Vec::with_capacity(test.len());
     let mut predicted = Vec::with_capacity(test.len());
     let (mut in_scope, mut right_without_rejection) = (0usize, 0usize);
-    for example in &test {
+    for example in test {
         let started = Instant::now();
         let prediction = analyzer.analyze(&example.text, None, today).intent;
         latencies.push(started.elapsed().as_secs_f64() * 1e6);
@@ -172,6 +233,7 @@ pub fn eval(args: &EvalArgs) -> anyhow::Result<EvalReport> {
         training_seconds,
         latency_median_us: at(0.5),
         latency_p99_us: at(0.99),
+        seeds: None,
     })
 }
 
@@ -198,6 +260,17 @@ pub fn print(report: &EvalReport, json: bool) -> anyhow::Result<()> {
     }
     println!("out-of-scope threshold: {:.3}", report.out_of_scope_threshold);
     println!("training: {:.2} s", report.training_seconds);
+    if let Some(seeds) = &report.seeds {
+        let each: Vec<String> = seeds.runs.iter().map(|r| pct(r.accuracy)).collect();
+        println!(
+            "accuracy over {} seeds: mean {}, min {}, max {} ({})",
+            seeds.runs.len(),
+            pct(seeds.accuracy_mean),
+            pct(seeds.accuracy_min),
+            pct(seeds.accuracy_max),
+            each.join(", ")
+        );
+    }
     println!(
         "latency per message: median {:.1} µs, p99 {:.1} µs",
         report.latency_median_us, report.latency_p99_us
