@@ -1435,15 +1435,14 @@ impl Router {
     }
 
     /// The agent passed the conversation on (this instance ran the transfer): the customer
-    /// hears where to, the agent's name or the team's in their language.
+    /// hears where to, the agent's name or the team's in their language. (The board learns of
+    /// the transfer itself from the hub, like every event.)
     pub async fn transferred(
         self: &Arc<Self>,
         id: ConversationId,
         target: &TransferTarget,
         agent_name: Option<String>,
-        events: &[Event],
     ) {
-        self.observe(events);
         let mut values = Values::new();
         match target {
             TransferTarget::Queue { queue } => {
@@ -1458,8 +1457,7 @@ impl Router {
     }
 
     /// The agent handed the conversation back to the bot (this instance ran it).
-    pub async fn handed_back(self: &Arc<Self>, id: ConversationId, events: &[Event]) {
-        self.observe(events);
+    pub async fn handed_back(self: &Arc<Self>, id: ConversationId) {
         self.narrate(id, Cue::HandedBack, Values::new(), Vec::new()).await;
     }
 

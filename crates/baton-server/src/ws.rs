@@ -137,6 +137,16 @@ enum AgentFrame {
     Presence { status: PresenceStatus },
 }
 
+/// The conversation as an agent's frames show it (read when a frame needs it whole).
+async fn conversation_view(state: &AppState, id: ConversationId) -> Result<Option<ConversationView>, StreamError> {
+    let record = state
+        .store
+        .conversation(id)
+        .await
+        .map_err(|e| StreamError::Store(e.into()))?;
+    Ok(record.map(ConversationView::from))
+}
+
 /// Answers a frame the server could not take with an `error` frame saying why; the stream
 /// stays open.
 async fn send_problem(socket: &mut WebSocket, problem: Problem) -> Result<(), StreamError> {
@@ -653,14 +663,7 @@ impl AgentStream {
                 expires_at,
                 ..
             } if *agent_id == self.agent_id => {
-                let record = self
-                    .state
-                    .store
-                    .conversation(id)
-                    .await
-                    .map_err(|e| StreamError::Store(e.into()))?;
-                if let Some(record) = record {
-                    let view = ConversationView::from(record);
+                if let Some(view) = conversation_view(&self.state, id).await? {
                     self.socket
                         .send(frame(&ServerFrame::Offer {
                             conversation: &view,
@@ -690,14 +693,7 @@ impl AgentStream {
                 to: PhaseName::WaitingForAgent,
                 ..
             } => {
-                let record = self
-                    .state
-                    .store
-                    .conversation(id)
-                    .await
-                    .map_err(|e| StreamError::Store(e.into()))?;
-                if let Some(record) = record {
-                    let view = ConversationView::from(record);
+                if let Some(view) = conversation_view(&self.state, id).await? {
                     self.socket
                         .send(frame(&ServerFrame::QueueEntered { conversation: &view }))
                         .await?;

@@ -449,7 +449,7 @@ pub async fn hand_back(
         )
         .await?;
     if let Some(router) = &state.router {
-        router.handed_back(id, &executed.events).await;
+        router.handed_back(id).await;
     }
     Ok(Json(CommandResult {
         conversation: executed.conversation.into(),

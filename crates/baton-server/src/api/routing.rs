@@ -295,7 +295,7 @@ pub async fn transfer(
         )
         .await?;
     if let Some(router) = &state.router {
-        router.transferred(id, &target, target_name, &executed.events).await;
+        router.transferred(id, &target, target_name).await;
     }
     Ok(Json(CommandResult {
         conversation: executed.conversation.into(),
