@@ -2,7 +2,7 @@
 //! (language, intent, entities, sentiment). Built once from the NLU section of Baton's
 //! configuration; every check of that configuration names the entry at fault.
 
-use crate::entities::{Entity, EntityConfig, EntityConfigError, EntityExtractor, LookupEntry, LookupList};
+use crate::entities::{Entity, EntityConfig, EntityConfigError, EntityExtractor, EntityKind, LookupEntry, LookupList};
 use crate::intent::{IntentModel, Prediction, TrainError, TrainingExample, TrainingOptions};
 use crate::language::{LanguageConfigError, LanguageDetector, LanguageGuess};
 use crate::sentiment::{self, Sentiment};
@@ -264,17 +264,24 @@ impl Analyzer {
             .intents
             .get(&language.code)
             .or_else(|| self.intents.get(&self.default_language));
-        let intent = match model {
+        let entities = self.entities.extract(text, today);
+        let mut intent = match model {
             Some(model) => model.predict(text),
             None => Prediction {
                 top: Vec::new(),
                 out_of_scope: true,
             },
         };
+        // An answer such as `sarah@example.com` or `54192` asks for nothing; the classifier's
+        // reading of an address's letters is noise. Its guesses stay for the record. (Words
+        // of one letter or none at all: the classifier has nothing to read either.)
+        if only_entities(text, &entities) {
+            intent.out_of_scope = true;
+        }
         Analysis {
             language,
             intent,
-            entities: self.entities.extract(text, today),
+            entities,
             sentiment: sentiment::analyze(text),
         }
     }
@@ -290,6 +297,28 @@ impl Analyzer {
     pub fn intent_model(&self, language: &str) -> Option<&IntentModel> {
         self.intents.get(language)
     }
+}
+
+/// True when `text` has no word of two letters or more outside its entities (lookup values
+/// are words and count): an address, a number, a phone, a date, punctuation.
+fn only_entities(text: &str, entities: &[Entity]) -> bool {
+    let spans: Vec<&std::ops::Range<usize>> = entities
+        .iter()
+        .filter(|e| !matches!(e.kind, EntityKind::Lookup(_)))
+        .map(|e| &e.span)
+        .collect();
+    let mut letters = 0;
+    for (i, c) in text.chars().enumerate() {
+        if c.is_alphabetic() && !spans.iter().any(|s| s.contains(&i)) {
+            letters += 1;
+            if letters >= 2 {
+                return false;
+            }
+        } else {
+            letters = 0;
+        }
+    }
+    true
 }
 
 #[cfg(test)]

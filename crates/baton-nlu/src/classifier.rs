@@ -1,10 +1,16 @@
-//! Multinomial logistic regression over sparse features, trained by stochastic gradient
-//! descent with L2 regularization. Deterministic: examples are shuffled with a fixed seed.
+//! Classifiers over sparse features. [`Classifier`] is the one the intent model trains: a
+//! multinomial logistic regression (here), the one-hidden-layer network of
+//! [`crate::network`], or both with their probabilities averaged. Which one, and with what
+//! settings, is chosen by cross-validation on training data (`baton nlu sweep`).
 //!
-//! Weights are stored feature-major (one row of `n_classes` weights per feature), so scoring a
-//! sparse vector reads one contiguous row per non-zero feature.
+//! The logistic regression is trained by stochastic gradient descent with L2 regularization.
+//! Deterministic: examples are shuffled with a fixed seed. Weights are stored feature-major
+//! (one row of `n_classes` weights per feature), so scoring a sparse vector reads one
+//! contiguous row per non-zero feature.
 
 use crate::features::SparseVector;
+use crate::network::{NetworkModel, NetworkOptions};
+use std::fmt;
 
 /// How to train.
 #[derive(Debug, Clone, PartialEq)]
@@ -39,10 +45,10 @@ pub struct LinearModel {
 }
 
 /// A small deterministic PRNG (SplitMix64) for shuffling.
-struct SplitMix(u64);
+pub(crate) struct SplitMix(pub(crate) u64);
 
 impl SplitMix {
-    fn next(&mut self) -> u64 {
+    pub(crate) fn next(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
@@ -50,7 +56,7 @@ impl SplitMix {
         z ^ (z >> 31)
     }
 
-    fn shuffle<T>(&mut self, items: &mut [T]) {
+    pub(crate) fn shuffle<T>(&mut self, items: &mut [T]) {
         for i in (1..items.len()).rev() {
             let j = (self.next() % (i as u64 + 1)) as usize;
             items.swap(i, j);
@@ -135,6 +141,133 @@ impl LinearModel {
     }
 }
 
+/// Which classifier to train, with its settings.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ClassifierOptions {
+    Linear(SgdOptions),
+    Network(NetworkOptions),
+    /// Both, trained apart; their probabilities are averaged.
+    Ensemble {
+        linear: SgdOptions,
+        network: NetworkOptions,
+    },
+}
+
+impl Default for ClassifierOptions {
+    /// The setting `baton nlu sweep` chose on BANKING77's training data (docs/benchmarks.md).
+    fn default() -> Self {
+        ClassifierOptions::Ensemble {
+            linear: SgdOptions::default(),
+            network: NetworkOptions::default(),
+        }
+    }
+}
+
+impl ClassifierOptions {
+    /// The same settings with another seed for shuffling (and the network's initial weights).
+    pub fn with_seed(mut self, seed: u64) -> Self {
+        match &mut self {
+            ClassifierOptions::Linear(linear) => linear.seed = seed,
+            ClassifierOptions::Network(network) => network.seed = seed,
+            ClassifierOptions::Ensemble { linear, network } => {
+                linear.seed = seed;
+                network.seed = seed;
+            }
+        }
+        self
+    }
+
+    /// The seed in use.
+    pub fn seed(&self) -> u64 {
+        match self {
+            ClassifierOptions::Linear(linear) | ClassifierOptions::Ensemble { linear, .. } => linear.seed,
+            ClassifierOptions::Network(network) => network.seed,
+        }
+    }
+}
+
+impl fmt::Display for SgdOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "linear(epochs={}, lr={}, decay={}, l2={})",
+            self.epochs, self.learning_rate, self.decay, self.l2
+        )
+    }
+}
+
+impl fmt::Display for NetworkOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "network(hidden={}, dropout={}, epochs={}, lr={}, decay={})",
+            self.hidden, self.dropout, self.epochs, self.learning_rate, self.decay
+        )
+    }
+}
+
+/// Names the settings (not the seed), as the sweep's table shows them.
+impl fmt::Display for ClassifierOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ClassifierOptions::Linear(linear) => linear.fmt(f),
+            ClassifierOptions::Network(network) => network.fmt(f),
+            ClassifierOptions::Ensemble { linear, network } => write!(f, "{linear} + {network}"),
+        }
+    }
+}
+
+/// A trained classifier.
+#[derive(Debug, Clone)]
+pub enum Classifier {
+    Linear(LinearModel),
+    Network(NetworkModel),
+    Ensemble(LinearModel, NetworkModel),
+}
+
+impl Classifier {
+    /// Trains on `xs` with labels `ys` (each below `n_classes`).
+    pub fn train(
+        xs: &[SparseVector],
+        ys: &[u32],
+        n_features: usize,
+        n_classes: usize,
+        options: &ClassifierOptions,
+    ) -> Self {
+        match options {
+            ClassifierOptions::Linear(linear) => {
+                Classifier::Linear(LinearModel::train(xs, ys, n_features, n_classes, linear))
+            }
+            ClassifierOptions::Network(network) => {
+                Classifier::Network(NetworkModel::train(xs, ys, n_features, n_classes, network))
+            }
+            ClassifierOptions::Ensemble { linear, network } => Classifier::Ensemble(
+                LinearModel::train(xs, ys, n_features, n_classes, linear),
+                NetworkModel::train(xs, ys, n_features, n_classes, network),
+            ),
+        }
+    }
+
+    /// Class scores (logits) of one vector, written into `out` (length `n_classes`). For the
+    /// ensemble: the logarithm of the two models' averaged probabilities.
+    pub fn scores_into(&self, x: &SparseVector, out: &mut [f32]) {
+        match self {
+            Classifier::Linear(linear) => linear.scores_into(x, out),
+            Classifier::Network(network) => network.scores_into(x, out),
+            Classifier::Ensemble(linear, network) => {
+                let mut other = vec![0.0; out.len()];
+                linear.scores_into(x, out);
+                network.scores_into(x, &mut other);
+                softmax(out);
+                softmax(&mut other);
+                for (o, p) in out.iter_mut().zip(&other) {
+                    *o = ((*o + p) / 2.0).max(1e-30).ln();
+                }
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -156,6 +289,47 @@ mod tests {
             assert!((p.iter().sum::<f32>() - 1.0).abs() < 1e-5);
         }
         assert_eq!(a.weights, b.weights);
+    }
+
+    #[test]
+    fn an_ensemble_averages_the_probabilities_of_its_models() {
+        let xs: Vec<SparseVector> = vec![vec![(0, 1.0)], vec![(1, 1.0)], vec![(2, 1.0)]];
+        let ys = vec![0, 1, 2];
+        let linear = SgdOptions::default();
+        let network = NetworkOptions {
+            hidden: 8,
+            epochs: 50,
+            ..NetworkOptions::default()
+        };
+        let both = Classifier::train(
+            &xs,
+            &ys,
+            3,
+            3,
+            &ClassifierOptions::Ensemble {
+                linear: linear.clone(),
+                network: network.clone(),
+            },
+        );
+        let a = Classifier::train(&xs, &ys, 3, 3, &ClassifierOptions::Linear(linear));
+        let b = Classifier::train(&xs, &ys, 3, 3, &ClassifierOptions::Network(network));
+        for x in &xs {
+            let (mut s, mut pa, mut pb) = ([0.0; 3], [0.0; 3], [0.0; 3]);
+            both.scores_into(x, &mut s);
+            a.scores_into(x, &mut pa);
+            b.scores_into(x, &mut pb);
+            softmax(&mut s);
+            softmax(&mut pa);
+            softmax(&mut pb);
+            for c in 0..3 {
+                assert!((s[c] - (pa[c] + pb[c]) / 2.0).abs() < 1e-5);
+            }
+        }
+        assert_eq!(
+            ClassifierOptions::default().with_seed(9).seed(),
+            9,
+            "a seed reaches every model"
+        );
     }
 
     #[test]

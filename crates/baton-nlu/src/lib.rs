@@ -6,7 +6,10 @@
 //! for a given input (training shuffles with a fixed seed).
 //!
 //! - [`features`]: TF-IDF over word 1-2 grams and character 2-5 grams inside word boundaries.
-//! - [`classifier`]: multinomial logistic regression trained by SGD over those features.
+//! - [`classifier`]: multinomial logistic regression trained by SGD over those features, and
+//!   the classifier the intent model trains (that, the network, or both averaged).
+//! - [`network`]: a one-hidden-layer network over the same features.
+//! - [`tuning`]: cross-validation on training data and the sweep that picks the classifier.
 //! - [`intent`]: the intent model: training from examples, out-of-scope threshold chosen on
 //!   held-out training data, top intents with confidences.
 
@@ -17,7 +20,9 @@ pub mod features;
 pub mod intent;
 pub mod language;
 pub mod metrics;
+pub mod network;
 pub mod sentiment;
+pub mod tuning;
 
 pub use analyzer::{Analysis, Analyzer, NluConfig, NluConfigError};
 pub use intent::{IntentModel, IntentPrediction, Prediction, TrainError, TrainingExample, TrainingOptions};

@@ -1,5 +1,6 @@
-//! Scores of predictions against gold labels: accuracy, macro-averaged F1, out-of-scope recall.
-//! Pure functions over (gold, predicted) pairs; `None` stands for out of scope.
+//! Scores of predictions against gold labels: accuracy, macro-averaged F1, out-of-scope recall,
+//! and how well confidences are calibrated. Pure functions over (gold, predicted) pairs, `None`
+//! standing for out of scope, and over (confidence, right) pairs.
 
 use std::collections::BTreeMap;
 
@@ -70,9 +71,93 @@ pub fn score(pairs: &[(Option<&str>, Option<&str>)]) -> Scores {
     }
 }
 
+/// One bin of a reliability table: the predictions whose confidence fell in `[low, high)`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct ReliabilityBin {
+    pub low: f64,
+    pub high: f64,
+    pub count: usize,
+    /// Mean confidence of the bin's predictions.
+    pub confidence: f64,
+    /// Share of the bin's predictions that were right.
+    pub accuracy: f64,
+}
+
+/// How far confidences are from the accuracy they claim.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Calibration {
+    /// Expected calibration error: the gap between confidence and accuracy in each bin,
+    /// weighted by the bin's share of predictions (0 is perfect).
+    pub expected_error: f64,
+    /// The largest gap in any bin that holds at least 1% of the predictions.
+    pub max_error: f64,
+    /// Bins of equal width over [0, 1]; empty bins are left out.
+    pub bins: Vec<ReliabilityBin>,
+}
+
+/// Calibration of `predictions` of (top confidence, whether the top answer was right), over
+/// `bins` equal-width bins (at least 1).
+pub fn calibration(predictions: &[(f32, bool)], bins: usize) -> Calibration {
+    let bins = bins.max(1);
+    // (count, confidence sum, right)
+    let mut tally = vec![(0usize, 0.0f64, 0usize); bins];
+    for (confidence, right) in predictions {
+        let c = f64::from(confidence.clamp(0.0, 1.0));
+        let bin = ((c * bins as f64) as usize).min(bins - 1);
+        tally[bin].0 += 1;
+        tally[bin].1 += c;
+        tally[bin].2 += usize::from(*right);
+    }
+    let n = predictions.len().max(1) as f64;
+    let mut expected_error = 0.0;
+    let mut max_error = 0.0f64;
+    let mut table = Vec::new();
+    for (i, (count, sum, right)) in tally.into_iter().enumerate() {
+        if count == 0 {
+            continue;
+        }
+        let confidence = sum / count as f64;
+        let accuracy = right as f64 / count as f64;
+        let gap = (confidence - accuracy).abs();
+        expected_error += gap * count as f64 / n;
+        if count as f64 >= n / 100.0 {
+            max_error = max_error.max(gap);
+        }
+        table.push(ReliabilityBin {
+            low: i as f64 / bins as f64,
+            high: (i + 1) as f64 / bins as f64,
+            count,
+            confidence,
+            accuracy,
+        });
+    }
+    Calibration {
+        expected_error,
+        max_error,
+        bins: table,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn calibration_of_honest_and_overconfident_predictions() {
+        // 0.75 right three times in four: honest.
+        let honest = [(0.75, true), (0.75, true), (0.75, true), (0.75, false)];
+        let c = calibration(&honest, 10);
+        assert!(c.expected_error < 1e-6);
+        assert_eq!(c.bins.len(), 1);
+        assert_eq!((c.bins[0].low, c.bins[0].high, c.bins[0].count), (0.7, 0.8, 4));
+        // 0.95 right half the time: 0.45 too sure.
+        let overconfident = [(0.95, true), (0.95, false)];
+        let c = calibration(&overconfident, 10);
+        assert!((c.expected_error - 0.45).abs() < 1e-6);
+        assert!((c.max_error - 0.45).abs() < 1e-6);
+        // A confidence of exactly 1 lands in the last bin.
+        assert_eq!(calibration(&[(1.0, true)], 10).bins[0].high, 1.0);
+    }
 
     #[test]
     fn accuracy_and_macro_f1() {

@@ -66,6 +66,9 @@ enum DbCommand {
 enum NluCommand {
     /// Train the intent model on one CSV file and score it on another.
     Eval(nlu::EvalArgs),
+    /// Choose the classifier's settings by cross-validation on training data alone: score
+    /// each candidate, print the table, name the choice.
+    Sweep(nlu::SweepArgs),
 }
 
 #[derive(Subcommand)]
@@ -160,6 +163,9 @@ fn main() -> anyhow::Result<()> {
         Commands::Nlu {
             command: NluCommand::Eval(args),
         } => nlu::run_eval(args),
+        Commands::Nlu {
+            command: NluCommand::Sweep(args),
+        } => nlu::run_sweep(args),
         Commands::Agents { command } => tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?

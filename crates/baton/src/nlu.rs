@@ -1,8 +1,13 @@
 //! `baton nlu eval`: trains the intent model on one CSV file and scores it on another.
-//! Reading files and timing live here; the model and the metrics are in `baton-nlu`.
+//! `baton nlu sweep`: chooses the classifier by cross-validation on the training file alone.
+//! Reading files, timing and printing live here; the model, the metrics and the sweep are in
+//! `baton-nlu`.
 
 use anyhow::{bail, Context};
-use baton_nlu::metrics::{score, Scores};
+use baton_nlu::classifier::{ClassifierOptions, SgdOptions};
+use baton_nlu::metrics::{calibration, score, Calibration, Scores};
+use baton_nlu::network::NetworkOptions;
+use baton_nlu::tuning::{self, SweepRow};
 use baton_nlu::{Analyzer, IntentModel, TrainingExample, TrainingOptions};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -22,22 +27,61 @@ pub struct EvalArgs {
     /// Print one JSON object instead of text.
     #[arg(long)]
     json: bool,
-    /// Training passes over the data (default: the model's own).
+    /// Which classifier: the logistic regression, the network, or both averaged (default:
+    /// the one `baton nlu sweep` chose, both).
+    #[arg(long, value_enum)]
+    model: Option<ModelChoice>,
+    /// The logistic regression's training passes over the data (default: the model's own).
     #[arg(long)]
     epochs: Option<usize>,
-    /// First-epoch step size (default: the model's own).
+    /// The logistic regression's first-epoch step size (default: the model's own).
     #[arg(long)]
     learning_rate: Option<f32>,
-    /// Step size decay per epoch (default: the model's own).
+    /// The logistic regression's step size decay per epoch (default: the model's own).
     #[arg(long)]
     decay: Option<f32>,
-    /// L2 penalty per example (default: the model's own).
+    /// The logistic regression's L2 penalty per example (default: the model's own).
     #[arg(long)]
     l2: Option<f32>,
+    /// The network's hidden units (default: the model's own).
+    #[arg(long)]
+    hidden: Option<usize>,
+    /// The network's training passes over the data (default: the model's own).
+    #[arg(long)]
+    network_epochs: Option<usize>,
+    /// The share of the network's hidden units dropped at each training step (default: the
+    /// model's own).
+    #[arg(long)]
+    dropout: Option<f32>,
     /// Train this many times, each with another shuffling seed, and report the mean, the
     /// lowest and the highest accuracy (one seed's figure can mislead).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=50))]
     seeds: u32,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum ModelChoice {
+    Linear,
+    Network,
+    Ensemble,
+}
+
+/// `baton nlu sweep`.
+#[derive(clap::Args)]
+pub struct SweepArgs {
+    /// Training examples: CSV with a header and the columns `text,category`. Nothing else is
+    /// read: the sweep holds out parts of this file in turn.
+    #[arg(long)]
+    train: PathBuf,
+    /// The category that marks out-of-scope examples (left out of the comparison).
+    #[arg(long)]
+    oos_label: Option<String>,
+    /// Folds of the cross-validation.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(2..=20))]
+    folds: u32,
+    /// Also write the table (markdown) to this file.
+    #[arg(long)]
+    out: Option<PathBuf>,
 }
 
 /// One training seed's figures, when several were asked for.
@@ -78,6 +122,11 @@ pub struct EvalReport {
     pub training_seconds: f64,
     pub latency_median_us: f64,
     pub latency_p99_us: f64,
+    /// The classifier trained, as the sweep's table names it.
+    pub model: String,
+    /// How well the top intent's confidence matches how often it is right, over the in-scope
+    /// test examples (10 bins).
+    pub calibration: Calibration,
     /// With `--seeds N` above 1: every seed's accuracy and their mean, min and max (the
     /// figures above are the first seed's).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -126,7 +175,7 @@ pub fn eval(args: &EvalArgs) -> anyhow::Result<EvalReport> {
     let oos = args.oos_label.as_deref();
     let train = read_examples(&args.train, oos)?;
     let test = read_examples(&args.test, oos)?;
-    let first_seed = TrainingOptions::default().sgd.seed;
+    let first_seed = TrainingOptions::default().classifier.seed();
     let mut report = eval_seed(args, &train, &test, first_seed)?;
     if args.seeds > 1 {
         let mut runs = vec![SeedRun {
@@ -154,6 +203,42 @@ pub fn eval(args: &EvalArgs) -> anyhow::Result<EvalReport> {
     Ok(report)
 }
 
+/// The classifier `eval` trains: the default's, with what the flags change.
+fn classifier_options(args: &EvalArgs) -> ClassifierOptions {
+    let default = TrainingOptions::default().classifier;
+    let (mut linear, mut network, default_choice) = match default {
+        ClassifierOptions::Linear(linear) => (linear, NetworkOptions::default(), ModelChoice::Linear),
+        ClassifierOptions::Network(network) => (SgdOptions::default(), network, ModelChoice::Network),
+        ClassifierOptions::Ensemble { linear, network } => (linear, network, ModelChoice::Ensemble),
+    };
+    if let Some(epochs) = args.epochs {
+        linear.epochs = epochs;
+    }
+    if let Some(rate) = args.learning_rate {
+        linear.learning_rate = rate;
+    }
+    if let Some(decay) = args.decay {
+        linear.decay = decay;
+    }
+    if let Some(l2) = args.l2 {
+        linear.l2 = l2;
+    }
+    if let Some(hidden) = args.hidden {
+        network.hidden = hidden;
+    }
+    if let Some(epochs) = args.network_epochs {
+        network.epochs = epochs;
+    }
+    if let Some(dropout) = args.dropout {
+        network.dropout = dropout;
+    }
+    match args.model.unwrap_or(default_choice) {
+        ModelChoice::Linear => ClassifierOptions::Linear(linear),
+        ModelChoice::Network => ClassifierOptions::Network(network),
+        ModelChoice::Ensemble => ClassifierOptions::Ensemble { linear, network },
+    }
+}
+
 /// Trains with shuffling seed `seed` and scores on `test`.
 fn eval_seed(
     args: &EvalArgs,
@@ -163,20 +248,11 @@ fn eval_seed(
 ) -> anyhow::Result<EvalReport> {
     let oos = args.oos_label.as_deref();
     let started = Instant::now();
-    let mut options = TrainingOptions::default();
-    options.sgd.seed = seed;
-    if let Some(epochs) = args.epochs {
-        options.sgd.epochs = epochs;
-    }
-    if let Some(rate) = args.learning_rate {
-        options.sgd.learning_rate = rate;
-    }
-    if let Some(decay) = args.decay {
-        options.sgd.decay = decay;
-    }
-    if let Some(l2) = args.l2 {
-        options.sgd.l2 = l2;
-    }
+    let options = TrainingOptions {
+        classifier: classifier_options(args).with_seed(seed),
+        ..TrainingOptions::default()
+    };
+    let model_name = options.classifier.to_string();
     let model = IntentModel::train(train, &options).with_context(|| format!("training on {}", args.train.display()))?;
     let training_seconds = started.elapsed().as_secs_f64();
     let (intents, features, threshold) = (model.intents().count(), model.feature_count(), model.threshold());
@@ -186,15 +262,19 @@ fn eval_seed(
     let mut latencies = Vec::with_capacity(test.len());
     let mut predicted = Vec::with_capacity(test.len());
     let (mut in_scope, mut right_without_rejection) = (0usize, 0usize);
+    let mut confidences = Vec::with_capacity(test.len());
     for example in test {
         let started = Instant::now();
         let prediction = analyzer.analyze(&example.text, None, today).intent;
         latencies.push(started.elapsed().as_secs_f64() * 1e6);
         if let Some(gold) = &example.intent {
             in_scope += 1;
-            if prediction.top.first().is_some_and(|p| &p.intent == gold) {
+            let top = prediction.top.first();
+            let right = top.is_some_and(|p| &p.intent == gold);
+            if right {
                 right_without_rejection += 1;
             }
+            confidences.push((top.map(|p| p.confidence).unwrap_or(0.0), right));
         }
         // Without an out-of-scope label every test example is in scope: score the top intent.
         let label = if oos.is_some() {
@@ -233,6 +313,8 @@ fn eval_seed(
         training_seconds,
         latency_median_us: at(0.5),
         latency_p99_us: at(0.99),
+        model: model_name,
+        calibration: calibration(&confidences, 10),
         seeds: None,
     })
 }
@@ -259,7 +341,25 @@ pub fn print(report: &EvalReport, json: bool) -> anyhow::Result<()> {
         println!("out-of-scope recall: {}", pct(r));
     }
     println!("out-of-scope threshold: {:.3}", report.out_of_scope_threshold);
+    println!("model: {}", report.model);
     println!("training: {:.2} s", report.training_seconds);
+    println!(
+        "calibration of the top intent's confidence: expected error {:.2} points, largest bin gap {:.2} points",
+        report.calibration.expected_error * 100.0,
+        report.calibration.max_error * 100.0
+    );
+    println!("| confidence | messages | mean confidence | accuracy |");
+    println!("| --- | --- | --- | --- |");
+    for bin in &report.calibration.bins {
+        println!(
+            "| {:.1} to {:.1} | {} | {} | {} |",
+            bin.low,
+            bin.high,
+            bin.count,
+            pct(bin.confidence),
+            pct(bin.accuracy)
+        );
+    }
     if let Some(seeds) = &report.seeds {
         let each: Vec<String> = seeds.runs.iter().map(|r| pct(r.accuracy)).collect();
         println!(
@@ -282,4 +382,47 @@ pub fn print(report: &EvalReport, json: bool) -> anyhow::Result<()> {
 pub fn run_eval(args: EvalArgs) -> anyhow::Result<()> {
     let report = eval(&args)?;
     print(&report, args.json)
+}
+
+/// The sweep's table in markdown, the chosen row marked.
+pub fn sweep_table(sweep: &tuning::Sweep, folds: u32, examples: usize) -> String {
+    let mut out = format!(
+        "Cross-validation: {folds} folds over {examples} training examples (every {folds}th example of each intent held out in turn).\n\n| candidate | accuracy | per fold | training s (all folds) |\n| --- | --- | --- | --- |\n"
+    );
+    for (i, row) in sweep.rows.iter().enumerate() {
+        out.push_str(&sweep_line(row, i == sweep.chosen));
+    }
+    out.push_str(&format!("\nchosen: {}\n", sweep.rows[sweep.chosen].options));
+    out
+}
+
+fn sweep_line(row: &SweepRow, chosen: bool) -> String {
+    let folds: Vec<String> = row.folds.iter().map(|f| format!("{:.2}", f * 100.0)).collect();
+    let mark = if chosen { "**" } else { "" };
+    format!(
+        "| {mark}{}{mark} | {mark}{:.2}%{mark} | {} | {:.1} |\n",
+        row.options,
+        row.accuracy * 100.0,
+        folds.join(" · "),
+        row.training_seconds
+    )
+}
+
+/// Runs `baton nlu sweep`.
+pub fn run_sweep(args: SweepArgs) -> anyhow::Result<()> {
+    let examples = read_examples(&args.train, args.oos_label.as_deref())?;
+    let grid = tuning::SweepGrid::default();
+    let total = grid.len();
+    let mut done = 0;
+    let sweep = tuning::sweep(&examples, &grid, args.folds as usize, |row| {
+        done += 1;
+        eprintln!("[{done}/{total}] {:.2}%  {}", row.accuracy * 100.0, row.options);
+    })
+    .with_context(|| format!("cross-validating on {}", args.train.display()))?;
+    let table = sweep_table(&sweep, args.folds, examples.len());
+    if let Some(path) = &args.out {
+        std::fs::write(path, &table).with_context(|| format!("writing {}", path.display()))?;
+    }
+    print!("{table}");
+    Ok(())
 }

@@ -55,6 +55,59 @@ fn the_demo_has_enough_intents_and_examples() {
     assert!(rows.iter().filter(|r| r.2 == "es").count() >= 100);
 }
 
+/// How a text compares with another, as the near-copy check sees it: lowercase, words only.
+fn words_of(text: &str) -> Vec<String> {
+    text.to_lowercase()
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// A held-out row that is nearly a training example measures memory, not understanding:
+/// no row may be 0.8 or more similar, character by character, to any training example, nor
+/// use exactly the same words (as "hello hello" against "hello").
+#[test]
+fn the_held_out_set_has_no_near_copies_of_training_examples() {
+    let config = demo_config();
+    let training: Vec<&str> = config
+        .intents
+        .iter()
+        .flat_map(|i| i.examples.values().flatten())
+        .chain(config.out_of_scope.values().flatten())
+        .map(String::as_str)
+        .collect();
+    let prepared: Vec<(String, Vec<String>)> = training
+        .iter()
+        .map(|t| {
+            let words = words_of(t);
+            let mut set = words.clone();
+            set.sort();
+            set.dedup();
+            (words.join(" "), set)
+        })
+        .collect();
+    let mut copies = Vec::new();
+    for (text, _, _) in heldout() {
+        let words = words_of(&text);
+        let joined = words.join(" ");
+        let mut set = words;
+        set.sort();
+        set.dedup();
+        for ((train_text, train_set), original) in prepared.iter().zip(&training) {
+            let similarity = strsim::normalized_levenshtein(&joined, train_text);
+            if similarity >= 0.8 || set == *train_set {
+                copies.push(format!("{text:?} ~ {original:?} ({similarity:.2})"));
+            }
+        }
+    }
+    assert!(
+        copies.is_empty(),
+        "near-copies of training examples:\n{}",
+        copies.join("\n")
+    );
+}
+
 #[test]
 fn held_out_accuracy_per_language() {
     let analyzer = demo();
@@ -187,4 +240,32 @@ fn invalid_configuration_names_the_bad_entry() {
             .expect_err("unknown key")
             .to_string();
     assert!(err.contains("bogus"), "{err}");
+}
+
+/// A message that is nothing but an email, a phone number, an order number (an answer to the
+/// bot's question) asks for nothing: whatever the classifier makes of "someone@example.com"
+/// (it once read "asks for a person" in it, from "someone") is not an intent.
+#[test]
+fn a_message_of_entities_only_has_no_intent() {
+    let analyzer = demo();
+    for (text, language) in [
+        ("someone@example.com", "en"),
+        ("customer.service@shop.com", "en"),
+        ("54192", "en"),
+        ("#54192", "en"),
+        ("+34 612 345 678", "es"),
+        ("alguien@ejemplo.es", "es"),
+        ("  sarah.chen@example.com, 54192 ", "en"),
+    ] {
+        let analysis = analyzer.analyze(text, Some(language), TODAY);
+        assert!(
+            text.chars().all(|c| c.is_ascii_digit()) || !analysis.entities.is_empty(),
+            "{text}: the entity is found"
+        );
+        assert!(analysis.intent.out_of_scope, "{text}: {:?}", analysis.intent.top);
+        assert!(analysis.intent.intent().is_none());
+    }
+    // Words around the entity are read as usual.
+    let asked = analyzer.analyze("where is my order 54192", Some("en"), TODAY);
+    assert_eq!(asked.intent.intent().map(|i| i.intent.as_str()), Some("order_status"));
 }

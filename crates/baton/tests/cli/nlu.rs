@@ -10,16 +10,17 @@ fn banking77() -> Option<PathBuf> {
 
 /// The TF-IDF + logistic regression test accuracy in shared/data/BASELINES.md.
 const BASELINE_ACCURACY: f64 = 0.9146;
-/// How far the mean over five training seeds may fall below the baseline: the seeds' spread
-/// (91.33% to 91.62% on 2026-11-30) is about this wide, so one seed's luck cannot pass the
-/// test and one seed's bad luck cannot fail it; a real loss of accuracy does.
-const SEED_MARGIN: f64 = 0.0030;
+/// The lead the model must keep: the mean over five training seeds at least this (measured
+/// 2026-11-30: mean 92.44%, seeds 92.18% to 92.56%, so the margin below the measured mean is
+/// 0.44 points, wider than the seeds' whole spread of 0.38: one seed's luck cannot pass the
+/// test nor bad luck fail it; a real loss of accuracy does).
+const MEAN_FLOOR: f64 = 0.9200;
 
 #[test]
-fn banking77_accuracy_meets_the_logistic_regression_baseline() {
+fn banking77_accuracy_leads_the_logistic_regression_baseline() {
     let Some(dir) = banking77() else {
         skipped(
-            "banking77_accuracy_meets_the_logistic_regression_baseline",
+            "banking77_accuracy_leads_the_logistic_regression_baseline",
             "../shared/data/banking77 is absent; the BANKING77 accuracy floor was not checked",
         );
         return;
@@ -40,10 +41,18 @@ fn banking77_accuracy_meets_the_logistic_regression_baseline() {
     assert_eq!(seeds["runs"].as_array().map(Vec::len), Some(5), "{seeds}");
     let mean = seeds["accuracy_mean"].as_f64().expect("mean accuracy");
     assert!(
-        mean >= BASELINE_ACCURACY - SEED_MARGIN,
-        "mean accuracy over 5 seeds {mean} is below the baseline {BASELINE_ACCURACY} less the margin {SEED_MARGIN}: {seeds}"
+        mean >= MEAN_FLOOR,
+        "mean accuracy over 5 seeds {mean} is below the floor {MEAN_FLOOR}: {seeds}"
+    );
+    let min = seeds["accuracy_min"].as_f64().expect("min accuracy");
+    assert!(
+        min > BASELINE_ACCURACY,
+        "every seed beats the logistic-regression baseline {BASELINE_ACCURACY}; the worst: {min}"
     );
     assert!(report["macro_f1"].as_f64().expect("macro_f1") > 0.9);
+    // Confidences mean what they say on this test split: measured 0.7 points.
+    let calibration = report["calibration"]["expected_error"].as_f64().expect("calibration");
+    assert!(calibration < 0.02, "expected calibration error {calibration}");
 }
 
 #[test]
@@ -200,7 +209,7 @@ fn open_set_split(source: &std::path::Path, out: &std::path::Path) {
 }
 
 /// Rejection on an open set: at most 3 points of in-scope accuracy given up, and at least a
-/// third of the messages of intents never seen rejected (measured: 1.55 points, 43.6%).
+/// third of the messages of intents never seen rejected (measured: 2.63 points, 45.7%).
 #[test]
 fn open_set_rejection_costs_little_accuracy_and_rejects_unknown_intents() {
     let Some(source) = banking77() else {
@@ -274,4 +283,126 @@ fn seeds_report_every_run_with_the_mean_min_and_max() {
         .expect("run");
     assert!(!zero.status.success());
     assert!(String::from_utf8_lossy(&zero.stderr).contains("--seeds"));
+}
+
+/// A small labelled file for the commands that train: three intents, six phrasings each.
+fn small_examples(dir: &TempDir) -> PathBuf {
+    let mut rows = String::from("text,category\n");
+    for (intent, phrases) in [
+        (
+            "order_status",
+            [
+                "where is my order",
+                "track my package",
+                "has my order shipped",
+                "when will my parcel arrive",
+                "order status",
+                "where's my delivery",
+            ],
+        ),
+        (
+            "refund",
+            [
+                "i want a refund",
+                "give me my money back",
+                "refund my purchase",
+                "how do i get reimbursed",
+                "refund please",
+                "return my money",
+            ],
+        ),
+        (
+            "greeting",
+            ["hello", "hi there", "good morning", "hey", "good evening", "hiya"],
+        ),
+    ] {
+        for p in phrases {
+            rows.push_str(&format!("{p},{intent}\n"));
+        }
+    }
+    let file = dir.path().join("examples.csv");
+    std::fs::write(&file, rows).expect("write");
+    file
+}
+
+/// The sweep reads only the training file, writes its table, and makes the same choice when
+/// run again (training times aside, the table is the same).
+#[test]
+fn the_sweep_writes_its_table_and_chooses_the_same_again() {
+    let dir = TempDir::new("nlu-sweep");
+    let file = small_examples(&dir);
+    let run = |out: &str| {
+        let output = baton()
+            .args(["nlu", "sweep", "--folds", "3", "--train"])
+            .arg(&file)
+            .arg("--out")
+            .arg(dir.path().join(out))
+            .output()
+            .expect("run baton nlu sweep");
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        let printed = String::from_utf8_lossy(&output.stdout).into_owned();
+        let written = std::fs::read_to_string(dir.path().join(out)).expect("table written");
+        assert_eq!(printed, written, "the file holds what was printed");
+        // Every column but the last (training time).
+        let without_times: Vec<String> = written
+            .lines()
+            .map(|l| match l.rfind(" | ") {
+                Some(i) if l.starts_with("| ") => l[..i].to_owned(),
+                _ => l.to_owned(),
+            })
+            .collect();
+        without_times
+    };
+    let first = run("first.md");
+    let second = run("second.md");
+    assert_eq!(first, second);
+    assert!(first.iter().any(|l| l.starts_with("chosen: ")), "{first:?}");
+    let rows = first
+        .iter()
+        .filter(|l| l.starts_with("| ") && !l.starts_with("| ---"))
+        .count();
+    assert!(rows > 10, "a header and every candidate: {first:?}");
+    assert!(
+        first.iter().any(|l| l.contains("linear(") && !l.contains("network(")),
+        "the logistic regression alone is a candidate"
+    );
+    assert!(first.iter().any(|l| l.starts_with("| **")), "the chosen row is marked");
+    let one_fold = baton()
+        .args(["nlu", "sweep", "--folds", "1", "--train"])
+        .arg(&file)
+        .output()
+        .expect("run");
+    assert!(!one_fold.status.success());
+    assert!(String::from_utf8_lossy(&one_fold.stderr).contains("--folds"));
+}
+
+/// The report says which model was trained and how well its confidences are calibrated: the
+/// reliability table's bins hold every in-scope test message once.
+#[test]
+fn eval_reports_the_model_and_its_calibration() {
+    let dir = TempDir::new("nlu-calibration");
+    let file = small_examples(&dir);
+    for (model, name) in [("linear", "linear("), ("network", "network("), ("ensemble", " + ")] {
+        let output = baton()
+            .args(["nlu", "eval", "--json", "--model", model, "--train"])
+            .arg(&file)
+            .arg("--test")
+            .arg(&file)
+            .output()
+            .expect("run baton nlu eval");
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        let report: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json report");
+        assert!(
+            report["model"].as_str().is_some_and(|m| m.contains(name)),
+            "{}",
+            report["model"]
+        );
+        let calibration = &report["calibration"];
+        let error = calibration["expected_error"].as_f64().expect("expected error");
+        assert!((0.0..=1.0).contains(&error), "{calibration}");
+        let bins = calibration["bins"].as_array().expect("bins");
+        let counted: u64 = bins.iter().map(|b| b["count"].as_u64().expect("count")).sum();
+        assert_eq!(counted, 18, "every test message in one bin: {calibration}");
+        assert_eq!(report["accuracy"], 1.0, "{model} learns its own training file");
+    }
 }
