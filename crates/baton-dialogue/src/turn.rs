@@ -92,6 +92,10 @@ const SWITCH_CONFIDENCE: f32 = 0.8;
 /// The action that checks who the customer is.
 pub const VERIFY_ACTION: &str = "verify_identity";
 
+/// The action that looks up whose email the customer gave, before they prove it: a match makes
+/// the customer `claimed` (who they say they are, unproven).
+pub const CLAIM_ACTION: &str = "find_customer";
+
 /// `{conversation}:{action}:{digest of the arguments}`.
 pub fn idempotency_key(conversation: &str, action: &str, arguments: &Values) -> String {
     use sha2::{Digest, Sha256};
@@ -518,6 +522,41 @@ impl<'c> Turn<'c> {
             .map(|(_, r)| r)
     }
 
+    /// Looks up whose `email` it is, once per address: a customer's makes the conversation
+    /// `claimed` (the handoff's package then names whom the customer says they are); none, or a
+    /// directory that cannot answer, leaves it anonymous. Either way the customer is asked for
+    /// the same proof next, so the reply never tells whether an address has an account.
+    fn claim(&mut self, email: &str) -> Option<Step> {
+        if !matches!(self.memory.auth, AuthState::Anonymous | AuthState::Claimed { .. }) {
+            return None;
+        }
+        let mut arguments = Values::new();
+        arguments.insert("email".into(), email.to_owned());
+        let Some(result) = self.called(CLAIM_ACTION, &arguments).cloned() else {
+            // Looked up in an earlier turn: its answer is in memory already.
+            let looked_up = self
+                .memory
+                .actions
+                .iter()
+                .any(|a| a.action == CLAIM_ACTION && a.arguments == arguments);
+            return (!looked_up).then(|| self.call(CLAIM_ACTION, arguments));
+        };
+        let claimed = match result.outcome {
+            ActionOutcome::Ok => result.values.get("customer_id").cloned(),
+            ActionOutcome::Failed | ActionOutcome::Error => None,
+        };
+        let auth = match claimed {
+            Some(customer_id) => AuthState::Claimed { customer_id },
+            None => AuthState::Anonymous,
+        };
+        if auth != self.memory.auth {
+            // No customer facts with a claim: an unproven address opens no account (no name,
+            // no tier, no orders) to the bot, the policy or the package.
+            self.record(EventKind::IdentityChanged { auth, customer: None });
+        }
+        None
+    }
+
     fn verify(&mut self, flow: &FlowConfig) -> Option<Step> {
         if self.memory.is_verified() {
             return None;
@@ -541,7 +580,7 @@ impl<'c> Turn<'c> {
             return Some(self.ask(flow, "email", text));
         };
         let mut arguments = Values::new();
-        arguments.insert("email".into(), email);
+        arguments.insert("email".into(), email.clone());
         // The proof the customer gave last: after a failed order number, the phone's digits.
         let given = |slot: &str| {
             self.memory.slots.get(slot).map(|s| match s.source {
@@ -560,6 +599,9 @@ impl<'c> Turn<'c> {
                 arguments.insert("order_number".into(), order);
             }
             (None, None) => {
+                if let Some(step) = self.claim(&email) {
+                    return Some(step);
+                }
                 let text = self.say(&settings.ask_proof);
                 return Some(self.ask(flow, "identity_proof", text));
             }

@@ -305,13 +305,26 @@ fn verification_asks_for_the_email_then_the_proof_then_checks_it() {
         never,
     );
     assert!(reply(&asked).contains("email"));
+    // The address is looked up: a customer's makes the conversation claimed, nothing more.
     let asked = log.turn(
         &config,
         "sarah.chen@example.com",
         analysis(None, &[("email", "sarah.chen@example.com")]),
-        never,
+        |call| {
+            assert_eq!(call.action, "find_customer");
+            assert_eq!(call.idempotency_key, None, "a lookup changes nothing");
+            ok(&[("customer_id", "c-1001")])
+        },
     );
     assert!(reply(&asked).contains("last four digits"), "{}", reply(&asked));
+    assert_eq!(
+        log.memory.auth,
+        AuthState::Claimed {
+            customer_id: "c-1001".into()
+        }
+    );
+    assert!(log.memory.customer.is_none(), "an unproven claim opens no account");
+    assert!(!log.memory.is_verified());
     let outcome = log.turn(&config, "0142", analysis(None, &[]), |call| {
         match call.action.as_str() {
             "verify_identity" => {
@@ -324,4 +337,44 @@ fn verification_asks_for_the_email_then_the_proof_then_checks_it() {
     assert!(reply(&outcome).contains("you're verified"));
     assert!(log.memory.is_verified());
     assert_eq!(log.memory.customer.as_ref().map(|c| c.tier.as_str()), Some("standard"));
+    let replayed = Memory::replay(log.memory.conversation_id, &log.events);
+    assert_eq!(replayed, log.memory);
+}
+
+/// An address with no account gets the same next question as one with an account (the reply
+/// never tells which), stays anonymous, and is looked up once however often the bot asks.
+#[test]
+fn an_unknown_email_is_asked_for_proof_like_any_other_and_stays_anonymous() {
+    let config = config();
+    let mut log = Log::new();
+    log.turn(
+        &config,
+        "where is my order",
+        analysis(Some(("order_status", 0.9)), &[]),
+        |call| panic!("nothing to check yet: {call:?}"),
+    );
+    let lookups = std::cell::Cell::new(0);
+    let asked = log.turn(
+        &config,
+        "nobody@example.com",
+        analysis(None, &[("email", "nobody@example.com")]),
+        |call| {
+            assert_eq!(call.action, "find_customer");
+            lookups.set(lookups.get() + 1);
+            ActionResult {
+                outcome: ActionOutcome::Failed,
+                summary: "no customer with that email".into(),
+                values: Values::new(),
+            }
+        },
+    );
+    assert!(reply(&asked).contains("last four digits"), "{}", reply(&asked));
+    assert_eq!(log.memory.auth, AuthState::Anonymous);
+    // A message that is no proof: the bot asks again, without looking the address up again.
+    let again = log.turn(&config, "hmm", analysis(None, &[]), |call| {
+        panic!("looked up again: {call:?}")
+    });
+    assert!(!reply(&again).is_empty());
+    assert_eq!(lookups.get(), 1);
+    assert_eq!(Memory::replay(log.memory.conversation_id, &log.events), log.memory);
 }

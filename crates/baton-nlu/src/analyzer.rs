@@ -259,12 +259,24 @@ impl Analyzer {
         let fallback = conversation_language
             .filter(|l| self.intents.contains_key(*l))
             .unwrap_or(&self.default_language);
-        let language = self.languages.detect(text, fallback);
+        let entities = self.entities.extract(text, today);
+        // An answer such as `sarah@example.com` or `54192` asks for nothing and is in no
+        // language: what the classifier and the language detector make of an address's
+        // letters is noise. The intent's guesses stay for the record; the conversation keeps
+        // its language. (Words of one letter or none at all: nothing to read either.)
+        let answer_only = only_entities(text, &entities);
+        let language = if answer_only {
+            LanguageGuess {
+                code: fallback.to_owned(),
+                detected: false,
+            }
+        } else {
+            self.languages.detect(text, fallback)
+        };
         let model = self
             .intents
             .get(&language.code)
             .or_else(|| self.intents.get(&self.default_language));
-        let entities = self.entities.extract(text, today);
         let mut intent = match model {
             Some(model) => model.predict(text),
             None => Prediction {
@@ -272,10 +284,7 @@ impl Analyzer {
                 out_of_scope: true,
             },
         };
-        // An answer such as `sarah@example.com` or `54192` asks for nothing; the classifier's
-        // reading of an address's letters is noise. Its guesses stay for the record. (Words
-        // of one letter or none at all: the classifier has nothing to read either.)
-        if only_entities(text, &entities) {
+        if answer_only {
             intent.out_of_scope = true;
         }
         Analysis {

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 /// Every action the runtime can carry out; the dialogue configuration is checked against it.
 pub const ACTIONS: &[&str] = &[
+    "find_customer",
     "verify_identity",
     "order_status",
     "refund_status",
@@ -79,6 +80,15 @@ async fn run_inner(connectors: &Connectors, call: &ActionCall) -> Result<ActionR
     let key = call.idempotency_key.as_deref().unwrap_or_default();
     let order_number = arg(call, "order_number");
     Ok(match call.action.as_str() {
+        "find_customer" => match connectors.customers.find_by_email(arg(call, "email")).await? {
+            // Only the id: the claim is unproven, so no name or tier goes into the log.
+            Some(customer) => result(
+                ActionOutcome::Ok,
+                format!("the email is customer {}'s", customer.id),
+                values([("customer_id", customer.id)]),
+            ),
+            None => failed("no customer with that email"),
+        },
         "verify_identity" => verify(connectors, call).await?,
         "order_status" => match owned_order(connectors, call).await? {
             None => not_found(order_number),

@@ -18,7 +18,9 @@ pub mod router;
 
 use baton_connectors::Connectors;
 use baton_dialogue::memory::HandoffRecord;
-use baton_dialogue::{DialogueConfig, KnowledgeHit, Memory, Step, Trigger, Turn, TurnOutcome, VERIFY_ACTION};
+use baton_dialogue::{
+    DialogueConfig, KnowledgeHit, Memory, Step, Trigger, Turn, TurnOutcome, CLAIM_ACTION, VERIFY_ACTION,
+};
 use baton_domain::{
     ActionOutcome, BotReply, ClientMessageId, Command, ConversationId, EscalationKind, EscalationReason, Event,
     EventKind, MessageText, PhaseName, Rejection,
@@ -715,11 +717,12 @@ impl Bot {
             // A failed action's own answer says what could not be done ("I can't find that
             // order on your account"); other replies (another rephrase prompt, "try the proof
             // again") give way to the acknowledgment.
-            let failed_now = turn
-                .memory()
-                .actions
-                .iter()
-                .any(|a| a.seq > memory.last_seq && a.outcome != ActionOutcome::Ok && a.action != VERIFY_ACTION);
+            let failed_now = turn.memory().actions.iter().any(|a| {
+                a.seq > memory.last_seq
+                    && a.outcome != ActionOutcome::Ok
+                    && a.action != VERIFY_ACTION
+                    && a.action != CLAIM_ACTION
+            });
             let outcome = turn.finish();
             if !late.is_empty() {
                 let outcome = TurnOutcome {

@@ -264,8 +264,20 @@ fn a_message_of_entities_only_has_no_intent() {
         );
         assert!(analysis.intent.out_of_scope, "{text}: {:?}", analysis.intent.top);
         assert!(analysis.intent.intent().is_none());
+        assert_eq!(
+            analysis.language.code, language,
+            "{text}: the conversation keeps its language"
+        );
+        assert!(!analysis.language.detected, "{text}");
     }
-    // Words around the entity are read as usual.
+    // An English conversation given a Spanish-looking address stays English.
+    let kept = analyzer.analyze("sarah.chen@example.com", Some("en"), TODAY);
+    assert_eq!((kept.language.code.as_str(), kept.language.detected), ("en", false));
+    // Words around the entity are read as usual, and short answers keep their intent.
     let asked = analyzer.analyze("where is my order 54192", Some("en"), TODAY);
     assert_eq!(asked.intent.intent().map(|i| i.intent.as_str()), Some("order_status"));
+    for (text, language) in [("thanks", "en"), ("gracias", "es"), ("hi", "en"), ("hola", "es")] {
+        let analysis = analyzer.analyze(text, Some(language), TODAY);
+        assert!(!analysis.intent.out_of_scope, "{text}: {:?}", analysis.intent.top);
+    }
 }

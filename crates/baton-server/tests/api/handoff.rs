@@ -509,3 +509,30 @@ async fn the_handoff_button_does_not_wait_for_a_turn_stuck_on_a_connector() {
     let packaged = of_type(&chat.events().await, "handoff_packaged").len();
     assert_eq!(packaged, 1);
 }
+
+/// A customer who gave their email but not yet the proof is `claimed`: the package says the
+/// address they gave belongs to an account, and opens nothing of it (no id, name, tier or
+/// orders: an unproven claim is described by what the customer said, not by the CRM).
+#[tokio::test]
+async fn a_handoff_during_verification_names_the_claimed_account_and_opens_nothing() {
+    let (connectors, _) = demo_connectors();
+    let app = bot_app(connectors).await;
+    let (mut chat, _) = Chat::start(&app, json!({"language": "en"})).await;
+    let asked = chat.ask("where is my order?").await;
+    assert!(asked.contains("email"), "{asked}");
+    let asked = chat.ask("sarah.chen@example.com").await;
+    assert!(asked.contains("order number") || asked.contains("four"), "{asked}");
+    let memory = chat.memory().await;
+    assert_eq!(memory["auth"], json!({"state": "claimed", "customer_id": "c-1001"}));
+    assert!(memory["customer"].is_null(), "{}", memory["customer"]);
+    chat.ask("I want to talk to a human").await;
+    let view = package(&app, &chat, 1).await;
+    validate(&app, &view["package"]).await;
+    let identity = &view["package"]["identity"];
+    assert_eq!(identity["auth"]["state"], "claimed", "{identity}");
+    assert_eq!(identity["email"], "sarah.chen@example.com", "{identity}");
+    assert!(identity["customer_id"].is_null(), "{identity}");
+    assert!(identity["name"].is_null() && identity["tier"].is_null(), "{identity}");
+    assert!(identity["orders"].as_array().is_none_or(Vec::is_empty), "{identity}");
+    chat.check().await;
+}
