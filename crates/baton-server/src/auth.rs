@@ -193,12 +193,49 @@ pub async fn authorize_conversation(state: &AppState, caller: &Caller, id: Conve
     match caller {
         Caller::Agent(_) => Ok(()),
         Caller::Customer(presented) => {
-            let stored = state.store.customer_token_hash(id).await?;
+            let stored = match state.customer_tokens.get(id) {
+                Some(known) => Some(known),
+                None => {
+                    let stored = state.store.customer_token_hash(id).await?;
+                    if let Some(hash) = stored {
+                        state.customer_tokens.remember(id, hash);
+                    }
+                    stored
+                }
+            };
             match stored {
                 Some(stored) if bool::from(stored.0.ct_eq(&presented.0)) => Ok(()),
                 _ => Err(ApiError::not_found("no such conversation")),
             }
         }
+    }
+}
+
+/// The customer token hashes of recently used conversations, so that a customer's every
+/// request (a widget posts each message over REST) does not read the store to check its token.
+/// Safe to keep: a conversation's token hash is set when it is created and never changes, and
+/// conversations are never deleted. Bounded: the least recently used are forgotten first, and
+/// a forgotten one is read from the store again. Only hashes are kept, never tokens.
+pub struct CustomerTokens(std::sync::Mutex<lru::LruCache<ConversationId, TokenHash>>);
+
+impl CustomerTokens {
+    /// At most `capacity` conversations (at least one).
+    pub fn new(capacity: usize) -> Self {
+        let capacity = std::num::NonZeroUsize::new(capacity).unwrap_or(std::num::NonZeroUsize::MIN);
+        Self(std::sync::Mutex::new(lru::LruCache::new(capacity)))
+    }
+
+    pub fn get(&self, id: ConversationId) -> Option<TokenHash> {
+        self.lock().get(&id).copied()
+    }
+
+    pub fn remember(&self, id: ConversationId, hash: TokenHash) {
+        self.lock().put(id, hash);
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, lru::LruCache<ConversationId, TokenHash>> {
+        // The cache holds no invariant a panicking holder could break.
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
@@ -215,6 +252,24 @@ mod tests {
         assert_eq!(a.expose().len(), 4 + 64);
         assert_eq!(format!("{a:?}"), "Token(<redacted>)");
         assert_eq!(a.hash(), hash_token(a.expose()));
+    }
+
+    #[test]
+    fn customer_tokens_are_bounded_and_forget_the_least_recently_used() {
+        let tokens = CustomerTokens::new(2);
+        let ids: Vec<ConversationId> = (0..3).map(|_| ConversationId(uuid::Uuid::now_v7())).collect();
+        let hash = |n: u8| TokenHash([n; 32]);
+        tokens.remember(ids[0], hash(0));
+        tokens.remember(ids[1], hash(1));
+        assert_eq!(tokens.get(ids[0]), Some(hash(0)), "a use makes it recent");
+        tokens.remember(ids[2], hash(2));
+        assert_eq!(tokens.get(ids[1]), None, "the least recently used is forgotten");
+        assert_eq!(tokens.get(ids[0]), Some(hash(0)));
+        assert_eq!(tokens.get(ids[2]), Some(hash(2)));
+        assert!(
+            CustomerTokens::new(0).get(ids[0]).is_none(),
+            "a zero capacity still works"
+        );
     }
 
     #[test]

@@ -41,6 +41,9 @@ pub fn now() -> OffsetDateTime {
     OffsetDateTime::now_utc()
 }
 
+/// How many conversations' customer token hashes are kept in memory (about 100 bytes each).
+pub const CUSTOMER_TOKENS_KEPT: usize = 100_000;
+
 /// What every handler can reach.
 #[derive(Clone)]
 pub struct AppState {
@@ -52,6 +55,8 @@ pub struct AppState {
     pub bot: Option<Arc<baton_runtime::Bot>>,
     /// Routing (queues, presence, offers, narration); `None` without a `[routing]` section.
     pub router: Option<Arc<baton_runtime::router::Router>>,
+    /// Customer token hashes of recently used conversations (see [`auth::CustomerTokens`]).
+    pub customer_tokens: Arc<auth::CustomerTokens>,
     shutdown: watch::Receiver<bool>,
     open_streams: Arc<AtomicUsize>,
     /// Agent sessions ended (logout): streams opened with them close.
@@ -151,6 +156,7 @@ impl Baton {
             limits,
             bot,
             router: None,
+            customer_tokens: Arc::new(auth::CustomerTokens::new(CUSTOMER_TOKENS_KEPT)),
             shutdown: shutdown_rx,
             open_streams: Arc::new(AtomicUsize::new(0)),
             ended_sessions: broadcast::channel(64).0,

@@ -145,6 +145,7 @@ pub async fn create(
         customer_token_hash: token.hash(),
     };
     let (record, event) = state.store.create_conversation(new, crate::now()).await?;
+    state.customer_tokens.remember(record.id, token.hash());
     state.hub.publish(std::slice::from_ref(&event));
     if let Some(bot) = &state.bot {
         bot.deliver(record.id, std::slice::from_ref(&event), true);
