@@ -154,7 +154,8 @@ pub enum ClassifierOptions {
 }
 
 impl Default for ClassifierOptions {
-    /// The setting `baton nlu sweep` chose on BANKING77's training data (docs/benchmarks.md).
+    /// The candidate `baton nlu sweep` chose on BANKING77's training data (docs/benchmarks.md):
+    /// both models, averaged.
     fn default() -> Self {
         ClassifierOptions::Ensemble {
             linear: SgdOptions::default(),

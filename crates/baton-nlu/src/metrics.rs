@@ -96,12 +96,14 @@ pub struct Calibration {
 }
 
 /// Calibration of `predictions` of (top confidence, whether the top answer was right), over
-/// `bins` equal-width bins (at least 1).
+/// `bins` equal-width bins (at least 1). A confidence that is not a number is left out; with
+/// nothing left, the bins are empty and the errors 0 (say so rather than call it perfect).
 pub fn calibration(predictions: &[(f32, bool)], bins: usize) -> Calibration {
     let bins = bins.max(1);
+    let predictions: Vec<(f32, bool)> = predictions.iter().copied().filter(|(c, _)| c.is_finite()).collect();
     // (count, confidence sum, right)
     let mut tally = vec![(0usize, 0.0f64, 0usize); bins];
-    for (confidence, right) in predictions {
+    for (confidence, right) in &predictions {
         let c = f64::from(confidence.clamp(0.0, 1.0));
         let bin = ((c * bins as f64) as usize).min(bins - 1);
         tally[bin].0 += 1;
@@ -157,6 +159,11 @@ mod tests {
         assert!((c.max_error - 0.45).abs() < 1e-6);
         // A confidence of exactly 1 lands in the last bin.
         assert_eq!(calibration(&[(1.0, true)], 10).bins[0].high, 1.0);
+        // Nothing to measure: no bins; a confidence that is not a number is left out.
+        assert!(calibration(&[], 10).bins.is_empty());
+        let c = calibration(&[(f32::NAN, true), (0.75, true)], 10);
+        assert_eq!((c.bins.len(), c.bins[0].count), (1, 1));
+        assert!(c.expected_error.is_finite());
     }
 
     #[test]

@@ -43,20 +43,29 @@ pub struct EvalArgs {
     /// The logistic regression's L2 penalty per example (default: the model's own).
     #[arg(long)]
     l2: Option<f32>,
-    /// The network's hidden units (default: the model's own).
-    #[arg(long)]
-    hidden: Option<usize>,
+    /// The network's hidden units, 1 to 4096 (default: the model's own).
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=4096))]
+    hidden: Option<u16>,
     /// The network's training passes over the data (default: the model's own).
     #[arg(long)]
     network_epochs: Option<usize>,
     /// The share of the network's hidden units dropped at each training step (default: the
-    /// model's own).
-    #[arg(long)]
+    /// model's own), from 0 up to 0.9.
+    #[arg(long, value_parser = dropout_share)]
     dropout: Option<f32>,
     /// Train this many times, each with another shuffling seed, and report the mean, the
     /// lowest and the highest accuracy (one seed's figure can mislead).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=50))]
     seeds: u32,
+}
+
+/// A dropout share: a number from 0 to 0.9 (dropping more would leave the layer too few units
+/// to learn from).
+fn dropout_share(text: &str) -> Result<f32, String> {
+    match text.parse::<f32>() {
+        Ok(share) if (0.0..=0.9).contains(&share) => Ok(share),
+        _ => Err(format!("`{text}` is not a share from 0 to 0.9")),
+    }
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -224,7 +233,7 @@ fn classifier_options(args: &EvalArgs) -> ClassifierOptions {
         linear.l2 = l2;
     }
     if let Some(hidden) = args.hidden {
-        network.hidden = hidden;
+        network.hidden = usize::from(hidden);
     }
     if let Some(epochs) = args.network_epochs {
         network.epochs = epochs;
@@ -343,22 +352,26 @@ pub fn print(report: &EvalReport, json: bool) -> anyhow::Result<()> {
     println!("out-of-scope threshold: {:.3}", report.out_of_scope_threshold);
     println!("model: {}", report.model);
     println!("training: {:.2} s", report.training_seconds);
-    println!(
-        "calibration of the top intent's confidence: expected error {:.2} points, largest bin gap {:.2} points",
-        report.calibration.expected_error * 100.0,
-        report.calibration.max_error * 100.0
-    );
-    println!("| confidence | messages | mean confidence | accuracy |");
-    println!("| --- | --- | --- | --- |");
-    for bin in &report.calibration.bins {
+    if report.calibration.bins.is_empty() {
+        println!("calibration: no in-scope test messages to measure it on");
+    } else {
         println!(
-            "| {:.1} to {:.1} | {} | {} | {} |",
-            bin.low,
-            bin.high,
-            bin.count,
-            pct(bin.confidence),
-            pct(bin.accuracy)
+            "calibration of the top intent's confidence: expected error {:.2} points, largest bin gap {:.2} points",
+            report.calibration.expected_error * 100.0,
+            report.calibration.max_error * 100.0
         );
+        println!("| confidence | messages | mean confidence | accuracy |");
+        println!("| --- | --- | --- | --- |");
+        for bin in &report.calibration.bins {
+            println!(
+                "| {:.1} to {:.1} | {} | {} | {} |",
+                bin.low,
+                bin.high,
+                bin.count,
+                pct(bin.confidence),
+                pct(bin.accuracy)
+            );
+        }
     }
     if let Some(seeds) = &report.seeds {
         let each: Vec<String> = seeds.runs.iter().map(|r| pct(r.accuracy)).collect();
@@ -397,7 +410,11 @@ pub fn sweep_table(sweep: &tuning::Sweep, folds: u32, examples: usize) -> String
 }
 
 fn sweep_line(row: &SweepRow, chosen: bool) -> String {
-    let folds: Vec<String> = row.folds.iter().map(|f| format!("{:.2}", f * 100.0)).collect();
+    let folds: Vec<String> = row
+        .folds
+        .iter()
+        .map(|f| f.map_or_else(|| "—".to_owned(), |f| format!("{:.2}", f * 100.0)))
+        .collect();
     let mark = if chosen { "**" } else { "" };
     format!(
         "| {mark}{}{mark} | {mark}{:.2}%{mark} | {} | {:.1} |\n",

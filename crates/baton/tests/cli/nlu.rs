@@ -405,4 +405,22 @@ fn eval_reports_the_model_and_its_calibration() {
         assert_eq!(counted, 18, "every test message in one bin: {calibration}");
         assert_eq!(report["accuracy"], 1.0, "{model} learns its own training file");
     }
+    // Settings the network cannot train with are refused by name.
+    for (flag, value) in [
+        ("--dropout", "1.0"),
+        ("--dropout", "-0.1"),
+        ("--dropout", "NaN"),
+        ("--hidden", "0"),
+        ("--hidden", "100000"),
+    ] {
+        let output = baton()
+            .args(["nlu", "eval", &format!("{flag}={value}"), "--train"])
+            .arg(&file)
+            .arg("--test")
+            .arg(&file)
+            .output()
+            .expect("run baton nlu eval");
+        assert!(!output.status.success(), "{flag} {value} accepted");
+        assert!(String::from_utf8_lossy(&output.stderr).contains(flag), "{flag} {value}");
+    }
 }
