@@ -3,7 +3,8 @@
 //! A connector that fails or is too slow gives an `error` outcome, never a crash or a stall.
 
 use baton_connectors::{
-    ChangeResult, ConnectorError, Connectors, Customer, Order, PaymentStatus, RefundReason, RefundResult,
+    ChangeResult, ConnectorError, Connectors, Customer, NewTicket, Order, PaymentStatus, RefundReason, RefundResult,
+    TicketPriority, TicketStatus,
 };
 use baton_dialogue::{ActionCall, ActionResult};
 use baton_domain::{ActionOutcome, Values};
@@ -19,6 +20,7 @@ pub const ACTIONS: &[&str] = &[
     "start_refund",
     "cancel_order",
     "change_address",
+    "create_ticket",
 ];
 
 /// The longest an action may take, whatever the connector's own settings say.
@@ -63,9 +65,9 @@ fn arg<'a>(call: &'a ActionCall, name: &str) -> &'a str {
     call.arguments.get(name).map_or("", String::as_str)
 }
 
-/// Carries out one action.
-pub async fn run(connectors: &Connectors, call: &ActionCall) -> ActionResult {
-    match tokio::time::timeout(ACTION_DEADLINE, run_inner(connectors, call)).await {
+/// Carries out one action for the conversation `conversation`.
+pub async fn run(connectors: &Connectors, call: &ActionCall, conversation: &str) -> ActionResult {
+    match tokio::time::timeout(ACTION_DEADLINE, run_inner(connectors, call, conversation)).await {
         Ok(Ok(result)) => result,
         Ok(Err(e)) => error(&e),
         Err(_) => result(
@@ -76,7 +78,11 @@ pub async fn run(connectors: &Connectors, call: &ActionCall) -> ActionResult {
     }
 }
 
-async fn run_inner(connectors: &Connectors, call: &ActionCall) -> Result<ActionResult, ConnectorError> {
+async fn run_inner(
+    connectors: &Connectors,
+    call: &ActionCall,
+    conversation: &str,
+) -> Result<ActionResult, ConnectorError> {
     let key = call.idempotency_key.as_deref().unwrap_or_default();
     let order_number = arg(call, "order_number");
     Ok(match call.action.as_str() {
@@ -90,6 +96,7 @@ async fn run_inner(connectors: &Connectors, call: &ActionCall) -> Result<ActionR
             None => failed("no customer with that email"),
         },
         "verify_identity" => verify(connectors, call).await?,
+        "create_ticket" => create_ticket(connectors, call, conversation).await?,
         "order_status" => match owned_order(connectors, call).await? {
             None => not_found(order_number),
             Some(order) => result(
@@ -259,6 +266,62 @@ fn customer_values(customer: &Customer) -> Values {
         ("tier", tier_name(customer)),
         ("language", customer.language.clone()),
     ])
+}
+
+/// Opens a help-desk ticket with what the customer described (`description`), about
+/// `order_number` when one is given: the verified customer's own order only. The help desk
+/// answers by email, so the ticket carries the account's address. Idempotent by the call's key.
+async fn create_ticket(
+    connectors: &Connectors,
+    call: &ActionCall,
+    conversation: &str,
+) -> Result<ActionResult, ConnectorError> {
+    let order_number = arg(call, "order_number");
+    if !order_number.is_empty() && owned_order(connectors, call).await?.is_none() {
+        return Ok(not_found(order_number));
+    }
+    let customer_id = arg(call, "customer_id");
+    let email = if customer_id.is_empty() {
+        None
+    } else {
+        connectors.customers.customer(customer_id).await?.map(|c| c.email)
+    };
+    let description = arg(call, "description");
+    // The first line of what the customer wrote, shortened, names the ticket.
+    let gist: String = description
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .chars()
+        .take(80)
+        .collect();
+    let subject = match order_number {
+        "" => format!("Customer report: {gist}"),
+        order => format!("Order {order}: {gist}"),
+    };
+    let ticket = NewTicket {
+        subject,
+        body: format!("{description}\n\nReported in conversation {conversation}."),
+        customer_email: email.clone(),
+        priority: TicketPriority::Normal,
+        conversation_id: conversation.to_owned(),
+    };
+    let key = call.idempotency_key.as_deref().unwrap_or_default();
+    let created = connectors.tickets.create_ticket(ticket, key).await?;
+    let status = match created.status {
+        TicketStatus::Open => "open",
+        TicketStatus::Pending => "pending",
+        TicketStatus::Solved => "solved",
+    };
+    let mut values = values([("ticket_id", created.id.clone()), ("ticket_status", status.to_owned())]);
+    if let Some(email) = email {
+        values.insert("email".into(), email);
+    }
+    Ok(result(
+        ActionOutcome::Ok,
+        format!("ticket {} opened", created.id),
+        values,
+    ))
 }
 
 /// Email plus the order number or the phone's last four digits must match one customer.

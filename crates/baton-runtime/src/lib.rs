@@ -689,7 +689,7 @@ impl Bot {
                 match turn.step() {
                     Step::Done => break,
                     Step::Call(call) => {
-                        let result = actions::run(&self.parts.connectors, &call).await;
+                        let result = actions::run(&self.parts.connectors, &call, &id.to_string()).await;
                         tracing::debug!(conversation = %id, action = %call.action, outcome = ?result.outcome, "action");
                         turn.action_done(call, result);
                     }

@@ -793,3 +793,79 @@ async fn spanish_order_status_after_a_failed_then_successful_verification() {
     assert!(status.contains("#54177") && status.contains("retrasado"), "{status}");
     chat.check().await;
 }
+
+/// The demo's connectors with the help desk at hand, to see the tickets opened.
+fn connectors_with_desk() -> (Connectors, Arc<baton_connectors::DemoTicketing>) {
+    let desk = Arc::new(baton_connectors::DemoTicketing::new());
+    let (demo, _) = demo_connectors();
+    (
+        Connectors {
+            tickets: desk.clone(),
+            ..demo
+        },
+        desk,
+    )
+}
+
+/// A damaged item becomes a claim in the help desk, in English and in Spanish: the proof given
+/// (an order number, or the phone's digits) is never asked again, the claim carries the
+/// customer's own words, the account's address and the conversation, and the ticket is in
+/// memory for the agent.
+#[tokio::test]
+async fn a_damaged_item_opens_a_claim_in_the_help_desk() {
+    for (language, email, turns, expected) in [
+        (
+            "en",
+            "sarah.chen@example.com",
+            vec![
+                ("my parcel arrived damaged", "order number"),
+                ("54192", "what's wrong"),
+                ("the left sleeve of the blue jacket is torn", "open a claim for order #54192"),
+                ("yes", "claim T-1001"),
+            ],
+            "Done: claim T-1001 is open for order #54192. Our team will reply by email to sarah.chen@example.com within one working day.",
+        ),
+        (
+            "es",
+            "carmen.ruiz@example.es",
+            vec![
+                ("el paquete me llegó roto", "teléfono"),
+                ("3987", "número de pedido"),
+                ("54177", "qué le pasa"),
+                ("la caja venía aplastada y el jarrón está partido", "reclamación del pedido #54177"),
+                ("sí", "T-1001"),
+            ],
+            "Hecho: la reclamación T-1001 está abierta para el pedido #54177. Nuestro equipo te responderá por correo a carmen.ruiz@example.es en un día laborable.",
+        ),
+    ] {
+        let (connectors, desk) = connectors_with_desk();
+        let app = bot_app(connectors).await;
+        let (mut chat, _) = Chat::start(&app, signed_in(language, email)).await;
+        let mut last = String::new();
+        for (said, answer_has) in turns {
+            last = chat.ask(said).await;
+            assert!(
+                last.to_lowercase().contains(&answer_has.to_lowercase()),
+                "{language}: after {said:?}: {last}"
+            );
+        }
+        assert_eq!(last, expected);
+        assert_eq!(desk.tickets_created(), 1);
+        let ticket = desk.stored("T-1001").expect("the claim");
+        assert_eq!(ticket.request.customer_email.as_deref(), Some(email));
+        assert_eq!(ticket.request.conversation_id, chat.id);
+        let described = if language == "en" { "sleeve" } else { "jarrón" };
+        assert!(ticket.request.body.contains(described), "{}", ticket.request.body);
+        assert!(ticket.request.subject.starts_with("Order "), "{}", ticket.request.subject);
+        let memory = chat.memory().await;
+        assert_eq!(memory["ticket"]["id"], "T-1001", "{}", memory["ticket"]);
+        assert_eq!(memory["ticket"]["status"], "open");
+        let events = chat.check().await;
+        let created: Vec<_> = of_type(&events, "action_recorded")
+            .into_iter()
+            .filter(|a| a["action"] == "create_ticket")
+            .collect();
+        assert_eq!(created.len(), 1);
+        assert!(created[0]["idempotency_key"].as_str().is_some_and(|k| k.contains("create_ticket")));
+    }
+}
