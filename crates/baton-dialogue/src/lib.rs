@@ -14,6 +14,6 @@ pub mod turn;
 pub use config::{DialogueConfig, DialogueConfigError, Localized, DEMO_DIALOGUE_TOML};
 pub use memory::Memory;
 pub use turn::{
-    ActionCall, ActionResult, KnowledgeHit, Reply, Step, Trigger, Turn, TurnOutcome, CLAIM_ACTION, SIDE_EFFECT_ACTIONS,
-    VERIFY_ACTION,
+    ActionCall, ActionResult, KnowledgeHit, Reply, Step, Trigger, Turn, TurnOutcome, CLAIM_ACTION, ORDERS_ACTION,
+    SIDE_EFFECT_ACTIONS, VERIFY_ACTION,
 };

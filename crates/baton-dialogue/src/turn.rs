@@ -92,6 +92,22 @@ const SWITCH_CONFIDENCE: f32 = 0.8;
 /// The action that checks who the customer is.
 pub const VERIFY_ACTION: &str = "verify_identity";
 
+/// The action that lists a verified customer's newest orders, so that the bot need not ask
+/// which order when there is only one, and can offer them as buttons when there are several.
+pub const ORDERS_ACTION: &str = "recent_orders";
+
+/// What the order system says of the verified customer's orders, for a missing order number.
+enum KnownOrders {
+    /// Ask the order system first.
+    Call(Step),
+    /// Exactly one order: it is the one.
+    One(String),
+    /// Several, newest first: offer them.
+    Several(Vec<String>),
+    /// None, no verified customer, or the system could not answer: ask in words.
+    Unknown,
+}
+
 /// The action that looks up whose email the customer gave, before they prove it: a match makes
 /// the customer `claimed` (who they say they are, unproven).
 pub const CLAIM_ACTION: &str = "find_customer";
@@ -522,6 +538,38 @@ impl<'c> Turn<'c> {
             .map(|(_, r)| r)
     }
 
+    /// The verified customer's orders, from this turn's call or an earlier one's record.
+    fn known_orders(&mut self) -> KnownOrders {
+        let AuthState::Verified { customer_id, .. } = &self.memory.auth else {
+            return KnownOrders::Unknown;
+        };
+        let mut arguments = Values::new();
+        arguments.insert("customer_id".into(), customer_id.clone());
+        let answered = self
+            .called(ORDERS_ACTION, &arguments)
+            .map(|r| (r.outcome, r.values.clone()))
+            .or_else(|| {
+                self.memory
+                    .actions
+                    .iter()
+                    .rev()
+                    .find(|a| a.action == ORDERS_ACTION && a.arguments == arguments)
+                    .map(|a| (a.outcome, a.values.clone()))
+            });
+        let Some((outcome, values)) = answered else {
+            return KnownOrders::Call(self.call(ORDERS_ACTION, arguments));
+        };
+        let numbers: Vec<String> = values
+            .get("orders")
+            .map(|list| list.split(',').filter(|n| !n.is_empty()).map(str::to_owned).collect())
+            .unwrap_or_default();
+        match (outcome, numbers.len()) {
+            (ActionOutcome::Ok, 1) => KnownOrders::One(numbers.into_iter().next().unwrap_or_default()),
+            (ActionOutcome::Ok, n) if n > 1 => KnownOrders::Several(numbers),
+            _ => KnownOrders::Unknown,
+        }
+    }
+
     /// Looks up whose `email` it is, once per address: a customer's makes the conversation
     /// `claimed` (the handoff's package then names whom the customer says they are); none, or a
     /// directory that cannot answer, leaves it anonymous. Either way the customer is asked for
@@ -690,10 +738,42 @@ impl<'c> Turn<'c> {
             }
         }
         for slot in &flow.slots {
-            if self.memory.slot(&slot.name).is_none() {
-                let text = self.say(&slot.prompt);
-                return self.ask(flow, &slot.name, text);
+            if self.memory.slot(&slot.name).is_some() {
+                continue;
             }
+            let offers = if slot.kind == SlotKind::Entity("order_number".into()) {
+                match self.known_orders() {
+                    KnownOrders::Call(step) => return step,
+                    KnownOrders::One(number) => {
+                        // The order system answered it: recorded with its source, never asked.
+                        self.record(EventKind::SlotFilled {
+                            slot: slot.name.clone(),
+                            value: number,
+                            source: SlotSource::Connector {
+                                action: ORDERS_ACTION.into(),
+                            },
+                            replaced: None,
+                        });
+                        continue;
+                    }
+                    KnownOrders::Several(numbers) => numbers,
+                    KnownOrders::Unknown => Vec::new(),
+                }
+            } else {
+                Vec::new()
+            };
+            let text = self.say(&slot.prompt);
+            let step = self.ask(flow, &slot.name, text);
+            if let Some(reply) = &mut self.reply {
+                reply.suggestions = offers
+                    .into_iter()
+                    .map(|number| Suggestion {
+                        label: format!("#{number}"),
+                        text: format!("#{number}"),
+                    })
+                    .collect();
+            }
+            return step;
         }
         let mut arguments = Values::new();
         for slot in &flow.slots {

@@ -325,11 +325,17 @@ fn verification_asks_for_the_email_then_the_proof_then_checks_it() {
     );
     assert!(log.memory.customer.is_none(), "an unproven claim opens no account");
     assert!(!log.memory.is_verified());
+    // Verified by the phone's digits, the customer has not said which order: the order system
+    // says they have two, which the bot offers as buttons.
     let outcome = log.turn(&config, "0142", analysis(None, &[]), |call| {
         match call.action.as_str() {
             "verify_identity" => {
                 assert_eq!(call.arguments.get("phone_last4").map(String::as_str), Some("0142"));
                 ok(&[("customer_id", "c-1001"), ("name", "Sarah Chen"), ("tier", "standard")])
+            }
+            "recent_orders" => {
+                assert_eq!(call.arguments.get("customer_id").map(String::as_str), Some("c-1001"));
+                ok(&[("orders", "54192,53871"), ("count", "2")])
             }
             other => panic!("unexpected {other}"),
         }
@@ -337,8 +343,51 @@ fn verification_asks_for_the_email_then_the_proof_then_checks_it() {
     assert!(reply(&outcome).contains("you're verified"));
     assert!(log.memory.is_verified());
     assert_eq!(log.memory.customer.as_ref().map(|c| c.tier.as_str()), Some("standard"));
+    let offered: Vec<&str> = outcome
+        .reply
+        .as_ref()
+        .map(|r| r.suggestions.iter().map(|s| s.text.as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(offered, ["#54192", "#53871"]);
+    assert_eq!(
+        log.memory.position.awaiting,
+        Some(Awaiting::Slot {
+            slot: "order_number".into()
+        })
+    );
     let replayed = Memory::replay(log.memory.conversation_id, &log.events);
     assert_eq!(replayed, log.memory);
+}
+
+/// A verified customer with one order is not asked which: the order system's answer fills the
+/// slot, recorded as coming from it.
+#[test]
+fn the_only_order_of_a_verified_customer_is_not_asked_for() {
+    let config = config();
+    let mut log = Log::new();
+    verified(&mut log);
+    let outcome = log.turn(
+        &config,
+        "where is my order",
+        analysis(Some(("order_status", 0.95)), &[]),
+        |call| match call.action.as_str() {
+            "recent_orders" => ok(&[("orders", "54244"), ("count", "1")]),
+            "order_status" => {
+                assert_eq!(call.arguments.get("order_number").map(String::as_str), Some("54244"));
+                ok(&[("order_number", "54244"), ("status", "shipped")])
+            }
+            other => panic!("unexpected {other}"),
+        },
+    );
+    assert!(reply(&outcome).contains("54244"), "{}", reply(&outcome));
+    let slot = log.memory.slots.get("order_number").expect("filled");
+    assert_eq!(
+        slot.source,
+        SlotSource::Connector {
+            action: "recent_orders".into()
+        }
+    );
+    assert_eq!(Memory::replay(log.memory.conversation_id, &log.events), log.memory);
 }
 
 /// An address with no account gets the same next question as one with an account (the reply

@@ -14,6 +14,7 @@ use std::time::Duration;
 pub const ACTIONS: &[&str] = &[
     "find_customer",
     "verify_identity",
+    "recent_orders",
     "order_status",
     "refund_status",
     "refund_eligibility",
@@ -97,6 +98,16 @@ async fn run_inner(
         },
         "verify_identity" => verify(connectors, call).await?,
         "create_ticket" => create_ticket(connectors, call, conversation).await?,
+        "recent_orders" => {
+            // Newest first; three are enough to choose from.
+            let orders = connectors.orders.orders_of(arg(call, "customer_id")).await?;
+            let numbers: Vec<&str> = orders.iter().take(3).map(|o| o.number.as_str()).collect();
+            result(
+                ActionOutcome::Ok,
+                format!("{} orders on the account", orders.len()),
+                values([("orders", numbers.join(",")), ("count", orders.len().to_string())]),
+            )
+        }
         "order_status" => match owned_order(connectors, call).await? {
             None => not_found(order_number),
             Some(order) => result(

@@ -19,7 +19,7 @@ pub mod router;
 use baton_connectors::Connectors;
 use baton_dialogue::memory::HandoffRecord;
 use baton_dialogue::{
-    DialogueConfig, KnowledgeHit, Memory, Step, Trigger, Turn, TurnOutcome, CLAIM_ACTION, VERIFY_ACTION,
+    DialogueConfig, KnowledgeHit, Memory, Step, Trigger, Turn, TurnOutcome, CLAIM_ACTION, ORDERS_ACTION, VERIFY_ACTION,
 };
 use baton_domain::{
     ActionOutcome, BotReply, ClientMessageId, Command, ConversationId, EscalationKind, EscalationReason, Event,
@@ -720,8 +720,7 @@ impl Bot {
             let failed_now = turn.memory().actions.iter().any(|a| {
                 a.seq > memory.last_seq
                     && a.outcome != ActionOutcome::Ok
-                    && a.action != VERIFY_ACTION
-                    && a.action != CLAIM_ACTION
+                    && ![VERIFY_ACTION, CLAIM_ACTION, ORDERS_ACTION].contains(&a.action.as_str())
             });
             let outcome = turn.finish();
             if !late.is_empty() {

@@ -830,8 +830,8 @@ async fn a_damaged_item_opens_a_claim_in_the_help_desk() {
             "carmen.ruiz@example.es",
             vec![
                 ("el paquete me llegó roto", "teléfono"),
-                ("3987", "número de pedido"),
-                ("54177", "qué le pasa"),
+                // Carmen has one order: the order system names it, nobody asks.
+                ("3987", "qué le pasa"),
                 ("la caja venía aplastada y el jarrón está partido", "reclamación del pedido #54177"),
                 ("sí", "T-1001"),
             ],
@@ -859,6 +859,13 @@ async fn a_damaged_item_opens_a_claim_in_the_help_desk() {
         assert!(ticket.request.subject.starts_with("Order "), "{}", ticket.request.subject);
         let memory = chat.memory().await;
         assert_eq!(memory["ticket"]["id"], "T-1001", "{}", memory["ticket"]);
+        let order_from = &memory["slots"]["order_number"]["source"];
+        if language == "es" {
+            assert_eq!(order_from["from"], "connector", "{order_from}");
+            assert_eq!(order_from["action"], "recent_orders", "{order_from}");
+        } else {
+            assert_eq!(order_from["from"], "message", "Sarah named it: {order_from}");
+        }
         assert_eq!(memory["ticket"]["status"], "open");
         let events = chat.check().await;
         let created: Vec<_> = of_type(&events, "action_recorded")
