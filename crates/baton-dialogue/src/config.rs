@@ -229,7 +229,34 @@ impl DialogueConfig {
                     ),
                 );
             }
+            let side_effect = crate::turn::SIDE_EFFECT_ACTIONS.contains(&flow.action.as_str());
+            if side_effect && !flow.verify {
+                return err(
+                    entry,
+                    format!(
+                        "`{}` changes something in the shop: the flow needs `verify = true`",
+                        flow.action
+                    ),
+                );
+            }
+            // The order a change acts on may come from the order system, not the customer's
+            // words: the question before it must name it.
+            let has_order = flow.slots.iter().any(|s| s.name == "order_number");
+            if let (true, true, Some(confirm)) = (side_effect, has_order, &flow.confirm) {
+                if let Some((language, _)) = confirm.0.iter().find(|(_, t)| !t.contains("{order_number}")) {
+                    return err(
+                        format!("{entry}.confirm"),
+                        format!("the `{language}` text must name the order: `{{order_number}}`"),
+                    );
+                }
+            }
             for action in std::iter::once(&flow.action).chain(flow.check.iter()) {
+                if crate::turn::INTERNAL_ACTIONS.contains(&action.as_str()) {
+                    return err(
+                        entry,
+                        format!("`{action}` is the bot's own step around flows; a flow may not call it"),
+                    );
+                }
                 if !actions.contains(&action.as_str()) {
                     return err(
                         entry,

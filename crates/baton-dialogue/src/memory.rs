@@ -455,6 +455,9 @@ impl Memory {
                         replaced: history,
                     },
                 );
+                if slot == "email" {
+                    self.derive_claim();
+                }
             }
             EventKind::SlotsConfirmed { slots } => {
                 for name in slots {
@@ -488,6 +491,9 @@ impl Memory {
                     values: values.clone(),
                     seq,
                 });
+                if action == crate::turn::CLAIM_ACTION {
+                    self.derive_claim();
+                }
             }
             EventKind::ArticleShown { article_id, title, .. } => {
                 self.last_successful_step = Some(format!("article {article_id}"));
@@ -535,6 +541,29 @@ impl Memory {
                 };
             }
         }
+    }
+
+    /// Claimed or anonymous, from the email held and what `find_customer` answered for it:
+    /// an account's address is a claim; another address, or one not looked up yet, is none.
+    /// Proof (verified) and failed proof come from `identity_changed` and are left alone.
+    fn derive_claim(&mut self) {
+        if !matches!(self.auth, AuthState::Anonymous | AuthState::Claimed { .. }) {
+            return;
+        }
+        let email = self.slot("email");
+        let found = self
+            .actions
+            .iter()
+            .rev()
+            .find(|a| a.action == crate::turn::CLAIM_ACTION && a.arguments.get("email").map(String::as_str) == email)
+            .filter(|a| a.outcome == ActionOutcome::Ok)
+            .and_then(|a| a.values.get("customer_id"));
+        self.auth = match found {
+            Some(customer_id) if email.is_some() => AuthState::Claimed {
+                customer_id: customer_id.clone(),
+            },
+            _ => AuthState::Anonymous,
+        };
     }
 
     /// The newest handoff, if any.

@@ -112,6 +112,10 @@ enum KnownOrders {
 /// the customer `claimed` (who they say they are, unproven).
 pub const CLAIM_ACTION: &str = "find_customer";
 
+/// Actions the bot runs itself around flows; a flow may not call them (`find_customer` would
+/// tell anyone whose an address is).
+pub const INTERNAL_ACTIONS: &[&str] = &[VERIFY_ACTION, CLAIM_ACTION, ORDERS_ACTION];
+
 /// `{conversation}:{action}:{digest of the arguments}`.
 pub fn idempotency_key(conversation: &str, action: &str, arguments: &Values) -> String {
     use sha2::{Digest, Sha256};
@@ -570,39 +574,23 @@ impl<'c> Turn<'c> {
         }
     }
 
-    /// Looks up whose `email` it is, once per address: a customer's makes the conversation
-    /// `claimed` (the handoff's package then names whom the customer says they are); none, or a
-    /// directory that cannot answer, leaves it anonymous. Either way the customer is asked for
-    /// the same proof next, so the reply never tells whether an address has an account.
+    /// Looks up whose `email` it is, once per address. Memory makes the conversation
+    /// `claimed` from the lookup's record (see `Memory::derive_claim`): no other event is
+    /// written, so the log grows the same whether or not the address has an account, and the
+    /// customer is asked for the same proof next either way: nothing they can see tells which.
     fn claim(&mut self, email: &str) -> Option<Step> {
         if !matches!(self.memory.auth, AuthState::Anonymous | AuthState::Claimed { .. }) {
             return None;
         }
         let mut arguments = Values::new();
         arguments.insert("email".into(), email.to_owned());
-        let Some(result) = self.called(CLAIM_ACTION, &arguments).cloned() else {
-            // Looked up in an earlier turn: its answer is in memory already.
-            let looked_up = self
+        let looked_up = self.called(CLAIM_ACTION, &arguments).is_some()
+            || self
                 .memory
                 .actions
                 .iter()
                 .any(|a| a.action == CLAIM_ACTION && a.arguments == arguments);
-            return (!looked_up).then(|| self.call(CLAIM_ACTION, arguments));
-        };
-        let claimed = match result.outcome {
-            ActionOutcome::Ok => result.values.get("customer_id").cloned(),
-            ActionOutcome::Failed | ActionOutcome::Error => None,
-        };
-        let auth = match claimed {
-            Some(customer_id) => AuthState::Claimed { customer_id },
-            None => AuthState::Anonymous,
-        };
-        if auth != self.memory.auth {
-            // No customer facts with a claim: an unproven address opens no account (no name,
-            // no tier, no orders) to the bot, the policy or the package.
-            self.record(EventKind::IdentityChanged { auth, customer: None });
-        }
-        None
+        (!looked_up).then(|| self.call(CLAIM_ACTION, arguments))
     }
 
     fn verify(&mut self, flow: &FlowConfig) -> Option<Step> {

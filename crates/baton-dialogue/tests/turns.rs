@@ -419,11 +419,150 @@ fn an_unknown_email_is_asked_for_proof_like_any_other_and_stays_anonymous() {
     );
     assert!(reply(&asked).contains("last four digits"), "{}", reply(&asked));
     assert_eq!(log.memory.auth, AuthState::Anonymous);
-    // A message that is no proof: the bot asks again, without looking the address up again.
-    let again = log.turn(&config, "hmm", analysis(None, &[]), |call| {
-        panic!("looked up again: {call:?}")
-    });
-    assert!(!reply(&again).is_empty());
+    // Asked again, the bot asks for the proof again, without looking the address up again.
+    let again = log.turn(
+        &config,
+        "where is my order",
+        analysis(Some(("order_status", 0.9)), &[]),
+        |call| panic!("looked up again: {call:?}"),
+    );
+    assert!(reply(&again).contains("last four digits"), "{}", reply(&again));
     assert_eq!(lookups.get(), 1);
     assert_eq!(Memory::replay(log.memory.conversation_id, &log.events), log.memory);
+}
+
+/// Whether an address has an account shows nowhere the customer can see: the same reply, and
+/// the same number of events (every event the customer sees carries its sequence number).
+/// A corrected address makes the claim follow the address now held.
+#[test]
+fn a_claim_follows_the_address_and_leaves_no_trace_the_customer_can_count() {
+    let config = config();
+    let lookup = |call: &ActionCall| -> ActionResult {
+        assert_eq!(call.action, "find_customer");
+        match call.arguments.get("email").map(String::as_str) {
+            Some("sarah.chen@example.com") => ok(&[("customer_id", "c-1001")]),
+            _ => ActionResult {
+                outcome: ActionOutcome::Failed,
+                summary: "no customer with that email".into(),
+                values: Values::new(),
+            },
+        }
+    };
+    let mut seen = Vec::new();
+    for email in ["sarah.chen@example.com", "nobody@example.com"] {
+        let mut log = Log::new();
+        log.turn(
+            &config,
+            "where is my order",
+            analysis(Some(("order_status", 0.9)), &[]),
+            lookup,
+        );
+        let asked = log.turn(&config, email, analysis(None, &[("email", email)]), lookup);
+        seen.push((reply(&asked).to_owned(), log.events.len()));
+    }
+    assert_eq!(seen[0], seen[1], "an account's address and another look the same");
+
+    // nobody (none) -> sarah (an account) -> nobody again: anonymous again, without a second lookup.
+    let mut log = Log::new();
+    log.turn(
+        &config,
+        "where is my order",
+        analysis(Some(("order_status", 0.9)), &[]),
+        lookup,
+    );
+    log.turn(
+        &config,
+        "nobody@example.com",
+        analysis(None, &[("email", "nobody@example.com")]),
+        lookup,
+    );
+    assert_eq!(log.memory.auth, AuthState::Anonymous);
+    log.turn(
+        &config,
+        "sorry, it's sarah.chen@example.com",
+        analysis(None, &[("email", "sarah.chen@example.com")]),
+        lookup,
+    );
+    assert_eq!(
+        log.memory.auth,
+        AuthState::Claimed {
+            customer_id: "c-1001".into()
+        }
+    );
+    log.turn(
+        &config,
+        "no wait, nobody@example.com",
+        analysis(None, &[("email", "nobody@example.com")]),
+        |call| panic!("looked up again: {call:?}"),
+    );
+    assert_eq!(
+        log.memory.auth,
+        AuthState::Anonymous,
+        "the claim follows the address held"
+    );
+    assert_eq!(Memory::replay(log.memory.conversation_id, &log.events), log.memory);
+}
+
+/// Flows that could act on an order the customer never named, act unverified, or call the
+/// bot's own lookups are refused by name.
+#[test]
+fn the_configuration_refuses_unsafe_flows() {
+    let languages = ["en", "es"];
+    let intents = [
+        "order_status",
+        "refund",
+        "duplicate_charge",
+        "cancel_order",
+        "change_address",
+        "late_delivery",
+        "return_item",
+        "damaged_item",
+        "login_problem",
+        "talk_to_human",
+        "complaint",
+        "payment_failed",
+        "product_question",
+        "delete_account",
+        "greeting",
+        "thanks",
+        "goodbye",
+    ];
+    let actions = [
+        "find_customer",
+        "verify_identity",
+        "recent_orders",
+        "order_status",
+        "refund_status",
+        "refund_eligibility",
+        "start_refund",
+        "cancel_order",
+        "change_address",
+        "create_ticket",
+    ];
+    config()
+        .validate(&languages, &intents, &actions)
+        .expect("the demo is valid");
+    let cancel = |change: &dyn Fn(&mut baton_dialogue::config::FlowConfig)| {
+        let mut config = config();
+        let flow = config
+            .flows
+            .iter_mut()
+            .find(|f| f.intent == "cancel_order")
+            .expect("flow");
+        change(flow);
+        config.validate(&languages, &intents, &actions).expect_err("refused")
+    };
+    let unverified = cancel(&|f| f.verify = false);
+    assert!(unverified.problem.contains("verify = true"), "{unverified:?}");
+    let unnamed = cancel(&|f| {
+        if let Some(confirm) = &mut f.confirm {
+            confirm.0.insert("en".into(), "Cancel it?".into());
+        }
+    });
+    assert!(
+        unnamed.entry.ends_with(".confirm") && unnamed.problem.contains("{order_number}"),
+        "{unnamed:?}"
+    );
+    let internal = cancel(&|f| f.check = Some("find_customer".into()));
+    assert!(internal.problem.contains("find_customer"), "{internal:?}");
 }

@@ -126,8 +126,9 @@ pub fn acknowledgment(package: &ContextPackage, config: &HandoffConfig) -> Strin
         values.insert("value".into(), order.to_owned());
         shared.push(render(&say(&t.shared_order), &values, |_, v| v.to_owned()));
     }
-    let identified = package.identity.customer_id.is_some()
-        && matches!(package.identity.auth.state, AuthLevel::Verified | AuthLevel::Claimed);
+    // Only a proven account was passed on; saying so for a claim would also tell the customer
+    // that the address they typed has an account.
+    let identified = package.identity.customer_id.is_some() && package.identity.auth.state == AuthLevel::Verified;
     if identified {
         shared.push(say(&t.shared_account));
     }

@@ -517,7 +517,8 @@ async fn the_handoff_button_does_not_wait_for_a_turn_stuck_on_a_connector() {
 async fn a_handoff_during_verification_names_the_claimed_account_and_opens_nothing() {
     let (connectors, _) = demo_connectors();
     let app = bot_app(connectors).await;
-    let (mut chat, _) = Chat::start(&app, json!({"language": "en"})).await;
+    // The site passes an id of its own; the package keeps it, as what the customer's side said.
+    let (mut chat, _) = Chat::start(&app, json!({"language": "en", "customer": {"external_id": "web-7"}})).await;
     let asked = chat.ask("where is my order?").await;
     assert!(asked.contains("email"), "{asked}");
     let asked = chat.ask("sarah.chen@example.com").await;
@@ -531,8 +532,13 @@ async fn a_handoff_during_verification_names_the_claimed_account_and_opens_nothi
     let identity = &view["package"]["identity"];
     assert_eq!(identity["auth"]["state"], "claimed", "{identity}");
     assert_eq!(identity["email"], "sarah.chen@example.com", "{identity}");
-    assert!(identity["customer_id"].is_null(), "{identity}");
+    assert_eq!(identity["customer_id"], "web-7", "not the CRM's c-1001: {identity}");
     assert!(identity["name"].is_null() && identity["tier"].is_null(), "{identity}");
     assert!(identity["orders"].as_array().is_none_or(Vec::is_empty), "{identity}");
+    // The acknowledgment claims no account details were passed on: none were, and saying so
+    // would tell whoever typed the address that it has an account.
+    let shown = chat.customer_events().await;
+    let note = of_type(&shown, "system_note").pop().expect("the acknowledgment");
+    assert!(!note["text"].as_str().unwrap_or_default().contains("account"), "{note}");
     chat.check().await;
 }
