@@ -274,7 +274,8 @@ impl IntentModel {
     }
 }
 
-fn argmax(values: &[f32]) -> usize {
+/// The index of the highest value; the first of equals.
+pub(crate) fn argmax(values: &[f32]) -> usize {
     values
         .iter()
         .enumerate()

@@ -7,7 +7,7 @@
 
 use crate::classifier::{Classifier, ClassifierOptions, SgdOptions};
 use crate::features::{grams, Grams, SparseVector, Vectorizer};
-use crate::intent::TrainingExample;
+use crate::intent::{argmax, TrainingExample};
 use crate::network::NetworkOptions;
 use std::collections::BTreeMap;
 
@@ -180,15 +180,6 @@ fn cross_validate(docs: &[Grams], ys: &[u32], n_classes: usize, folds: usize, op
         folds: per_fold,
         training_seconds,
     }
-}
-
-fn argmax(values: &[f32]) -> usize {
-    values
-        .iter()
-        .enumerate()
-        .max_by(|a, b| a.1.total_cmp(b.1).then(b.0.cmp(&a.0)))
-        .map(|(i, _)| i)
-        .unwrap_or(0)
 }
 
 /// The first of the most accurate rows in `rows[range]`: a later one must be strictly better.
