@@ -584,12 +584,12 @@ impl<'c> Turn<'c> {
         }
         let mut arguments = Values::new();
         arguments.insert("email".into(), email.to_owned());
-        let looked_up = self.called(CLAIM_ACTION, &arguments).is_some()
-            || self
-                .memory
-                .actions
-                .iter()
-                .any(|a| a.action == CLAIM_ACTION && a.arguments == arguments);
+        // This turn's answer is in memory too: `action_done` folds it in.
+        let looked_up = self
+            .memory
+            .actions
+            .iter()
+            .any(|a| a.action == CLAIM_ACTION && a.arguments == arguments);
         (!looked_up).then(|| self.call(CLAIM_ACTION, arguments))
     }
 

@@ -118,33 +118,30 @@ fn held_out_accuracy_per_language() {
     for language in ["en", "es"] {
         let rows: Vec<_> = heldout().into_iter().filter(|r| r.2 == language).collect();
         let in_scope: Vec<_> = rows.iter().filter(|r| r.1.is_some()).collect();
-        // (top confidence, right) of each in-scope message, for the calibration figure.
-        let judged: Vec<(f32, bool)> = in_scope
+        // Each in-scope message once: right with rejection on, and (top confidence, top
+        // intent right) for the calibration figure.
+        let judged: Vec<(bool, (f32, bool))> = in_scope
             .iter()
             .map(|(text, intent, _)| {
                 let a = analyzer.analyze(text, Some(language), TODAY);
-                let right = a.intent.intent().map(|i| i.intent.as_str()) == intent.as_deref();
-                (a.intent.top.first().map_or(0.0, |t| t.confidence), right)
+                let top = a.intent.top.first();
+                (
+                    a.intent.intent().map(|i| i.intent.as_str()) == intent.as_deref(),
+                    (
+                        top.map_or(0.0, |t| t.confidence),
+                        top.map(|t| t.intent.as_str()) == intent.as_deref(),
+                    ),
+                )
             })
             .collect();
-        let correct = judged.iter().filter(|(_, right)| *right).count();
+        let correct = judged.iter().filter(|(right, _)| *right).count();
         let accuracy = correct as f64 / in_scope.len() as f64;
         let oos: Vec<_> = rows.iter().filter(|r| r.1.is_none()).collect();
         let rejected = oos
             .iter()
             .filter(|(text, _, _)| analyzer.analyze(text, Some(language), TODAY).intent.out_of_scope)
             .count();
-        let top_right: Vec<(f32, bool)> = in_scope
-            .iter()
-            .map(|(text, intent, _)| {
-                let a = analyzer.analyze(text, Some(language), TODAY);
-                let top = a.intent.top.first();
-                (
-                    top.map_or(0.0, |t| t.confidence),
-                    top.map(|t| t.intent.as_str()) == intent.as_deref(),
-                )
-            })
-            .collect();
+        let top_right: Vec<(f32, bool)> = judged.iter().map(|(_, top)| *top).collect();
         let calibration = crate::metrics::calibration(&top_right, 10);
         eprintln!(
             "{language}: in-scope accuracy {:.1}% ({correct}/{}), out-of-scope recall {rejected}/{}, \

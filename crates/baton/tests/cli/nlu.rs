@@ -103,46 +103,18 @@ fn malformed_files_are_errors_naming_file_and_line() {
 #[test]
 fn out_of_scope_rows_are_scored_as_out_of_scope() {
     let dir = TempDir::new("nlu-oos");
-    let mut train = String::from("text,category\n");
-    for (intent, phrases) in [
-        (
-            "order_status",
-            [
-                "where is my order",
-                "track my package",
-                "has my order shipped",
-                "when will my parcel arrive",
-                "order status",
-                "where's my delivery",
-            ],
-        ),
-        (
-            "refund",
-            [
-                "i want a refund",
-                "give me my money back",
-                "refund my purchase",
-                "how do i get reimbursed",
-                "refund please",
-                "return my money",
-            ],
-        ),
-        (
-            "oos",
-            [
-                "what's the weather",
-                "tell me a joke",
-                "who won the game",
-                "play some music",
-                "capital of france",
-                "bake a cake",
-            ],
-        ),
-    ] {
-        for p in phrases {
-            train.push_str(&format!("{p},{intent}\n"));
-        }
-    }
+    let out_of_scope: (&str, &[&str]) = (
+        "oos",
+        &[
+            "what's the weather",
+            "tell me a joke",
+            "who won the game",
+            "play some music",
+            "capital of france",
+            "bake a cake",
+        ],
+    );
+    let train = examples_csv(SHOP_PHRASES[..2].iter().chain([&out_of_scope]));
     let test =
         "text,category\nwhere is my package,order_status\ni'd like a refund,refund\nwhat is the weather tomorrow,oos\n";
     std::fs::write(dir.path().join("train.csv"), train).expect("write");
@@ -285,43 +257,51 @@ fn seeds_report_every_run_with_the_mean_min_and_max() {
     assert!(String::from_utf8_lossy(&zero.stderr).contains("--seeds"));
 }
 
-/// A small labelled file for the commands that train: three intents, six phrasings each.
-fn small_examples(dir: &TempDir) -> PathBuf {
+/// Six phrasings each of three intents of a shop.
+const SHOP_PHRASES: [(&str, &[&str]); 3] = [
+    (
+        "order_status",
+        &[
+            "where is my order",
+            "track my package",
+            "has my order shipped",
+            "when will my parcel arrive",
+            "order status",
+            "where's my delivery",
+        ],
+    ),
+    (
+        "refund",
+        &[
+            "i want a refund",
+            "give me my money back",
+            "refund my purchase",
+            "how do i get reimbursed",
+            "refund please",
+            "return my money",
+        ],
+    ),
+    (
+        "greeting",
+        &["hello", "hi there", "good morning", "hey", "good evening", "hiya"],
+    ),
+];
+
+/// `text,category` rows of these groups of phrasings.
+fn examples_csv<'a>(groups: impl Iterator<Item = &'a (&'a str, &'a [&'a str])>) -> String {
     let mut rows = String::from("text,category\n");
-    for (intent, phrases) in [
-        (
-            "order_status",
-            [
-                "where is my order",
-                "track my package",
-                "has my order shipped",
-                "when will my parcel arrive",
-                "order status",
-                "where's my delivery",
-            ],
-        ),
-        (
-            "refund",
-            [
-                "i want a refund",
-                "give me my money back",
-                "refund my purchase",
-                "how do i get reimbursed",
-                "refund please",
-                "return my money",
-            ],
-        ),
-        (
-            "greeting",
-            ["hello", "hi there", "good morning", "hey", "good evening", "hiya"],
-        ),
-    ] {
-        for p in phrases {
-            rows.push_str(&format!("{p},{intent}\n"));
+    for (category, phrases) in groups {
+        for p in phrases.iter() {
+            rows.push_str(&format!("{p},{category}\n"));
         }
     }
+    rows
+}
+
+/// A small labelled file for the commands that train: three intents, six phrasings each.
+fn small_examples(dir: &TempDir) -> PathBuf {
     let file = dir.path().join("examples.csv");
-    std::fs::write(&file, rows).expect("write");
+    std::fs::write(&file, examples_csv(SHOP_PHRASES.iter())).expect("write");
     file
 }
 
