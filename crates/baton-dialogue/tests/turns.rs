@@ -118,6 +118,15 @@ impl Log {
     }
 }
 
+/// `find_customer`'s answer for an address with no account.
+fn no_account() -> ActionResult {
+    ActionResult {
+        outcome: ActionOutcome::Failed,
+        summary: "no customer with that email".into(),
+        values: Values::new(),
+    }
+}
+
 fn ok(values: &[(&str, &str)]) -> ActionResult {
     ActionResult {
         outcome: ActionOutcome::Ok,
@@ -410,11 +419,7 @@ fn an_unknown_email_is_asked_for_proof_like_any_other_and_stays_anonymous() {
         |call| {
             assert_eq!(call.action, "find_customer");
             lookups.set(lookups.get() + 1);
-            ActionResult {
-                outcome: ActionOutcome::Failed,
-                summary: "no customer with that email".into(),
-                values: Values::new(),
-            }
+            no_account()
         },
     );
     assert!(reply(&asked).contains("last four digits"), "{}", reply(&asked));
@@ -441,11 +446,7 @@ fn a_claim_follows_the_address_and_leaves_no_trace_the_customer_can_count() {
         assert_eq!(call.action, "find_customer");
         match call.arguments.get("email").map(String::as_str) {
             Some("sarah.chen@example.com") => ok(&[("customer_id", "c-1001")]),
-            _ => ActionResult {
-                outcome: ActionOutcome::Failed,
-                summary: "no customer with that email".into(),
-                values: Values::new(),
-            },
+            _ => no_account(),
         }
     };
     let mut seen = Vec::new();

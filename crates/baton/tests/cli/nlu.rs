@@ -222,11 +222,7 @@ fn open_set_rejection_costs_little_accuracy_and_rejects_unknown_intents() {
 #[test]
 fn seeds_report_every_run_with_the_mean_min_and_max() {
     let dir = TempDir::new("nlu-seeds");
-    let rows = "text,category\nwhere is my order,order_status\nhas my order shipped,order_status\n\
-        track my parcel,order_status\nI want my money back,refund\nrefund please,refund\n\
-        give me a refund,refund\nhello,greeting\nhi there,greeting\ngood morning,greeting\n";
-    let file = dir.path().join("examples.csv");
-    std::fs::write(&file, rows).expect("write");
+    let file = small_examples(&dir);
     let output = baton()
         .args(["nlu", "eval", "--json", "--seeds", "3", "--train"])
         .arg(&file)
