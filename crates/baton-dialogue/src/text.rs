@@ -180,18 +180,47 @@ pub fn last_four_digits(text: &str) -> Option<String> {
     (digits.len() >= 7).then(|| digits[digits.len() - 4..].to_owned())
 }
 
-/// A one-word answer such as `54192`, `#54192` or `AB-1234`: the value itself, without the
-/// words around it an extractor would need. `None` for anything longer or without a digit.
+/// Words a short answer may have around its value ("el 54177", "it's #54192, thanks").
+const MAX_ANSWER_WORDS: usize = 5;
+
+/// The value of a short answer to a question the bot asked: a one-word answer such as
+/// `54192`, `#54192` or `AB-1234`, or the one value-like word of an answer of at most
+/// [`MAX_ANSWER_WORDS`] words whose other words hold no digit ("el 54177", "it's 54177").
+/// Beside other words, the value must be at least three characters with no more letters than
+/// digits, so "I ordered 2 shirts" or "the 2nd one" give nothing. `None` for anything
+/// longer, or with no value or two.
 pub fn bare_value(text: &str) -> Option<String> {
-    let word = text
-        .trim()
+    let words: Vec<&str> = text.split_whitespace().collect();
+    if let [word] = words.as_slice() {
+        return value_word(word).map(str::to_owned);
+    }
+    if words.len() > MAX_ANSWER_WORDS {
+        return None;
+    }
+    let mut values = words.iter().filter_map(|w| value_word(w));
+    let (Some(value), None) = (values.next(), values.next()) else {
+        return None;
+    };
+    let digits_elsewhere = words
+        .iter()
+        .filter(|w| value_word(w).is_none())
+        .any(|w| w.chars().any(|c| c.is_ascii_digit()));
+    let digits = value.chars().filter(char::is_ascii_digit).count();
+    let letters = value.chars().filter(char::is_ascii_alphabetic).count();
+    (!digits_elsewhere && value.len() >= 3 && letters <= digits).then(|| value.to_owned())
+}
+
+/// `word` without a leading `#` and trailing punctuation, if it is a value: letters, digits
+/// and hyphens, at least one digit.
+fn value_word(word: &str) -> Option<&str> {
+    let word = word
         .trim_start_matches('#')
-        .trim_end_matches(['.', '!', '?', ',']);
+        .trim_end_matches(['.', '!', '?', ',', ';', ':']);
     let plain = !word.is_empty()
         && word.len() <= 32
         && word.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
         && word.chars().any(|c| c.is_ascii_digit());
-    plain.then(|| word.to_owned())
+    plain.then_some(word)
 }
 
 #[cfg(test)]
@@ -255,8 +284,31 @@ mod tests {
     fn bare_values_are_single_words_with_a_digit() {
         assert_eq!(bare_value(" #54192. ").as_deref(), Some("54192"));
         assert_eq!(bare_value("AB-1234").as_deref(), Some("AB-1234"));
-        assert_eq!(bare_value("my order is 54192"), None);
+        assert_eq!(bare_value("2").as_deref(), Some("2"));
         assert_eq!(bare_value("hello"), None);
+    }
+
+    #[test]
+    fn a_short_answer_gives_its_one_value() {
+        for (answer, value) in [
+            ("el 54177", "54177"),
+            ("es el #54177.", "54177"),
+            ("it's 54177, thanks", "54177"),
+            ("my order is 54192", "54192"),
+            ("creo que AB-1234", "AB-1234"),
+        ] {
+            assert_eq!(bare_value(answer).as_deref(), Some(value), "{answer}");
+        }
+        for answer in [
+            "I ordered 2 shirts",
+            "the 2nd one",
+            "54192 or 54193",
+            "54192 on March 3",
+            "I think it was order 54192 but I am not sure",
+            "no lo sé",
+        ] {
+            assert_eq!(bare_value(answer), None, "{answer}");
+        }
     }
 
     #[test]

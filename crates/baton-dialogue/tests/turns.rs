@@ -399,6 +399,47 @@ fn the_only_order_of_a_verified_customer_is_not_asked_for() {
     assert_eq!(Memory::replay(log.memory.conversation_id, &log.events), log.memory);
 }
 
+/// Asked which of their orders, a customer answers with a few words around the number
+/// ("es el 54177"): the number is the answer, in either language.
+#[test]
+fn a_number_with_a_few_words_around_it_answers_the_question_asked() {
+    let config = config();
+    for (answer, number) in [("es el 54177", "54177"), ("it's #53871, thanks", "53871")] {
+        let mut log = Log::new();
+        verified(&mut log);
+        let outcome = log.turn(
+            &config,
+            "where is my order",
+            analysis(Some(("order_status", 0.95)), &[]),
+            |call| match call.action.as_str() {
+                "recent_orders" => ok(&[("orders", "54177,53871"), ("count", "2")]),
+                other => panic!("unexpected {other}"),
+            },
+        );
+        assert_eq!(
+            log.memory.position.awaiting,
+            Some(Awaiting::Slot {
+                slot: "order_number".into()
+            }),
+            "{}",
+            reply(&outcome)
+        );
+        let outcome = log.turn(&config, answer, analysis(None, &[]), |call| {
+            match call.action.as_str() {
+                "order_status" => {
+                    assert_eq!(call.arguments.get("order_number").map(String::as_str), Some(number));
+                    ok(&[("order_number", number), ("status", "shipped")])
+                }
+                other => panic!("unexpected {other}"),
+            }
+        });
+        assert!(reply(&outcome).contains(number), "{answer}: {}", reply(&outcome));
+        let slot = log.memory.slots.get("order_number").expect("filled");
+        assert_eq!(slot.value, number);
+        assert_eq!(Memory::replay(log.memory.conversation_id, &log.events), log.memory);
+    }
+}
+
 /// An address with no account gets the same next question as one with an account (the reply
 /// never tells which), stays anonymous, and is looked up once however often the bot asks.
 #[test]
