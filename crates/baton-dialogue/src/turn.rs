@@ -160,15 +160,22 @@ impl<'c> Turn<'c> {
     /// Begins a turn: folds in what the message itself tells (its analysis, the slots its
     /// entities fill or correct, a yes or no to what the bot asked).
     pub fn begin(memory: &Memory, config: &'c DialogueConfig, trigger: Trigger, at: OffsetDateTime) -> Self {
+        Self::begin_with(memory.clone(), config, trigger, at)
+    }
+
+    /// [`Turn::begin`] on memory handed over rather than copied (the bot's worker, on every
+    /// message); [`Turn::finish_with_memory`] gives it back with the turn's records folded in.
+    pub fn begin_with(memory: Memory, config: &'c DialogueConfig, trigger: Trigger, at: OffsetDateTime) -> Self {
+        let flow = memory.position.flow.clone();
         let mut turn = Turn {
             config,
-            memory: memory.clone(),
+            memory,
             trigger: trigger.clone(),
             at,
             records: Vec::new(),
             calls: Vec::new(),
             knowledge: None,
-            flow: memory.position.flow.clone(),
+            flow,
             confirmed: false,
             settled: None,
             reply: None,
@@ -874,11 +881,18 @@ impl<'c> Turn<'c> {
 
     /// The records and reply of the finished turn.
     pub fn finish(self) -> TurnOutcome {
-        TurnOutcome {
+        self.finish_with_memory().0
+    }
+
+    /// The outcome, and memory with the records folded in as the turn numbered them (from
+    /// memory's last event on): what a fold of the log gives once the store keeps them so.
+    pub fn finish_with_memory(self) -> (TurnOutcome, Memory) {
+        let outcome = TurnOutcome {
             records: self.records,
             reply: self.reply,
             handoff: self.handoff,
-        }
+        };
+        (outcome, self.memory)
     }
 
     /// Memory with this turn's records folded in.

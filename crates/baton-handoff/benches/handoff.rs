@@ -7,7 +7,7 @@ use baton_domain::{
     ActionOutcome, Channel, ClientMessageId, ConversationId, Event, EventKind, HandoffId, HandoffRequester,
     IntentGuess, Language, MessageAnalysis, MessageText, Priority, SentimentReading, SlotSource,
 };
-use baton_handoff::{build_package, EscalationPolicy, HandoffConfig, Message, PackageInput, Snapshot};
+use baton_handoff::{build_package, EscalationPolicy, HandoffConfig, Message, PackageInput, Snapshot, TurnStart};
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
 use time::macros::datetime;
 use time::Duration;
@@ -138,7 +138,11 @@ fn benches(c: &mut Criterion) {
     c.bench_function("escalation check (before and after a turn, 50-message memory)", |b| {
         b.iter(|| {
             let early = policy.before_turn(black_box(&memory), black_box(&message));
-            let late = policy.after_turn(black_box(&memory), black_box(&memory), black_box(&message));
+            let late = policy.after_turn(
+                black_box(&TurnStart::of(&memory)),
+                black_box(&memory),
+                black_box(&message),
+            );
             black_box((early, late))
         })
     });

@@ -18,5 +18,5 @@ pub mod words;
 
 pub use config::{HandoffConfig, HandoffConfigError, DEMO_HANDOFF_TOML};
 pub use package::{build as build_package, schema as package_schema, ContextPackage, PackageInput, Snapshot};
-pub use policy::{EscalationPolicy, Message};
+pub use policy::{EscalationPolicy, Message, TurnStart};
 pub use words::{acknowledgment, opener};

@@ -24,6 +24,28 @@ pub struct Message<'a> {
     pub at: OffsetDateTime,
 }
 
+/// What the after-turn rules compare memory with: its counts before the turn's records.
+/// Taken before the turn starts, so the turn can work on memory itself instead of a copy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TurnStart {
+    /// The last event memory had folded.
+    pub last_seq: u64,
+    /// Messages the bot could not place, so far.
+    pub fallbacks: u32,
+    /// Failed proofs of identity in a row, so far.
+    pub failed_verifications: u32,
+}
+
+impl TurnStart {
+    pub fn of(memory: &Memory) -> Self {
+        TurnStart {
+            last_seq: memory.last_seq,
+            fallbacks: memory.fallbacks.count,
+            failed_verifications: memory.failed_verifications(),
+        }
+    }
+}
+
 /// The rules, built once from configuration.
 #[derive(Debug, Clone)]
 pub struct EscalationPolicy {
@@ -88,12 +110,12 @@ impl EscalationPolicy {
         not_yet_handled(memory, reasons)
     }
 
-    /// Reasons the bot's turn gives: `before` is memory before the turn's records, `after`
-    /// with them.
-    pub fn after_turn(&self, before: &Memory, after: &Memory, message: &Message<'_>) -> Vec<EscalationReason> {
+    /// Reasons the bot's turn gives: `before` is what memory counted before the turn's records,
+    /// `after` is memory with them.
+    pub fn after_turn(&self, before: &TurnStart, after: &Memory, message: &Message<'_>) -> Vec<EscalationReason> {
         let rules = &self.config.escalation;
         let mut reasons = Vec::new();
-        let fallback_now = after.fallbacks.count > before.fallbacks.count;
+        let fallback_now = after.fallbacks.count > before.fallbacks;
         if fallback_now {
             let since = message.at - minutes(rules.fallbacks.minutes);
             let fresh = since_handoff(after);
@@ -143,7 +165,7 @@ impl EscalationPolicy {
             );
         }
         let failures = after.failed_verifications();
-        let proof_failed_now = failures > before.failed_verifications();
+        let proof_failed_now = failures > before.failed_verifications;
         let fresh = since_handoff(after);
         let evidence: Vec<u64> = after
             .verification_failures

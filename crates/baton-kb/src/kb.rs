@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use tantivy::collector::TopDocs;
 use tantivy::query::{BooleanQuery, BoostQuery, DisjunctionMaxQuery, Occur, Query, TermQuery};
 use tantivy::schema::{Field, IndexRecordOption, Schema, TextFieldIndexing, TextOptions, Value, STORED};
-use tantivy::{Index, IndexWriter, ReloadPolicy, Searcher, TantivyDocument, Term};
+use tantivy::{DocAddress, Index, IndexWriter, ReloadPolicy, Searcher, TantivyDocument, Term};
 
 use crate::analysis::{self, Analyzer, Paragraph};
 use crate::{Article, KbError};
@@ -103,7 +103,9 @@ struct LanguageIndex {
     title: Field,
     tags: Field,
     body: Field,
-    ordinal: Field,
+    /// Each document's article, by segment and document id: read once when the index is
+    /// built, so a search never opens the document store.
+    doc_ordinals: Vec<Vec<usize>>,
 }
 
 impl fmt::Debug for KnowledgeBase {
@@ -298,21 +300,27 @@ impl KnowledgeBase {
             })
             .collect();
 
-        let mut hits: Vec<Hit> = top
+        // Ranked on what is cheap (score and coverage); the passage is chosen for the hits kept.
+        let mut ranked: Vec<(usize, f32, f32)> = top
             .into_iter()
             .filter_map(|(score, address)| {
-                let doc: TantivyDocument = index.searcher.doc(address).ok()?;
-                let ordinal = usize::try_from(doc.get_first(index.ordinal)?.as_u64()?).ok()?;
-                Some(self.hit(ordinal, score, &words, &weights))
+                let ordinal = *index
+                    .doc_ordinals
+                    .get(address.segment_ord as usize)?
+                    .get(address.doc_id as usize)?;
+                Some((ordinal, score, self.coverage(ordinal, &words)))
             })
             .collect();
-        hits.sort_by(|a, b| {
-            (b.score * b.coverage)
-                .total_cmp(&(a.score * a.coverage))
-                .then_with(|| b.score.total_cmp(&a.score))
+        ranked.sort_by(|(_, a_score, a_coverage), (_, b_score, b_coverage)| {
+            (b_score * b_coverage)
+                .total_cmp(&(a_score * a_coverage))
+                .then_with(|| b_score.total_cmp(a_score))
         });
-        hits.truncate(limit);
-        hits
+        ranked.truncate(limit);
+        ranked
+            .into_iter()
+            .map(|(ordinal, score, coverage)| self.hit(ordinal, score, coverage, &words, &weights))
+            .collect()
     }
 
     /// The best article for `query` if `policy` calls it good.
@@ -323,7 +331,17 @@ impl KnowledgeBase {
             .filter(|hit| policy.is_good(hit))
     }
 
-    fn hit(&self, ordinal: usize, score: f32, words: &[Vec<String>], weights: &[f32]) -> Hit {
+    /// Share of the question's words (any of their variants) found in the article.
+    fn coverage(&self, ordinal: usize, words: &[Vec<String>]) -> f32 {
+        let stems = &self.stems[ordinal];
+        let found = words
+            .iter()
+            .filter(|variants| variants.iter().any(|v| stems.contains(v)))
+            .count();
+        found as f32 / words.len() as f32
+    }
+
+    fn hit(&self, ordinal: usize, score: f32, coverage: f32, words: &[Vec<String>], weights: &[f32]) -> Hit {
         let article = &self.articles[ordinal];
         // (how many question words occur in `stems`, their summed weight)
         let found_in = |stems: &HashSet<String>| {
@@ -333,7 +351,6 @@ impl KnowledgeBase {
                 .filter(|(variants, _)| variants.iter().any(|v| stems.contains(v)))
                 .fold((0_usize, 0.0_f32), |(n, w), (_, weight)| (n + 1, w + weight))
         };
-        let coverage = found_in(&self.stems[ordinal]).0 as f32 / words.len() as f32;
 
         // Most distinct question words wins, then the rarer words; then the earlier paragraph.
         let mut best: Option<((usize, f32), &Paragraph)> = None;
@@ -390,14 +407,28 @@ impl LanguageIndex {
         writer.wait_merging_threads()?;
 
         let reader = index.reader_builder().reload_policy(ReloadPolicy::Manual).try_into()?;
+        let searcher = reader.searcher();
+        let mut doc_ordinals = Vec::with_capacity(searcher.segment_readers().len());
+        for (segment_ord, segment) in searcher.segment_readers().iter().enumerate() {
+            let mut ordinals = Vec::with_capacity(segment.max_doc() as usize);
+            for doc_id in 0..segment.max_doc() {
+                let doc: TantivyDocument = searcher.doc(DocAddress::new(segment_ord as u32, doc_id))?;
+                let stored = doc.get_first(ordinal).and_then(|v| v.as_u64());
+                let stored = stored.and_then(|o| usize::try_from(o).ok()).ok_or_else(|| {
+                    tantivy::TantivyError::InternalError(format!("document {doc_id} has no article ordinal"))
+                })?;
+                ordinals.push(stored);
+            }
+            doc_ordinals.push(ordinals);
+        }
         Ok(LanguageIndex {
-            searcher: reader.searcher(),
+            searcher,
             analyzer,
             ordinals: ordinals.to_vec(),
             title,
             tags,
             body,
-            ordinal,
+            doc_ordinals,
         })
     }
 }

@@ -27,6 +27,7 @@ use baton_domain::{
 };
 use baton_handoff::{
     acknowledgment, build_package, EscalationPolicy, HandoffConfig, Message as EscalationMessage, PackageInput,
+    TurnStart,
 };
 use baton_kb::{KnowledgeBase, MatchPolicy};
 use baton_nlu::Analyzer;
@@ -164,6 +165,13 @@ struct Folded {
 struct Inbox {
     more: bool,
     events: Vec<Event>,
+}
+
+/// Memory after a turn, with the turn's records folded in as the turn numbered them (from
+/// the memory it began with), and how many records it made.
+struct Turned {
+    memory: Memory,
+    records: usize,
 }
 
 /// A customer message waiting for the bot.
@@ -465,6 +473,30 @@ impl Bot {
         Ok(())
     }
 
+    /// Puts back the memory a turn worked on: when the store numbered the turn's records as
+    /// the turn did (nothing came between), it is the fold of the log, and what else was
+    /// stored (the reply, a handoff) is folded on; otherwise the conversation is read again.
+    async fn take_back(&self, state: &mut Folded, turned: Turned, recorded: &[Event]) -> Result<(), StoreError> {
+        let Turned { memory, records } = turned;
+        let first = (memory.last_seq + 1).saturating_sub(records as u64);
+        let numbered_alike = recorded.len() >= records
+            && recorded[..records]
+                .iter()
+                .zip(first..)
+                .all(|(event, seq)| event.seq == seq);
+        if numbered_alike {
+            state.memory = memory;
+            let rest = &recorded[records..];
+            if rest.is_empty() && !recorded.is_empty() {
+                return Ok(());
+            }
+            self.bring_up_to_date(state, rest).await
+        } else {
+            *state = Folded::new(memory.conversation_id);
+            self.catch_up(state).await
+        }
+    }
+
     async fn catch_up(&self, state: &mut Folded) -> Result<(), StoreError> {
         catch_up(&*self.store, state.memory.conversation_id, state.memory.last_seq, |e| {
             state.fold(e)
@@ -490,8 +522,9 @@ impl Bot {
     async fn serve(&self, id: ConversationId, arrived: &[Event]) -> Result<(), RuntimeError> {
         let mut state = self.read_memory(id, arrived).await?;
         if state.memory.bot_owns() && !state.memory.greeted && state.memory.last_customer_seq == 0 {
-            let recorded = self.turn(&state.memory, Trigger::Started).await?;
-            self.bring_up_to_date(&mut state, &recorded).await?;
+            let memory = std::mem::replace(&mut state.memory, Memory::new(id));
+            let (recorded, turned) = self.turn(memory, Trigger::Started).await?;
+            self.take_back(&mut state, turned, &recorded).await?;
         }
         while let Some(Pending { seq, text, at }) = state.pending.pop_front() {
             if !state.memory.bot_owns() || seq <= state.memory.last_handled_seq {
@@ -508,10 +541,9 @@ impl Bot {
                 .analyzer
                 .analyze(&text, state.memory.language.as_deref(), today);
             let analysis = analysis_record(&analysis, &self.parts.model_version);
-            let recorded = self
-                .turn(&state.memory, Trigger::Message { seq, text, analysis })
-                .await?;
-            self.bring_up_to_date(&mut state, &recorded).await?;
+            let memory = std::mem::replace(&mut state.memory, Memory::new(id));
+            let (recorded, turned) = self.turn(memory, Trigger::Message { seq, text, analysis }).await?;
+            self.take_back(&mut state, turned, &recorded).await?;
         }
         while let Some(Pending { seq, text, at }) = state.waiting.pop_front() {
             let analysed = state.memory.intents.iter().any(|t| t.message_seq == seq);
@@ -641,9 +673,11 @@ impl Bot {
         Ok(executed.events)
     }
 
-    /// Runs one turn to its end and records it; returns the events stored.
-    async fn turn(&self, memory: &Memory, trigger: Trigger) -> Result<Vec<Event>, RuntimeError> {
+    /// Runs one turn on memory (handed over, not copied) to its end and records it; returns
+    /// the events stored and memory with the turn's records folded in (see [`Turned`]).
+    async fn turn(&self, memory: Memory, trigger: Trigger) -> Result<(Vec<Event>, Turned), RuntimeError> {
         let id = memory.conversation_id;
+        let start = TurnStart::of(&memory);
         let reply_id = match &trigger {
             Trigger::Started => "bot:greeting".to_owned(),
             Trigger::Message { seq, .. } => format!("bot:{seq}"),
@@ -657,7 +691,7 @@ impl Bot {
             Trigger::Started => None,
         };
         let policy = &self.parts.policy;
-        let check = |memory_now: &Memory, after: Option<&Memory>| match &message {
+        let check = |memory_now: &Memory, after: Option<&TurnStart>| match &message {
             Some((seq, text, analysis)) => {
                 let message = EscalationMessage {
                     seq: *seq,
@@ -667,23 +701,23 @@ impl Bot {
                 };
                 match after {
                     None => policy.before_turn(memory_now, &message),
-                    Some(after) => policy.after_turn(memory_now, after, &message),
+                    Some(start) => policy.after_turn(start, memory_now, &message),
                 }
             }
             None => Vec::new(),
         };
-        let mut turn = Turn::begin(memory, &self.parts.dialogue, trigger, now);
+        let mut turn = Turn::begin_with(memory, &self.parts.dialogue, trigger, now);
         // What the message itself says may hand over at once: the bot then does nothing but
         // record what it understood.
         let early = check(turn.memory(), None);
-        let (outcome, handoff) = if !early.is_empty() {
-            let understood = turn.finish();
+        let (outcome, handoff, memory) = if !early.is_empty() {
+            let (understood, memory) = turn.finish_with_memory();
             let outcome = TurnOutcome {
                 records: understood.records,
                 reply: None,
                 handoff: None,
             };
-            (outcome, Some(policy.escalation(early)))
+            (outcome, Some(policy.escalation(early)), memory)
         } else {
             loop {
                 match turn.step() {
@@ -713,23 +747,23 @@ impl Bot {
                 }
             }
             // Judged on the turn's own memory (no copy: this runs on every message).
-            let late = check(memory, Some(turn.memory()));
+            let late = check(turn.memory(), Some(&start));
             // A failed action's own answer says what could not be done ("I can't find that
             // order on your account"); other replies (another rephrase prompt, "try the proof
             // again") give way to the acknowledgment.
             let failed_now = turn.memory().actions.iter().any(|a| {
-                a.seq > memory.last_seq
+                a.seq > start.last_seq
                     && a.outcome != ActionOutcome::Ok
                     && ![VERIFY_ACTION, CLAIM_ACTION, ORDERS_ACTION].contains(&a.action.as_str())
             });
-            let outcome = turn.finish();
+            let (outcome, memory) = turn.finish_with_memory();
             if !late.is_empty() {
                 let outcome = TurnOutcome {
                     reply: outcome.reply.filter(|_| failed_now),
                     handoff: None,
                     records: outcome.records,
                 };
-                (outcome, Some(policy.escalation(late)))
+                (outcome, Some(policy.escalation(late)), memory)
             } else {
                 let handoff = outcome.handoff.clone().map(|detail| {
                     policy.escalation(vec![EscalationReason {
@@ -738,8 +772,12 @@ impl Bot {
                         evidence: message.iter().map(|(seq, _, _)| *seq).collect(),
                     }])
                 });
-                (outcome, handoff)
+                (outcome, handoff, memory)
             }
+        };
+        let turned = Turned {
+            memory,
+            records: outcome.records.len(),
         };
         if let Some(escalation) = &handoff {
             let kinds: Vec<&str> = escalation.reasons.iter().map(|r| r.kind.as_str()).collect();
@@ -773,9 +811,9 @@ impl Bot {
         };
         if executed.replayed {
             // Stored before (a repeated turn): what is new comes from the store.
-            return Ok(Vec::new());
+            return Ok((Vec::new(), turned));
         }
         self.announce.publish(&executed.events);
-        Ok(executed.events)
+        Ok((executed.events, turned))
     }
 }

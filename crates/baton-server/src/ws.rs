@@ -32,7 +32,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 use tokio::time::Instant;
 
 const CATCH_UP_PAGE: u32 = 500;
@@ -330,6 +330,15 @@ impl ConversationStream {
                 received = subscription.receiver.recv() => match received {
                     Ok(event) => {
                         self.deliver(std::slice::from_ref(&*event)).await?;
+                        // What was published with it (a bot turn's records and reply) leaves
+                        // in the same write.
+                        loop {
+                            match subscription.receiver.try_recv() {
+                                Ok(event) => self.deliver(std::slice::from_ref(&*event)).await?,
+                                Err(TryRecvError::Lagged(_)) => self.catch_up().await?,
+                                Err(TryRecvError::Empty | TryRecvError::Closed) => break,
+                            }
+                        }
                         self.socket.flush().await?;
                     }
                     Err(RecvError::Lagged(_)) => {

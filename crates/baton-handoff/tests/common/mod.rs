@@ -10,7 +10,7 @@ use baton_domain::{
     Event, EventKind, FallbackKind, HandoffId, HandoffRequester, IntentGuess, Language, MessageAnalysis, MessageText,
     SentimentReading, SlotSource, Values, VerificationMethod,
 };
-use baton_handoff::{EscalationPolicy, HandoffConfig, Message};
+use baton_handoff::{EscalationPolicy, HandoffConfig, Message, TurnStart};
 use time::macros::datetime;
 use time::{Duration, OffsetDateTime};
 
@@ -192,7 +192,7 @@ impl Script {
             analysis: &analysis,
             at: self.now,
         };
-        self.policy.after_turn(&before, &self.memory, &message)
+        self.policy.after_turn(&TurnStart::of(&before), &self.memory, &message)
     }
 
     fn last_message(&self) -> (u64, MessageAnalysis) {
