@@ -691,6 +691,43 @@ async fn a_connector_stuck_in_one_conversation_delays_no_other() {
     stuck.check().await;
 }
 
+/// A message stored while the bot's turn waits on a connector puts the turn's records after it
+/// in the log: both messages are answered, in order, and the worker's memory is still the
+/// log's (it reads the conversation again rather than keep what the turn numbered).
+#[tokio::test]
+async fn a_message_sent_while_the_bot_waits_is_answered_next_and_memory_stays_the_logs() {
+    let (url, arrived, release) = gated_crm().await;
+    let app = bot_app(patient_crm(&url)).await;
+    let (chat, _) = Chat::start(&app, signed_in("en", "sarah.chen@example.com")).await;
+    app.post_message(&chat.id, &chat.token, "where is my order 54192", "wait-1")
+        .await;
+    arrived.notified().await;
+    app.post_message(&chat.id, &chat.token, "thanks!", "wait-2").await;
+    release.notify_one();
+    let mut replies = 0;
+    for _ in 0..200 {
+        replies = of_type(&chat.events().await, "bot_message").len();
+        if replies >= 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert_eq!(replies, 3, "the greeting and one reply to each message");
+    let events = chat.check().await;
+    let seq_of = |id: &str| {
+        events
+            .iter()
+            .find(|e| e["client_message_id"] == id)
+            .and_then(|e| e["seq"].as_u64())
+            .unwrap_or_else(|| panic!("no event {id}"))
+    };
+    assert!(
+        seq_of("wait-2") < seq_of(&format!("bot:{}", seq_of("wait-1"))),
+        "the second message was stored inside the first turn"
+    );
+    assert!(seq_of(&format!("bot:{}", seq_of("wait-1"))) < seq_of(&format!("bot:{}", seq_of("wait-2"))));
+}
+
 #[tokio::test]
 async fn a_reply_computed_while_an_agent_took_over_is_refused_and_the_facts_kept() {
     let (url, arrived, release) = gated_crm().await;
