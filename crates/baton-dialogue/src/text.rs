@@ -180,15 +180,28 @@ pub fn last_four_digits(text: &str) -> Option<String> {
     (digits.len() >= 7).then(|| digits[digits.len() - 4..].to_owned())
 }
 
-/// Words a short answer may have around its value ("el 54177", "it's #54192, thanks").
+/// Words a short answer may have around its value ("el 54177", "it's 54177").
 const MAX_ANSWER_WORDS: usize = 5;
+
+/// Words that say nothing about what a value is, in English and Spanish: an answer
+/// made of these and one value gives that value. A word outside them ("from 2024", "cost
+/// 150", "my phone is 5550142", "28013 Madrid") says the number is something else.
+const FILLER_WORDS: [&[&str]; 2] = [
+    &[
+        "the", "it", "it's", "its", "is", "was", "that's", "that", "this", "one", "my", "number", "order", "ok",
+        "okay", "yes", "sure", "thanks", "thank", "you", "please", "i", "think", "here", "sorry", "oh",
+    ],
+    &[
+        "el", "la", "es", "era", "número", "numero", "nº", "n°", "pedido", "mi", "sí", "si", "vale", "gracias", "por",
+        "favor", "creo", "que", "aquí", "aqui", "perdón", "perdon", "pues",
+    ],
+];
 
 /// The value of a short answer to a question the bot asked: a one-word answer such as
 /// `54192`, `#54192` or `AB-1234`, or the one value-like word of an answer of at most
-/// [`MAX_ANSWER_WORDS`] words whose other words hold no digit ("el 54177", "it's 54177").
-/// Beside other words, the value must be at least three characters with no more letters than
-/// digits, so "I ordered 2 shirts" or "the 2nd one" give nothing. `None` for anything
-/// longer, or with no value or two.
+/// [`MAX_ANSWER_WORDS`] words whose other words are fillers ([`FILLER_WORDS`]: "el 54177",
+/// "it's #54192, thanks"). Beside other words, the value must be at least three characters
+/// with no more letters than digits. `None` for anything else.
 pub fn bare_value(text: &str) -> Option<String> {
     let words: Vec<&str> = text.split_whitespace().collect();
     if let [word] = words.as_slice() {
@@ -197,17 +210,28 @@ pub fn bare_value(text: &str) -> Option<String> {
     if words.len() > MAX_ANSWER_WORDS {
         return None;
     }
-    let mut values = words.iter().filter_map(|w| value_word(w));
-    let (Some(value), None) = (values.next(), values.next()) else {
-        return None;
-    };
-    let digits_elsewhere = words
-        .iter()
-        .filter(|w| value_word(w).is_none())
-        .any(|w| w.chars().any(|c| c.is_ascii_digit()));
+    let mut value = None;
+    for word in &words {
+        if let Some(found) = value_word(word) {
+            if value.replace(found).is_some() {
+                return None;
+            }
+        } else if !is_filler(word) {
+            return None;
+        }
+    }
+    let value = value?;
     let digits = value.chars().filter(char::is_ascii_digit).count();
     let letters = value.chars().filter(char::is_ascii_alphabetic).count();
-    (!digits_elsewhere && value.len() >= 3 && letters <= digits).then(|| value.to_owned())
+    (value.len() >= 3 && letters <= digits).then(|| value.to_owned())
+}
+
+fn is_filler(word: &str) -> bool {
+    let word = word
+        .trim_matches(|c: char| matches!(c, '.' | '!' | '?' | ',' | ';' | ':' | '¿' | '¡' | '"'))
+        .replace('’', "'")
+        .to_lowercase();
+    FILLER_WORDS.iter().any(|language| language.contains(&word.as_str()))
 }
 
 /// `word` without a leading `#` and trailing punctuation, if it is a value: letters, digits
@@ -296,6 +320,7 @@ mod tests {
             ("it's 54177, thanks", "54177"),
             ("my order is 54192", "54192"),
             ("creo que AB-1234", "AB-1234"),
+            ("¡Gracias! Es el número 54177.", "54177"),
         ] {
             assert_eq!(bare_value(answer).as_deref(), Some(value), "{answer}");
         }
@@ -306,6 +331,17 @@ mod tests {
             "54192 on March 3",
             "I think it was order 54192 but I am not sure",
             "no lo sé",
+            // A number the other words say is something else.
+            "it ends in 555-0142",
+            "my phone is 5550142",
+            "mi móvil es 612345678",
+            "the one from 2024",
+            "es de 2024",
+            "it cost 150 dollars",
+            "costó 150 euros",
+            "from the 21st",
+            "about 10am",
+            "28013 Madrid",
         ] {
             assert_eq!(bare_value(answer), None, "{answer}");
         }
