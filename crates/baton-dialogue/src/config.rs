@@ -103,6 +103,23 @@ pub struct VerificationConfig {
     /// After this many failed attempts the bot stops asking.
     pub max_attempts: u32,
     pub locked: Localized,
+    /// Failed proofs for one account, over all its conversations, after which no proof for
+    /// it is checked (not even the right one) until the oldest of them is
+    /// `account_window_minutes` old: someone guessing the phone's four digits one
+    /// conversation after another gets this many guesses, not two per conversation. A proof
+    /// that succeeds clears the account's count.
+    #[serde(default = "default_failures_per_account")]
+    pub max_failures_per_account: u32,
+    #[serde(default = "default_account_window_minutes")]
+    pub account_window_minutes: u32,
+}
+
+fn default_failures_per_account() -> u32 {
+    5
+}
+
+fn default_account_window_minutes() -> u32 {
+    60
 }
 
 /// The knowledge base's answers: to any intent without a flow, and to messages the model
@@ -176,6 +193,18 @@ impl DialogueConfig {
         }
         if self.fallback.is_empty() {
             return err("fallback".into(), "needs at least one text".into());
+        }
+        if self.verification.max_failures_per_account == 0 {
+            return err(
+                "verification.max_failures_per_account".into(),
+                "must be at least 1 (0 would refuse every proof)".into(),
+            );
+        }
+        if self.verification.account_window_minutes == 0 {
+            return err(
+                "verification.account_window_minutes".into(),
+                "must be at least 1 (0 would count no failure)".into(),
+            );
         }
         let mut texts: Vec<(String, &Localized)> = vec![
             ("greeting".into(), &self.greeting),

@@ -586,4 +586,15 @@ fn the_configuration_refuses_unsafe_flows() {
     );
     let internal = cancel(&|f| f.check = Some("find_customer".into()));
     assert!(internal.problem.contains("find_customer"), "{internal:?}");
+    // A per-account limit of 0 would refuse every proof; a window of 0 would count none.
+    let mut no_guesses = config();
+    no_guesses.verification.max_failures_per_account = 0;
+    let refused = no_guesses
+        .validate(&languages, &intents, &actions)
+        .expect_err("refused");
+    assert_eq!(refused.entry, "verification.max_failures_per_account");
+    let mut no_window = config();
+    no_window.verification.account_window_minutes = 0;
+    let refused = no_window.validate(&languages, &intents, &actions).expect_err("refused");
+    assert_eq!(refused.entry, "verification.account_window_minutes");
 }

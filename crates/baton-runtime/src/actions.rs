@@ -8,7 +8,9 @@ use baton_connectors::{
 };
 use baton_dialogue::{ActionCall, ActionResult};
 use baton_domain::{ActionOutcome, Values};
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+use crate::proofs::FailedProofs;
 
 /// Every action the runtime can carry out; the dialogue configuration is checked against it.
 pub const ACTIONS: &[&str] = &[
@@ -67,8 +69,13 @@ fn arg<'a>(call: &'a ActionCall, name: &str) -> &'a str {
 }
 
 /// Carries out one action for the conversation `conversation`.
-pub async fn run(connectors: &Connectors, call: &ActionCall, conversation: &str) -> ActionResult {
-    match tokio::time::timeout(ACTION_DEADLINE, run_inner(connectors, call, conversation)).await {
+pub async fn run(
+    connectors: &Connectors,
+    proofs: &FailedProofs,
+    call: &ActionCall,
+    conversation: &str,
+) -> ActionResult {
+    match tokio::time::timeout(ACTION_DEADLINE, run_inner(connectors, proofs, call, conversation)).await {
         Ok(Ok(result)) => result,
         Ok(Err(e)) => error(&e),
         Err(_) => result(
@@ -81,6 +88,7 @@ pub async fn run(connectors: &Connectors, call: &ActionCall, conversation: &str)
 
 async fn run_inner(
     connectors: &Connectors,
+    proofs: &FailedProofs,
     call: &ActionCall,
     conversation: &str,
 ) -> Result<ActionResult, ConnectorError> {
@@ -96,7 +104,7 @@ async fn run_inner(
             ),
             None => failed("no customer with that email"),
         },
-        "verify_identity" => verify(connectors, call).await?,
+        "verify_identity" => verify(connectors, proofs, call).await?,
         "create_ticket" => create_ticket(connectors, call, conversation).await?,
         "recent_orders" => {
             // Newest first; three are enough to choose from.
@@ -336,11 +344,22 @@ async fn create_ticket(
 }
 
 /// Email plus the order number or the phone's last four digits must match one customer.
-async fn verify(connectors: &Connectors, call: &ActionCall) -> Result<ActionResult, ConnectorError> {
+async fn verify(
+    connectors: &Connectors,
+    proofs: &FailedProofs,
+    call: &ActionCall,
+) -> Result<ActionResult, ConnectorError> {
     let email = arg(call, "email");
     let Some(customer) = connectors.customers.find_by_email(email).await? else {
         return Ok(failed("no customer with that email"));
     };
+    let now = Instant::now();
+    // The customer is told what any failed proof tells them; the log says why.
+    if proofs.locked(&customer.id, now) {
+        return Ok(failed(
+            "too many failed proofs for this account recently: this one was not checked",
+        ));
+    }
     let order_number = arg(call, "order_number");
     let last4 = arg(call, "phone_last4");
     let matches = if !order_number.is_empty() {
@@ -357,12 +376,14 @@ async fn verify(connectors: &Connectors, call: &ActionCall) -> Result<ActionResu
                 .is_some_and(|p| p.ends_with(last4) && last4.len() == 4)
     };
     Ok(if matches {
+        proofs.succeeded(&customer.id);
         result(
             ActionOutcome::Ok,
             format!("customer {} verified", customer.id),
             customer_values(&customer),
         )
     } else {
+        proofs.failed(&customer.id, now);
         failed("the email and the proof given do not match one customer")
     })
 }

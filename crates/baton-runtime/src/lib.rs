@@ -14,6 +14,7 @@
 pub mod actions;
 mod analysis;
 pub mod handoff;
+pub mod proofs;
 pub mod router;
 
 use baton_connectors::Connectors;
@@ -143,6 +144,8 @@ pub struct Bot {
     instance: uuid::Uuid,
     /// Routing, for the wait estimate in the package (absent when routing is off).
     router: std::sync::OnceLock<Arc<router::Router>>,
+    /// Failed proofs of identity per account, over its conversations.
+    proofs: proofs::FailedProofs,
 }
 
 /// How long a claim on picked-up work lasts: a turn with slow connectors fits in it; after it,
@@ -235,6 +238,11 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl Bot {
     pub fn new(store: Arc<dyn Store>, announce: Arc<dyn Announce>, parts: BotParts) -> Arc<Self> {
+        let verification = &parts.dialogue.verification;
+        let proofs = proofs::FailedProofs::new(
+            verification.max_failures_per_account,
+            Duration::from_secs(u64::from(verification.account_window_minutes) * 60),
+        );
         Arc::new(Bot {
             store,
             announce,
@@ -245,6 +253,7 @@ impl Bot {
             clock: AtomicU64::new(0),
             instance: uuid::Uuid::new_v4(),
             router: std::sync::OnceLock::new(),
+            proofs,
         })
     }
 
@@ -723,7 +732,7 @@ impl Bot {
                 match turn.step() {
                     Step::Done => break,
                     Step::Call(call) => {
-                        let result = actions::run(&self.parts.connectors, &call, &id.to_string()).await;
+                        let result = actions::run(&self.parts.connectors, &self.proofs, &call, &id.to_string()).await;
                         tracing::debug!(conversation = %id, action = %call.action, outcome = ?result.outcome, "action");
                         turn.action_done(call, result);
                     }

@@ -286,6 +286,44 @@ async fn verification_by_phone_digits_and_a_person_after_two_failures() {
     chat.check().await;
 }
 
+/// Guessing the phone's four digits one conversation after another: each conversation hands
+/// over after two failures, but the account's count goes on, and after five (the demo's
+/// `max_failures_per_account`) not even the right digits are checked. The customer is told
+/// what any failure tells them; the agent's log says why. Another account is not touched.
+#[tokio::test]
+async fn failed_proofs_are_counted_per_account_across_conversations() {
+    let (connectors, _) = demo_connectors();
+    let app = bot_app(connectors).await;
+    for guesses in [["1111", "2222"], ["3333", "4444"], ["5555", "0142"]] {
+        let (mut chat, _) = Chat::start(&app, signed_in("en", "sarah.chen@example.com")).await;
+        chat.ask("where is my order").await;
+        let refused = chat.ask(guesses[0]).await;
+        assert!(refused.contains("doesn't match"), "{refused}");
+        // The second failure (the right digits, in the last conversation) hands over.
+        let handed = chat.say(guesses[1]).await;
+        assert_eq!(handed["type"], "system_note", "{handed}");
+        let events = chat.check().await;
+        let memory = chat.memory().await;
+        assert_eq!(memory["auth"], json!({"state": "failed", "attempts": 2}));
+        if guesses[1] == "0142" {
+            let last = of_type(&events, "action_recorded")
+                .into_iter()
+                .rfind(|a| a["action"] == "verify_identity")
+                .expect("a proof");
+            assert_eq!(last["outcome"], "failed");
+            assert!(
+                last["summary"].as_str().unwrap_or_default().contains("not checked"),
+                "{last}"
+            );
+        }
+    }
+    let (mut other, _) = Chat::start(&app, signed_in("en", "marcus.webb@example.com")).await;
+    other.ask("where is my order").await;
+    let verified = other.ask("54233").await;
+    assert!(verified.contains("you're verified"), "{verified}");
+    other.check().await;
+}
+
 #[tokio::test]
 async fn duplicate_charge_refund_is_done_once_in_spanish() {
     let (connectors, orders) = demo_connectors();
