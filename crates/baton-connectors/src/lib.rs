@@ -127,7 +127,24 @@ impl Connectors {
             let config = config.as_ref().unwrap_or(&demo);
             match config.kind {
                 ConnectorKind::Demo => config.check_demo(name).map(|()| None),
-                ConnectorKind::Http => config.http_settings(name, env).map(Some),
+                ConnectorKind::Http => {
+                    let mut settings = config.http_settings(name, env)?;
+                    if let Some(path) = &config.ca_file {
+                        let invalid = |message: String| ConnectorConfigError::Invalid {
+                            section: name,
+                            field: "ca_file",
+                            message,
+                        };
+                        let pem = std::fs::read(path).map_err(|e| invalid(format!("cannot read {path}: {e}")))?;
+                        match reqwest::Certificate::from_pem_bundle(&pem) {
+                            Ok(roots) if !roots.is_empty() => {}
+                            Ok(_) => return Err(invalid(format!("{path} holds no PEM certificate"))),
+                            Err(e) => return Err(invalid(format!("{path} is not a PEM certificate bundle: {e}"))),
+                        }
+                        settings.extra_roots_pem = Some(pem);
+                    }
+                    Ok(Some(settings))
+                }
             }
         };
         let client_error = |section: &'static str| {

@@ -82,6 +82,9 @@ pub struct HttpSettings {
     pub breaker_failures: u32,
     /// How long the circuit stays open before one trial call.
     pub breaker_cooldown: Duration,
+    /// Certificate authorities (PEM) trusted for `https://` besides the system's, e.g. an
+    /// internal CA.
+    pub extra_roots_pem: Option<Vec<u8>>,
 }
 
 impl HttpSettings {
@@ -96,6 +99,7 @@ impl HttpSettings {
             backoff: Duration::from_millis(crate::config::DEFAULT_BACKOFF_MS),
             breaker_failures: crate::config::DEFAULT_BREAKER_FAILURES,
             breaker_cooldown: Duration::from_millis(crate::config::DEFAULT_BREAKER_COOLDOWN_MS),
+            extra_roots_pem: None,
         }
     }
 }

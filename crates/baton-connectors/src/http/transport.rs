@@ -84,9 +84,13 @@ pub(crate) fn unsendable_segment(segment: &str) -> bool {
 
 impl Transport {
     pub(crate) fn new(connector: &'static str, settings: HttpSettings) -> Result<Self, reqwest::Error> {
-        let client = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()?;
+        let mut client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none());
+        if let Some(pem) = &settings.extra_roots_pem {
+            for root in reqwest::Certificate::from_pem_bundle(pem)? {
+                client = client.add_root_certificate(root);
+            }
+        }
+        let client = client.build()?;
         let breaker = Breaker::new(connector, settings.breaker_failures, settings.breaker_cooldown);
         Ok(Self {
             connector,

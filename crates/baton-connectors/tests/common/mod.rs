@@ -67,12 +67,73 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 pub struct TestShop {
     pub addr: std::net::SocketAddr,
     pub inner: Arc<Inner>,
+    /// `http`, or `https` for [`TestShop::start_tls`].
+    scheme: &'static str,
 }
 
 impl TestShop {
     /// Starts the server on 127.0.0.1:0 with a fresh demo shop; it serves until the test's
     /// runtime ends.
     pub async fn start() -> Self {
+        let (inner, app) = Self::app();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind a loopback port");
+        let addr = listener.local_addr().expect("local address");
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Self {
+            addr,
+            inner,
+            scheme: "http",
+        }
+    }
+
+    /// The same shop over TLS, with the certificate `tests/tls/server.pem` (for 127.0.0.1 and
+    /// localhost, issued by the test CA `tests/tls/ca.pem`; made for these tests only).
+    #[allow(dead_code)] // used by tests/https.rs only
+    pub async fn start_tls() -> Self {
+        use rustls::pki_types::pem::PemObject;
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+        let (inner, app) = Self::app();
+        let certificates: Vec<CertificateDer<'static>> =
+            CertificateDer::pem_slice_iter(include_bytes!("../tls/server.pem"))
+                .collect::<Result<_, _>>()
+                .expect("the test certificate");
+        let key = PrivateKeyDer::from_pem_slice(include_bytes!("../tls/server.key")).expect("the test key");
+        let config = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .expect("TLS versions")
+            .with_no_client_auth()
+            .with_single_cert(certificates, key)
+            .expect("a server configuration");
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind a loopback port");
+        let addr = listener.local_addr().expect("local address");
+        tokio::spawn(async move {
+            while let Ok((tcp, _)) = listener.accept().await {
+                let (acceptor, app) = (acceptor.clone(), app.clone());
+                tokio::spawn(async move {
+                    // A client that refuses the certificate ends the handshake: nothing to serve.
+                    let Ok(tls) = acceptor.accept(tcp).await else { return };
+                    let service = hyper_util::service::TowerToHyperService::new(app);
+                    let _ = hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new())
+                        .serve_connection(hyper_util::rt::TokioIo::new(tls), service)
+                        .await;
+                });
+            }
+        });
+        Self {
+            addr,
+            inner,
+            scheme: "https",
+        }
+    }
+
+    fn app() -> (Arc<Inner>, Router) {
         let inner = Arc::new(Inner {
             customers: DemoCustomers::new(),
             orders: DemoOrders::new(),
@@ -95,19 +156,12 @@ impl TestShop {
             .nest("/api", api)
             .layer(middleware::from_fn_with_state(inner.clone(), record_and_misbehave))
             .with_state(inner.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind a loopback port");
-        let addr = listener.local_addr().expect("local address");
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
-        Self { addr, inner }
+        (inner, app)
     }
 
     /// The contract's base URL, below a path so the connectors must keep it.
     pub fn base_url(&self) -> Url {
-        Url::parse(&format!("http://{}/api", self.addr)).expect("base URL")
+        Url::parse(&format!("{}://{}/api", self.scheme, self.addr)).expect("base URL")
     }
 
     /// Quick settings for tests: 300 ms timeout, 2 retries from 10 ms, breaker after 100.
