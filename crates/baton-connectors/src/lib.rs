@@ -59,8 +59,8 @@
 //! passed; then one trial call goes through, and its success closes the circuit while its
 //! failure opens it again. Each attempt is logged with `tracing` at debug level (connector,
 //! operation, method, status, elapsed milliseconds, attempt), never with the URL (it may carry
-//! an e-mail address), a body or the auth value. Only `http://` base URLs are accepted: the
-//! workspace's reqwest is built without TLS.
+//! an e-mail address), a body or the auth value. Base URLs are `http://` or `https://`;
+//! TLS is rustls with the platform's root certificates plus those of an optional `ca_file`.
 //!
 //! # The demo shop
 //!
