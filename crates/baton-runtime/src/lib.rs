@@ -213,6 +213,11 @@ impl Folded {
             return;
         }
         self.memory.apply(event);
+        // What the customer wrote while waiting is collected during that wait only: once the
+        // wait ends, a person (or the bot) reads it, and a later wait must not collect it.
+        if self.memory.phase != PhaseName::WaitingForAgent {
+            self.waiting.clear();
+        }
         if let EventKind::CustomerMessage { text, .. } = &event.kind {
             if self.memory.phase == PhaseName::WaitingForAgent {
                 self.waiting.push_back(Pending {
@@ -824,5 +829,59 @@ impl Bot {
         }
         self.announce.publish(&executed.events);
         Ok((executed.events, turned))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(seq: u64, kind: EventKind) -> Event {
+        Event {
+            conversation_id: ConversationId(uuid::Uuid::from_u128(7)),
+            seq,
+            at: OffsetDateTime::UNIX_EPOCH,
+            kind,
+        }
+    }
+
+    fn message(text: &str, id: &str) -> EventKind {
+        EventKind::CustomerMessage {
+            text: MessageText::parse(text).expect("text"),
+            client_message_id: ClientMessageId::parse(id).expect("id"),
+            hidden: Vec::new(),
+        }
+    }
+
+    fn phase(from: PhaseName, to: PhaseName) -> EventKind {
+        EventKind::PhaseChanged { from, to }
+    }
+
+    /// A message from a wait that ended before the bot collected it is not collected in a
+    /// later wait, whether the worker folded the log as it came or read it again at once.
+    #[test]
+    fn messages_written_while_waiting_are_collected_in_that_wait_only() {
+        use PhaseName::{Bot, WaitingForAgent, WithAgent};
+        let log = [
+            event(1, phase(Bot, WaitingForAgent)),
+            event(2, message("my order is 54192", "c2")),
+            event(3, phase(WaitingForAgent, WithAgent)),
+            event(4, phase(WithAgent, WaitingForAgent)),
+            event(5, message("still there?", "c5")),
+        ];
+        let mut state = Folded::new(ConversationId(uuid::Uuid::from_u128(7)));
+        for e in &log[..3] {
+            state.fold(e);
+        }
+        assert!(state.waiting.is_empty(), "the wait ended: nothing left to collect");
+        for e in &log[3..] {
+            state.fold(e);
+        }
+        let waiting: Vec<u64> = state.waiting.iter().map(|p| p.seq).collect();
+        assert_eq!(waiting, [5], "only the message of the wait under way");
+        let mut again = Folded::new(ConversationId(uuid::Uuid::from_u128(7)));
+        assert!(again.fold_following(&log));
+        let waiting: Vec<u64> = again.waiting.iter().map(|p| p.seq).collect();
+        assert_eq!(waiting, [5]);
     }
 }

@@ -35,6 +35,9 @@ use std::time::Duration;
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 use tokio::time::Instant;
 
+/// Events a conversation stream sends in one write when they arrive together.
+const MAX_EVENTS_PER_WRITE: usize = 64;
+
 const CATCH_UP_PAGE: u32 = 500;
 const WS_BUFFER_BYTES: usize = 4 * 1024;
 
@@ -331,8 +334,9 @@ impl ConversationStream {
                     Ok(event) => {
                         self.deliver(std::slice::from_ref(&*event)).await?;
                         // What was published with it (a bot turn's records and reply) leaves
-                        // in the same write.
-                        loop {
+                        // in the same write; a bounded number, so a flood of events still
+                        // lets the stream hear a ping, a logout or the shutdown.
+                        for _ in 0..MAX_EVENTS_PER_WRITE {
                             match subscription.receiver.try_recv() {
                                 Ok(event) => self.deliver(std::slice::from_ref(&*event)).await?,
                                 Err(TryRecvError::Lagged(_)) => self.catch_up().await?,
