@@ -65,7 +65,8 @@ struct BenchArgs {
     /// What one measured message is: `ws` (sent on the conversation's WebSocket, until its
     /// stored event comes back), `rest` (POSTed, until the 201 with the stored event) or
     /// `bot` (sent on the WebSocket, until the bot's reply to it arrives on the stream; the
-    /// server must run a configuration with a `[dialogue]`).
+    /// server must run a configuration with a `[dialogue]`). Each `bot` round then also runs
+    /// `ws` sends on as many new conversations of the same server, reported beside it.
     #[arg(long, value_enum, default_value_t = Mode::Ws)]
     mode: Mode,
     /// In `bot` mode, how many questions each conversation gets before the customer starts a
@@ -131,6 +132,10 @@ struct LoadResult {
 #[derive(Debug, Serialize)]
 struct Round {
     baton: LoadResult,
+    /// In `bot` mode: plain sends on the same server in the same round (each until its stored
+    /// event returns; the bot answers them meanwhile), the figure the bot's is set beside.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    plain: Option<LoadResult>,
     #[serde(skip_serializing_if = "Option::is_none")]
     echo: Option<LoadResult>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -143,6 +148,10 @@ struct Round {
 struct Median {
     baton_messages_per_second: f64,
     baton_p99_ms: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    plain_messages_per_second: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    plain_p99_ms: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     echo_messages_per_second: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -427,6 +436,15 @@ async fn bench(args: BenchArgs) -> anyhow::Result<()> {
             per_conversation,
         )
         .await?;
+        let plain = match args.mode {
+            Mode::Bot => {
+                let created = create_conversations(&url, args.conversations).await?;
+                let targets: Vec<Vec<Target>> = created.into_iter().map(|t| vec![t]).collect();
+                let per = args.warmup + args.messages;
+                Some(run_load("plain", Mode::Ws, round, targets, args.warmup, args.messages, per).await?)
+            }
+            Mode::Ws | Mode::Rest => None,
+        };
         let echo = match &echo {
             Some((_, echo_url)) => {
                 let echo_target = Target {
@@ -443,6 +461,7 @@ async fn bench(args: BenchArgs) -> anyhow::Result<()> {
         let fraction_of_echo = echo.as_ref().map(|e| baton.messages_per_second / e.messages_per_second);
         rounds.push(Round {
             baton,
+            plain,
             echo,
             fraction_of_echo,
         });
@@ -452,6 +471,20 @@ async fn bench(args: BenchArgs) -> anyhow::Result<()> {
         baton_messages_per_second: median(rounds.iter().map(|r| r.baton.messages_per_second).collect())
             .unwrap_or_default(),
         baton_p99_ms: median(rounds.iter().map(|r| r.baton.p99_ms).collect()).unwrap_or_default(),
+        plain_messages_per_second: median(
+            rounds
+                .iter()
+                .filter_map(|r| r.plain.as_ref())
+                .map(|p| p.messages_per_second)
+                .collect(),
+        ),
+        plain_p99_ms: median(
+            rounds
+                .iter()
+                .filter_map(|r| r.plain.as_ref())
+                .map(|p| p.p99_ms)
+                .collect(),
+        ),
         echo_messages_per_second: median(
             rounds
                 .iter()
@@ -468,7 +501,10 @@ async fn bench(args: BenchArgs) -> anyhow::Result<()> {
     }
     for (n, round) in report.rounds.iter().enumerate() {
         println!("round {}", n + 1);
-        for r in std::iter::once(&round.baton).chain(round.echo.iter()) {
+        for r in std::iter::once(&round.baton)
+            .chain(round.plain.iter())
+            .chain(round.echo.iter())
+        {
             println!(
                 "  {:<6} {:?} {} conversations, {} measured messages in {:.2} s: {:.0} msg/s, p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
                 r.target, r.mode, r.conversations, r.messages, r.seconds, r.messages_per_second, r.p50_ms, r.p90_ms, r.p99_ms, r.max_ms
@@ -485,6 +521,9 @@ async fn bench(args: BenchArgs) -> anyhow::Result<()> {
         m.baton_messages_per_second,
         m.baton_p99_ms
     );
+    if let (Some(plain), Some(p99)) = (m.plain_messages_per_second, m.plain_p99_ms) {
+        print!("; plain sends on the same server {plain:.0} msg/s, p99 {p99:.2} ms");
+    }
     match (m.echo_messages_per_second, m.fraction_of_echo) {
         (Some(echo), Some(f)) => println!("; echo {echo:.0} msg/s; baton = {:.1}% of the echo ceiling", f * 100.0),
         _ => println!(),
