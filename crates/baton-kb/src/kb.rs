@@ -308,7 +308,7 @@ impl KnowledgeBase {
                     .doc_ordinals
                     .get(address.segment_ord as usize)?
                     .get(address.doc_id as usize)?;
-                Some((ordinal, score, self.coverage(ordinal, &words)))
+                Some((ordinal, score, self.coverage(ordinal, &words, &weights)))
             })
             .collect();
         ranked.sort_by(|(_, a_score, a_coverage), (_, b_score, b_coverage)| {
@@ -332,25 +332,13 @@ impl KnowledgeBase {
     }
 
     /// Share of the question's words (any of their variants) found in the article.
-    fn coverage(&self, ordinal: usize, words: &[Vec<String>]) -> f32 {
-        let stems = &self.stems[ordinal];
-        let found = words
-            .iter()
-            .filter(|variants| variants.iter().any(|v| stems.contains(v)))
-            .count();
-        found as f32 / words.len() as f32
+    fn coverage(&self, ordinal: usize, words: &[Vec<String>], weights: &[f32]) -> f32 {
+        words_found(words, weights, &self.stems[ordinal]).0 as f32 / words.len() as f32
     }
 
     fn hit(&self, ordinal: usize, score: f32, coverage: f32, words: &[Vec<String>], weights: &[f32]) -> Hit {
         let article = &self.articles[ordinal];
-        // (how many question words occur in `stems`, their summed weight)
-        let found_in = |stems: &HashSet<String>| {
-            words
-                .iter()
-                .zip(weights)
-                .filter(|(variants, _)| variants.iter().any(|v| stems.contains(v)))
-                .fold((0_usize, 0.0_f32), |(n, w), (_, weight)| (n + 1, w + weight))
-        };
+        let found_in = |stems: &HashSet<String>| words_found(words, weights, stems);
 
         // Most distinct question words wins, then the rarer words; then the earlier paragraph.
         let mut best: Option<((usize, f32), &Paragraph)> = None;
@@ -377,6 +365,16 @@ impl KnowledgeBase {
             passage,
         }
     }
+}
+
+/// How many of the question's words (by any of their variants) occur in `stems`, and their
+/// summed weight.
+fn words_found(words: &[Vec<String>], weights: &[f32], stems: &HashSet<String>) -> (usize, f32) {
+    words
+        .iter()
+        .zip(weights)
+        .filter(|(variants, _)| variants.iter().any(|v| stems.contains(v)))
+        .fold((0, 0.0), |(n, w), (_, weight)| (n + 1, w + weight))
 }
 
 impl LanguageIndex {

@@ -467,32 +467,15 @@ async fn bench(args: BenchArgs) -> anyhow::Result<()> {
         });
     }
     drop(echo);
+    // The median of one figure over the rounds that have it.
+    let over_rounds = |figure: &dyn Fn(&Round) -> Option<f64>| median(rounds.iter().filter_map(figure).collect());
     let median = Median {
-        baton_messages_per_second: median(rounds.iter().map(|r| r.baton.messages_per_second).collect())
-            .unwrap_or_default(),
-        baton_p99_ms: median(rounds.iter().map(|r| r.baton.p99_ms).collect()).unwrap_or_default(),
-        plain_messages_per_second: median(
-            rounds
-                .iter()
-                .filter_map(|r| r.plain.as_ref())
-                .map(|p| p.messages_per_second)
-                .collect(),
-        ),
-        plain_p99_ms: median(
-            rounds
-                .iter()
-                .filter_map(|r| r.plain.as_ref())
-                .map(|p| p.p99_ms)
-                .collect(),
-        ),
-        echo_messages_per_second: median(
-            rounds
-                .iter()
-                .filter_map(|r| r.echo.as_ref())
-                .map(|e| e.messages_per_second)
-                .collect(),
-        ),
-        fraction_of_echo: median(rounds.iter().filter_map(|r| r.fraction_of_echo).collect()),
+        baton_messages_per_second: over_rounds(&|r| Some(r.baton.messages_per_second)).unwrap_or_default(),
+        baton_p99_ms: over_rounds(&|r| Some(r.baton.p99_ms)).unwrap_or_default(),
+        plain_messages_per_second: over_rounds(&|r| r.plain.as_ref().map(|p| p.messages_per_second)),
+        plain_p99_ms: over_rounds(&|r| r.plain.as_ref().map(|p| p.p99_ms)),
+        echo_messages_per_second: over_rounds(&|r| r.echo.as_ref().map(|e| e.messages_per_second)),
+        fraction_of_echo: over_rounds(&|r| r.fraction_of_echo),
     };
     let report = BenchReport { rounds, median };
     if args.json {
