@@ -348,6 +348,16 @@ async fn secrets_are_hidden_from_the_log_the_package_memory_responses_and_stream
         "s2",
     )
     .await;
+    // The bot may be idle before the server has read the frame: wait for the stream's
+    // acknowledgment first, keeping what it carried for the stream check below.
+    let mut customer_seen = String::new();
+    loop {
+        let frame = next_json(&mut customer_stream).await;
+        customer_seen.push_str(&frame.to_string());
+        if frame["type"] == "ack" && frame["client_message_id"] == "s2" {
+            break;
+        }
+    }
     chat.settle().await;
     app.request_handoff(&chat.id, &chat.token).await;
     let view = package(&app, &chat, 1).await;
@@ -390,7 +400,11 @@ async fn secrets_are_hidden_from_the_log_the_package_memory_responses_and_stream
         ("agent stream", &mut agent_stream),
         ("customer stream", &mut customer_stream),
     ] {
-        let mut seen = String::new();
+        let mut seen = if name == "customer stream" {
+            std::mem::take(&mut customer_seen)
+        } else {
+            String::new()
+        };
         while let Ok(frame) = tokio::time::timeout(Duration::from_millis(300), next_json(stream)).await {
             seen.push_str(&frame.to_string());
         }
