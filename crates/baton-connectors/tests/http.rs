@@ -241,7 +241,12 @@ async fn a_slow_answer_times_out_and_is_retried_for_gets() {
 
     let started = Instant::now();
     let error = orders.order("54192").await.expect_err("times out");
-    assert!(started.elapsed() < Duration::from_secs(1), "{:?}", started.elapsed());
+    // Well before the server's two seconds.
+    assert!(
+        started.elapsed() < Duration::from_millis(1_500),
+        "{:?}",
+        started.elapsed()
+    );
     assert_eq!(
         error,
         ConnectorError::Timeout {
@@ -400,7 +405,8 @@ async fn the_breaker_opens_fails_fast_and_closes_after_the_cooldown() {
     let mut settings = shop.settings();
     settings.retries = 0;
     settings.breaker_failures = 3;
-    settings.breaker_cooldown = Duration::from_millis(200);
+    // A cooldown long enough that no pause of a loaded machine ends it early.
+    settings.breaker_cooldown = Duration::from_secs(1);
     let orders = orders(settings);
     let hits = || shop.hits_on("/orders/54192").len();
 
@@ -421,7 +427,7 @@ async fn the_breaker_opens_fails_fast_and_closes_after_the_cooldown() {
     assert_eq!(hits(), 3, "fails fast without reaching the server");
 
     // After the cooldown one trial goes through; it fails, so the circuit opens again.
-    tokio::time::sleep(Duration::from_millis(250)).await;
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
     let error = orders.order("54192").await.expect_err("trial fails");
     assert!(matches!(error, ConnectorError::Unavailable { .. }), "{error:?}");
     assert_eq!(hits(), 4);
@@ -431,7 +437,7 @@ async fn the_breaker_opens_fails_fast_and_closes_after_the_cooldown() {
 
     // Healthy again: the next trial closes the circuit.
     shop.set_fault(Fault::None);
-    tokio::time::sleep(Duration::from_millis(250)).await;
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
     assert!(orders.order("54192").await.expect("trial succeeds").is_some());
     assert!(orders.order("54192").await.expect("closed").is_some());
     assert_eq!(hits(), 6);

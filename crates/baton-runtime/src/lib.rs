@@ -388,9 +388,10 @@ impl Bot {
         &self.parts.handoff
     }
 
-    /// Whether no worker is running (for tests and shutdown).
+    /// Whether no worker is running and no handoff is being packaged (for tests and
+    /// shutdown).
     pub fn is_idle(&self) -> bool {
-        lock(&self.running).is_empty()
+        lock(&self.running).is_empty() && lock(&self.packaging).is_empty()
     }
 
     async fn work(self: Arc<Self>, id: ConversationId) {

@@ -48,8 +48,6 @@ const RELOAD_LIMIT: u32 = 10_000;
 /// Why an agent could not take a conversation.
 #[derive(Debug, thiserror::Error)]
 pub enum SeatError {
-    #[error("you already serve {serving} conversations, your capacity")]
-    AtCapacity { serving: u32 },
     #[error("there is no offer of this conversation to you")]
     NoOffer,
     #[error(transparent)]
@@ -1347,23 +1345,14 @@ impl Router {
         all
     }
 
-    /// Holds the agent's admission while they accept: capacity is checked and the accept
-    /// recorded before another accept of theirs is looked at.
+    /// Holds the agent's admission while they accept, so their accepts on this instance are
+    /// recorded one at a time. Capacity itself is the store's to check (it counts what the
+    /// agent owns in the accept's own transaction): the board may not have seen a resolve
+    /// that returned a moment ago, and must not refuse a seat that is free.
     pub async fn admit(&self, agent: &AgentRef) -> Result<tokio::sync::OwnedMutexGuard<()>, SeatError> {
         let gate = lock(&self.admissions).entry(agent.id).or_default().clone();
         let guard = gate.lock_owned().await;
         self.seat_for(agent).await?;
-        let (serving, capacity) = {
-            let board = lock(&self.board);
-            let seat = board.seats.get(&agent.id);
-            (
-                seat.map_or(0, |s| s.owned.len() as u32),
-                seat.map_or(1, |s| s.profile.capacity),
-            )
-        };
-        if serving >= capacity {
-            return Err(SeatError::AtCapacity { serving });
-        }
         Ok(guard)
     }
 

@@ -164,10 +164,11 @@ impl TestShop {
         Url::parse(&format!("{}://{}/api", self.scheme, self.addr)).expect("base URL")
     }
 
-    /// Quick settings for tests: 300 ms timeout, 2 retries from 10 ms, breaker after 100.
+    /// Settings for tests: 5 s timeout (tests of timeouts set their own: a loaded machine
+    /// must not turn an answer into a timeout), 2 retries from 10 ms, breaker after 100.
     pub fn settings(&self) -> HttpSettings {
         let mut settings = HttpSettings::new(self.base_url());
-        settings.timeout = Duration::from_millis(300);
+        settings.timeout = Duration::from_secs(5);
         settings.retries = 2;
         settings.backoff = Duration::from_millis(10);
         settings.breaker_failures = 100;

@@ -137,7 +137,6 @@ pub(crate) fn router(state: &AppState) -> Result<&Arc<Router>, ApiError> {
 impl From<SeatError> for ApiError {
     fn from(e: SeatError) -> Self {
         match e {
-            SeatError::AtCapacity { .. } => ApiError::conflict("at-capacity", e.to_string()),
             SeatError::NoOffer => ApiError::conflict("no-offer", e.to_string()),
             SeatError::Store(e) => e.into(),
         }

@@ -77,13 +77,13 @@ impl<'a> Chat<'a> {
     /// Waits until the bot has nothing left to do.
     pub async fn settle(&self) {
         let bot = self.app.bot.as_ref().expect("a bot");
-        for _ in 0..400 {
+        for _ in 0..1500 {
             if bot.is_idle() {
                 return;
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
-        panic!("the bot did not settle within 4 s");
+        panic!("the bot did not settle within 15 s");
     }
 
     /// Waits for what the customer is told next after `seq`: the bot's message, or the

@@ -127,7 +127,10 @@ async fn nothing_is_sent_on_a_stream_whose_session_expired() {
         })
         .start()
         .await;
-    let token = short_session(&app, Duration::from_millis(2_000)).await;
+    // Long enough for the setup below on a loaded machine; the send waits for the expiry.
+    let lifetime = Duration::from_millis(4_000);
+    let expired = tokio::time::Instant::now() + lifetime + Duration::from_millis(500);
+    let token = short_session(&app, lifetime).await;
     let conversation = app.new_conversation().await;
     assert_eq!(
         app.request_handoff(&conversation.id, &conversation.token)
@@ -142,7 +145,7 @@ async fn nothing_is_sent_on_a_stream_whose_session_expired() {
     let mut ws = app
         .connect_ws(&format!("/api/v1/conversations/{}/ws", conversation.id), &token)
         .await;
-    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    tokio::time::sleep_until(expired).await;
     ws_send(&mut ws, "still here?", "late-1").await;
     assert_eq!(close_code(&mut ws).await, 4401);
     let events = app.events(&conversation.id, &conversation.token, 0).await;

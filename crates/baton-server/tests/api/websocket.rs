@@ -208,10 +208,12 @@ async fn a_lagging_stream_gets_every_event_once_in_order() {
         assert_eq!(sent.status(), 201);
     }
     let bot = app.bot.as_ref().expect("bot");
-    for _ in 0..400 {
-        if bot.is_idle() {
-            break;
-        }
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(15);
+    while !bot.is_idle() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the bot did not settle within 15 s"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
     let last = app

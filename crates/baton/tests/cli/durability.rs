@@ -24,6 +24,28 @@ pub(crate) async fn start_conversations(http: &reqwest::Client, server: &Server,
     conversations
 }
 
+/// Waits until at least `n` messages whose client id starts with `label` are acknowledged
+/// (a loaded machine may take a while to get the load going).
+pub(crate) async fn acks_reach(acked: &Acked, label: &str, n: usize) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let count = acked
+            .lock()
+            .expect("lock")
+            .keys()
+            .filter(|k| k.starts_with(label))
+            .count();
+        if count >= n {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "only {count} of {n} `{label}` messages acknowledged within 30 s"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 /// One sender per conversation, sending until the server stops answering; every 201 is
 /// recorded in `acked`. Each task returns how many sends it attempted.
 pub(crate) fn spawn_senders(
@@ -102,7 +124,7 @@ async fn acknowledged_messages_survive_kill_9() {
     let conversations = start_conversations(&http, &server, 4).await;
     let acked = Acked::default();
     let senders = spawn_senders(&http, &server, &conversations, "once", &acked);
-    tokio::time::sleep(Duration::from_millis(700)).await;
+    acks_reach(&acked, "once", 21).await;
     server.kill_hard();
     for sender in senders {
         sender.await.expect("sender");
@@ -171,7 +193,16 @@ async fn sigterm_under_load_finishes_what_it_accepted_and_refuses_new_connection
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     server.signal("TERM");
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Once the server says it heard the signal, its listener closes.
+    let heard = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !server.stderr().contains("shutting down") {
+        assert!(
+            tokio::time::Instant::now() < heard,
+            "no shutdown within 10 s of SIGTERM"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
     // A new connection (a fresh client: no pooled connection) is refused while it drains.
     let fresh = reqwest::Client::new().get(server.url("/healthz")).send().await;
     assert!(fresh.is_err(), "a new connection was accepted after SIGTERM: {fresh:?}");

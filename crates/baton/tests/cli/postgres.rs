@@ -4,7 +4,7 @@
 //! (saying so) without one.
 
 use crate::common::{baton, Server, TempDir, TEST_CONFIG};
-use crate::durability::{spawn_senders, start_conversations, verify, Acked};
+use crate::durability::{acks_reach, spawn_senders, start_conversations, verify, Acked};
 use baton_store_postgres::testing::{database_url, fresh_database, skipped};
 use serde_json::json;
 use std::time::Duration;
@@ -117,7 +117,8 @@ async fn two_instances_lose_nothing_when_one_is_killed() {
     let acked = Acked::default();
     let through_a = spawn_senders(&http, &a, &conversations, "a", &acked);
     let through_b = spawn_senders(&http, &b, &conversations, "b", &acked);
-    tokio::time::sleep(Duration::from_millis(700)).await;
+    acks_reach(&acked, "a", 40).await;
+    acks_reach(&acked, "b", 40).await;
     a.kill_hard();
     for sender in through_a {
         sender.await.expect("sender");
@@ -130,9 +131,8 @@ async fn two_instances_lose_nothing_when_one_is_killed() {
             .filter(|k| k.starts_with("b-"))
             .count()
     };
-    let at_kill = acked_by_b();
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    assert!(acked_by_b() > at_kill + 20, "the surviving instance kept answering");
+    // The surviving instance keeps answering.
+    acks_reach(&acked, "b-", acked_by_b() + 61).await;
     b.kill_hard();
     for sender in through_b {
         sender.await.expect("sender");
@@ -414,8 +414,7 @@ async fn the_database_going_away_under_load_loses_nothing_and_service_resumes() 
         }));
     }
     let acked_count = || acked.lock().expect("lock").len();
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    assert!(acked_count() > 10, "the load ran before the outage");
+    acks_reach(&acked, "", 11).await;
 
     cluster("down", &pg_dir);
     let health = |http: reqwest::Client, url: String| async move {
@@ -558,7 +557,7 @@ async fn three_instances_lose_nothing_when_one_dies_mid_conversation_and_mid_han
     }
     let acked = Acked::default();
     let senders = spawn_senders(&http, &a, &conversations, "a", &acked);
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    acks_reach(&acked, "a", 21).await;
     // The first customer asks for a person, and A dies.
     let (first_id, first_token) = &conversations[0];
     let asked = http
