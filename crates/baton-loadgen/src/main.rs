@@ -655,3 +655,65 @@ async fn idle(args: IdleArgs) -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::KeptAlive;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// A loopback server that answers each request on one connection with `answers`, in turn,
+    /// each written in two pieces; returns its URL.
+    async fn serve(answers: Vec<&'static str>) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let url = format!(
+            "http://{}/api/v1/conversations/x/messages",
+            listener.local_addr().expect("addr")
+        );
+        tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.expect("accept");
+            let mut buffer = [0u8; 4096];
+            for answer in answers {
+                let read = socket.read(&mut buffer).await.expect("read");
+                let request = String::from_utf8_lossy(&buffer[..read]).into_owned();
+                assert!(
+                    request.starts_with("POST /api/v1/conversations/x/messages HTTP/1.1\r\n"),
+                    "{request}"
+                );
+                assert!(request.contains("Authorization: Bearer t0k\r\n"), "{request}");
+                assert!(request.ends_with("\r\n\r\n{\"a\":1}"), "{request}");
+                let (first, second) = answer.split_at(answer.len() / 2);
+                socket.write_all(first.as_bytes()).await.expect("write");
+                socket.flush().await.expect("flush");
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+                socket.write_all(second.as_bytes()).await.expect("write");
+            }
+        });
+        url
+    }
+
+    #[tokio::test]
+    async fn posts_on_one_connection_and_reads_each_response_whole() {
+        let url = serve(vec![
+            "HTTP/1.1 201 Created\r\ncontent-length: 11\r\n\r\n{\"seq\":12}\n",
+            "HTTP/1.1 429 Too Many Requests\r\nContent-Length: 2\r\n\r\n{}",
+        ])
+        .await;
+        let mut connection = KeptAlive::connect(&url, "t0k").await.expect("connect");
+        assert_eq!(connection.post(br#"{"a":1}"#).await.expect("first"), 201);
+        assert_eq!(connection.post(br#"{"a":1}"#).await.expect("second"), 429);
+    }
+
+    #[tokio::test]
+    async fn a_response_without_a_length_or_a_closed_connection_is_an_error() {
+        let url = serve(vec![
+            "HTTP/1.1 201 Created\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+        ])
+        .await;
+        let mut connection = KeptAlive::connect(&url, "t0k").await.expect("connect");
+        let error = connection.post(br#"{"a":1}"#).await.expect_err("no length");
+        assert!(error.to_string().contains("without Content-Length"), "{error}");
+        // The server has gone: an error (a closed connection or a reset), never a hang.
+        assert!(connection.post(br#"{"a":1}"#).await.is_err());
+        assert!(KeptAlive::connect("https://example.com/x", "t").await.is_err());
+    }
+}
