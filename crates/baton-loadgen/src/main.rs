@@ -342,6 +342,9 @@ async fn drive_rest(target: Target, tag: String, warmup: usize, messages: usize)
     Ok(latencies)
 }
 
+/// The longest response the REST mode reads (Baton's answer to a message is under 1 KiB).
+const MAX_RESPONSE_BYTES: usize = 1 << 20;
+
 /// One kept-alive HTTP/1.1 connection that POSTs JSON to one path. A measuring instrument
 /// should cost little beside what it measures: a general client (pool, dispatch task, header
 /// maps) cost the generator about 70 µs a request on the machine it shares with the server,
@@ -356,12 +359,19 @@ impl KeptAlive {
     async fn connect(url: &str, token: &str) -> anyhow::Result<Self> {
         let rest = url
             .strip_prefix("http://")
-            .ok_or_else(|| anyhow!("REST mode needs an http:// URL, not {url}"))?;
+            .ok_or_else(|| anyhow!("REST mode speaks plain HTTP: it needs an http:// URL, not {url}"))?;
         let (host, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
         let path = if path.is_empty() { "/" } else { path };
-        let stream = tokio::net::TcpStream::connect(host)
+        // `host:port`, `[v6]:port`, or a host alone (port 80).
+        let has_port = host.rsplit_once(':').is_some_and(|(_, port)| !port.contains(']'));
+        let address = if has_port {
+            host.to_owned()
+        } else {
+            format!("{host}:80")
+        };
+        let stream = tokio::net::TcpStream::connect(&address)
             .await
-            .with_context(|| format!("connecting to {host}"))?;
+            .with_context(|| format!("connecting to {address}"))?;
         stream.set_nodelay(true)?;
         let head = format!(
             "POST {path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {token}\r\n\
@@ -382,8 +392,9 @@ impl KeptAlive {
         request.extend_from_slice(&self.head);
         request.extend_from_slice(format!("{}\r\n\r\n", body.len()).as_bytes());
         request.extend_from_slice(body);
-        self.stream.write_all(&request).await?;
-        self.buffer.clear();
+        tokio::time::timeout(Duration::from_secs(10), self.stream.write_all(&request))
+            .await
+            .context("could not send within 10 s")??;
         loop {
             let mut headers = [httparse::EMPTY_HEADER; 32];
             let mut response = httparse::Response::new(&mut headers);
@@ -395,11 +406,18 @@ impl KeptAlive {
                     .find(|h| h.name.eq_ignore_ascii_case("content-length"))
                     .and_then(|h| std::str::from_utf8(h.value).ok()?.trim().parse::<usize>().ok())
                     .ok_or_else(|| anyhow!("a {status} response without Content-Length"))?;
-                let total = head_len + length;
+                let total = head_len
+                    .checked_add(length)
+                    .filter(|&total| total <= MAX_RESPONSE_BYTES)
+                    .ok_or_else(|| anyhow!("a {status} response of {length} bytes: too long"))?;
                 while self.buffer.len() < total {
                     self.read_more().await?;
                 }
-                self.buffer.drain(..total);
+                // One request, one response: anything more is out of step.
+                if self.buffer.len() > total {
+                    bail!("{} bytes after a whole response", self.buffer.len() - total);
+                }
+                self.buffer.clear();
                 return Ok(status);
             }
             self.read_more().await?;
@@ -715,5 +733,20 @@ mod tests {
         // The server has gone: an error (a closed connection or a reset), never a hang.
         assert!(connection.post(br#"{"a":1}"#).await.is_err());
         assert!(KeptAlive::connect("https://example.com/x", "t").await.is_err());
+    }
+
+    #[tokio::test]
+    async fn a_response_out_of_step_or_too_long_is_an_error() {
+        let url = serve(vec!["HTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\n{}HTTP/1.1 201"]).await;
+        let mut connection = KeptAlive::connect(&url, "t0k").await.expect("connect");
+        let error = connection.post(br#"{"a":1}"#).await.expect_err("extra bytes");
+        assert!(error.to_string().contains("after a whole response"), "{error}");
+        let url = serve(vec![
+            "HTTP/1.1 201 Created\r\nContent-Length: 18446744073709551615\r\n\r\n",
+        ])
+        .await;
+        let mut connection = KeptAlive::connect(&url, "t0k").await.expect("connect");
+        let error = connection.post(br#"{"a":1}"#).await.expect_err("too long");
+        assert!(error.to_string().contains("too long"), "{error}");
     }
 }

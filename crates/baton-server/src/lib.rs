@@ -301,6 +301,7 @@ impl Baton {
             });
         }
         drop(listener);
+        tracing::info!("no longer accepting connections");
         // Streams close with "going away"; open requests get the grace period to finish.
         let _ = sender.send(true);
         let grace = Duration::from_secs(state.config.server.shutdown_grace_seconds);

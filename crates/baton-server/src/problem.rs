@@ -203,9 +203,10 @@ impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> Self {
         match error {
             StoreError::ConversationNotFound(_) => ApiError::not_found("no such conversation"),
-            StoreError::Rejected(rejection @ baton_domain::Rejection::AtCapacity { .. }) => {
-                ApiError::conflict("at-capacity", rejection.to_string())
-            }
+            StoreError::Rejected(baton_domain::Rejection::AtCapacity { capacity, .. }) => ApiError::conflict(
+                "at-capacity",
+                format!("you already serve as many conversations as your capacity ({capacity}): resolve or transfer one first"),
+            ),
             StoreError::Rejected(rejection) => ApiError::conflict("phase-conflict", rejection.to_string()),
             e @ StoreError::IdempotencyConflict { .. } => {
                 ApiError::conflict("idempotency-conflict", e.to_string()).with_field("client_message_id")

@@ -398,7 +398,8 @@ pub async fn accept(
         .waiting_since
         .map(|since| (crate::now() - since).whole_milliseconds().max(0) as u64);
     let who = super::routing::agent_ref(&agent);
-    // Capacity holds under concurrent accepts: one accept per agent at a time.
+    // One accept per agent at a time on this instance, so the board learns each in turn; the
+    // store counts capacity in the accept's own transaction.
     let _admission = match &state.router {
         Some(router) => Some(router.admit(&who).await?),
         None => None,

@@ -148,7 +148,7 @@ impl<'a> Chat<'a> {
         // The worker's memory, folded turn by turn, equals a replay of the whole log.
         let bot = self.app.bot.as_ref().expect("a bot");
         let mut cached = None;
-        for _ in 0..100 {
+        for _ in 0..750 {
             if bot.is_idle() {
                 cached = bot.cached_memory(baton_domain::ConversationId(self.id.parse().expect("uuid")));
                 break;

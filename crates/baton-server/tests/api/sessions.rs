@@ -129,8 +129,9 @@ async fn nothing_is_sent_on_a_stream_whose_session_expired() {
         .await;
     // Long enough for the setup below on a loaded machine; the send waits for the expiry.
     let lifetime = Duration::from_millis(4_000);
-    let expired = tokio::time::Instant::now() + lifetime + Duration::from_millis(500);
     let token = short_session(&app, lifetime).await;
+    // The session's clock started inside `short_session`: this is surely after it ran out.
+    let expired = tokio::time::Instant::now() + lifetime + Duration::from_millis(500);
     let conversation = app.new_conversation().await;
     assert_eq!(
         app.request_handoff(&conversation.id, &conversation.token)
