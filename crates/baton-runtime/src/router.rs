@@ -28,7 +28,7 @@ use baton_routing::plan::raised;
 use baton_routing::{
     estimate, meaningful_change, order, plan, Cue, OnDuty, Openness, Presence, Routing, Staffing, Waiting,
 };
-use baton_store::{Store, StoreError};
+use baton_store::{SharedSeat, Store, StoreError};
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -44,6 +44,19 @@ const HANDLE_TIMES: usize = 50;
 const HANDLE_TIMES_NEEDED: usize = 5;
 /// Waiting conversations read back at once after the board lost track.
 const RELOAD_LIMIT: u32 = 10_000;
+
+/// How often an instance that shares its database tells the others who is on duty here (and
+/// reads who is there), and how long its word holds: a few rounds, so one slow round does not
+/// make a team vanish, and an instance that died stops counting within seconds.
+const PRESENCE_EVERY: Duration = Duration::from_secs(2);
+const PRESENCE_HOLDS_SECONDS: i64 = 10;
+
+/// Agents on duty on the other instances sharing the database, as last read.
+#[derive(Default)]
+struct Elsewhere {
+    seats: Vec<SharedSeat>,
+    read_at: Option<OffsetDateTime>,
+}
 
 /// Why an agent could not take a conversation.
 #[derive(Debug, thiserror::Error)]
@@ -194,11 +207,14 @@ pub struct Router {
     tickets: Arc<dyn Ticketing>,
     board: Mutex<Board>,
     wake: tokio::sync::Notify,
-    /// One accept at a time per agent, so capacity holds under concurrent accepts.
+    /// One accept at a time per agent on this instance, so the board learns each in turn
+    /// (capacity itself is the store's to count).
     admissions: Mutex<HashMap<AgentId, Arc<tokio::sync::Mutex<()>>>>,
     instance: uuid::Uuid,
     /// Other instances share the database (their agents are not on this board).
     shared: std::sync::atomic::AtomicBool,
+    /// Who is on duty there (shared presence).
+    elsewhere: Mutex<Elsewhere>,
     /// Conversations to (re)place on the board, in the order they started waiting: placed one
     /// after the other, so a handoff never loses its turn to a later one read back faster.
     arrivals: tokio::sync::mpsc::UnboundedSender<ConversationId>,
@@ -234,6 +250,7 @@ impl Router {
             admissions: Mutex::new(HashMap::new()),
             instance: uuid::Uuid::new_v4(),
             shared: std::sync::atomic::AtomicBool::new(false),
+            elsewhere: Mutex::new(Elsewhere::default()),
             arrivals,
             arrivals_rx: Mutex::new(Some(arrivals_rx)),
         })
@@ -243,8 +260,9 @@ impl Router {
         &self.routing
     }
 
-    /// Other instances share this database: agents on duty there are not on this board, so
-    /// "nobody on duty" is not this router's to decide (no such tickets).
+    /// Other instances share this database: agents on duty there are not on this board. The
+    /// instances tell each other who is on duty (shared presence); while this router has not
+    /// heard from them lately, "nobody on duty" is not its to decide (no such tickets).
     pub fn set_shared(&self) {
         self.shared.store(true, std::sync::atomic::Ordering::Relaxed);
     }
@@ -265,9 +283,16 @@ impl Router {
             router.reload().await;
             let mut tick = tokio::time::interval(TICK);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let mut presence = tokio::time::interval(PRESENCE_EVERY);
+            presence.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let shared = router.is_shared();
             loop {
                 tokio::select! {
                     _ = tick.tick() => router.housekeeping().await,
+                    _ = presence.tick(), if shared => {
+                        let router = router.clone();
+                        tokio::spawn(async move { router.share_presence().await });
+                    }
                     () = router.wake.notified() => {}
                     Some(id) = arrivals.recv() => {
                         if let Err(e) = router.enqueue(id).await {
@@ -491,12 +516,7 @@ impl Router {
                 languages: seat.profile.languages.clone(),
                 capacity: seat.profile.capacity,
                 load: (seat.owned.len() + seat.offers.len()) as u32,
-                // In the grace after their last stream dropped, an agent keeps their presence
-                // but is offered nothing (nobody would see the offer).
-                presence: match seat.presence {
-                    Presence::Online if seat.streams == 0 && seat.lost_at.is_some() => Presence::Away,
-                    presence => presence,
-                },
+                presence: duty_presence(seat),
                 free_since: seat.free_since,
             })
             .collect();
@@ -738,7 +758,9 @@ impl Router {
                 }
             }
             let handle = handle_seconds(&board.handle_times, config.handle_seconds);
-            let (waiting, agents, ids) = self.snapshot(&board, now);
+            let (waiting, mut agents, ids) = self.snapshot(&board, now);
+            // The estimate counts the whole team, wherever their streams are.
+            agents.extend(self.on_duty_elsewhere(&board, now));
             let sequence = order(&waiting, &config.priority, now);
             let mut ahead: HashMap<(&str, &str), u32> = HashMap::new();
             let mut positions = HashMap::new();
@@ -754,7 +776,7 @@ impl Router {
                 positions.insert(ids[i], (*count + 1, staffing, estimate(*count, staffing, handle)));
                 *count += 1;
             }
-            let any_online = agents.iter().any(|a| a.presence == Presence::Online);
+            let knows_team = self.knows_team(now);
             for (id, entry) in board.waiting.iter_mut() {
                 if entry.busy {
                     continue;
@@ -775,7 +797,7 @@ impl Router {
                 }
                 // A ticketed wait has no place in line; what it may still owe needs none.
                 let (position, staffing, wait) = positions.get(id).copied().unwrap_or((0, Staffing::default(), None));
-                if let Some(duty) = self.due(entry, now, (position, staffing, wait), any_online) {
+                if let Some(duty) = self.due(entry, now, (position, staffing, wait), knows_team) {
                     entry.busy = true;
                     duties.push((*id, duty, entry.language.clone(), entry.told.last_line.clone()));
                 }
@@ -817,7 +839,7 @@ impl Router {
         entry: &mut Entry,
         now: OffsetDateTime,
         (position, staffing, wait): (u32, Staffing, Option<u64>),
-        any_online: bool,
+        knows_team: bool,
     ) -> Option<Duty> {
         let config = &self.routing.config;
         if let Some(offer) = entry.offer.filter(|o| o.recorded && o.expires_at <= now) {
@@ -871,10 +893,10 @@ impl Router {
                 _ => None,
             };
         }
-        // With several instances, this one sees only the agents whose streams are here: with
-        // none of them online it cannot know that nobody is on duty, so it opens no ticket.
+        // With several instances, the staffing counts the agents on duty on the others as they
+        // last said; while they have not been heard from lately, "nobody" is not known.
         let unstaffed = staffing.seats == 0 || !self.speaks(&entry.queue, &entry.language);
-        if unstaffed && (!self.is_shared() || any_online) {
+        if unstaffed && knows_team {
             let since = *entry.unstaffed_since.get_or_insert(now);
             let patience = time::Duration::seconds(config.nobody_eligible_after_seconds as i64);
             if now - since >= patience && retry_ticket {
@@ -1337,10 +1359,43 @@ impl Router {
             .ok_or_else(|| StoreError::corrupt("routing board", "a seat vanished"))
     }
 
-    /// Every agent this instance has seen, by name.
+    /// Every agent this instance has seen, and those on duty on the instances sharing its
+    /// database, by name.
     pub fn team_status(&self) -> Vec<AgentStatus> {
+        let there: Vec<SharedSeat> = if self.is_shared() && self.knows_team(now()) {
+            lock(&self.elsewhere).seats.clone()
+        } else {
+            Vec::new()
+        };
         let board = lock(&self.board);
-        let mut all: Vec<AgentStatus> = board.seats.iter().map(|(id, seat)| status_of(*id, seat)).collect();
+        let online_here = |id: &AgentId| {
+            board
+                .seats
+                .get(id)
+                .is_some_and(|seat| seat.presence == Presence::Online)
+        };
+        let mut all: Vec<AgentStatus> = board
+            .seats
+            .iter()
+            .filter(|(id, _)| online_here(id) || !there.iter().any(|s| s.agent_id == **id))
+            .map(|(id, seat)| status_of(*id, seat))
+            .collect();
+        all.extend(
+            there
+                .into_iter()
+                .filter(|s| !online_here(&s.agent_id))
+                .map(|s| AgentStatus {
+                    agent_id: s.agent_id,
+                    display_name: s.display_name,
+                    presence: Presence::Online,
+                    serving: s.serving,
+                    capacity: s.capacity,
+                    skills: s.skills,
+                    languages: s.languages,
+                    team: s.team,
+                    offers: Vec::new(),
+                }),
+        );
         all.sort_by(|a, b| a.display_name.cmp(&b.display_name).then(a.agent_id.cmp(&b.agent_id)));
         all
     }
@@ -1492,6 +1547,75 @@ impl Router {
         }
     }
 
+    /// Tells the other instances who is on duty here, and reads who is on duty there.
+    async fn share_presence(&self) {
+        let now = now();
+        let here: Vec<SharedSeat> = lock(&self.board)
+            .seats
+            .iter()
+            .filter(|(_, seat)| duty_presence(seat) == Presence::Online)
+            .map(|(id, seat)| SharedSeat {
+                agent_id: *id,
+                display_name: seat.name.clone(),
+                skills: seat.profile.skills.clone(),
+                languages: seat.profile.languages.clone(),
+                team: seat.profile.team.clone(),
+                capacity: seat.profile.capacity,
+                serving: seat.owned.len() as u32,
+                offered: seat.offers.len() as u32,
+            })
+            .collect();
+        let until = now + time::Duration::seconds(PRESENCE_HOLDS_SECONDS);
+        if let Err(e) = self.store.share_presence(self.instance, &here, until).await {
+            tracing::warn!(error = %e, "telling the other instances who is on duty here failed");
+        }
+        match self.store.presence_elsewhere(self.instance, now).await {
+            Ok(seats) => {
+                *lock(&self.elsewhere) = Elsewhere {
+                    seats,
+                    read_at: Some(now),
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "reading who is on duty on the other instances failed"),
+        }
+    }
+
+    /// Whether this router knows the whole team: it is alone on its database, or it heard
+    /// from the other instances lately.
+    fn knows_team(&self, now: OffsetDateTime) -> bool {
+        !self.is_shared()
+            || lock(&self.elsewhere)
+                .read_at
+                .is_some_and(|at| now - at <= time::Duration::seconds(PRESENCE_HOLDS_SECONDS))
+    }
+
+    /// Agents on duty on the other instances only, as seats the estimate and "nobody on duty"
+    /// count, never offered from here (their offers come from the instance their stream is on).
+    fn on_duty_elsewhere(&self, board: &Board, now: OffsetDateTime) -> Vec<OnDuty> {
+        if !self.is_shared() || !self.knows_team(now) {
+            return Vec::new();
+        }
+        lock(&self.elsewhere)
+            .seats
+            .iter()
+            .filter(|s| {
+                board
+                    .seats
+                    .get(&s.agent_id)
+                    .is_none_or(|seat| duty_presence(seat) != Presence::Online)
+            })
+            .map(|s| OnDuty {
+                id: s.agent_id,
+                skills: s.skills.clone(),
+                languages: s.languages.clone(),
+                capacity: s.capacity,
+                load: s.serving + s.offered,
+                presence: Presence::Online,
+                free_since: now,
+            })
+            .collect()
+    }
+
     /// The estimated wait for a handoff of `memory` if it joined its queue now (for the
     /// package built before routing placed it).
     pub fn estimate_for(&self, memory: &Memory) -> Option<u64> {
@@ -1506,7 +1630,8 @@ impl Router {
         let now = now();
         let board = lock(&self.board);
         let handle = handle_seconds(&board.handle_times, self.routing.config.handle_seconds);
-        let (waiting, agents, ids) = self.snapshot(&board, now);
+        let (waiting, mut agents, ids) = self.snapshot(&board, now);
+        agents.extend(self.on_duty_elsewhere(&board, now));
         let probe = Waiting {
             handoff: handoff.id,
             queue: queue.clone(),
@@ -1641,6 +1766,15 @@ fn handle_seconds(recent: &VecDeque<u64>, configured: u64) -> u64 {
         return configured;
     }
     (recent.iter().sum::<u64>() / recent.len() as u64).max(1)
+}
+
+/// A seat's presence as the plan sees it: in the grace after their last stream dropped, an
+/// agent keeps their presence but is offered nothing (nobody would see the offer).
+fn duty_presence(seat: &Seat) -> Presence {
+    match seat.presence {
+        Presence::Online if seat.streams == 0 && seat.lost_at.is_some() => Presence::Away,
+        presence => presence,
+    }
 }
 
 fn status_of(id: AgentId, seat: &Seat) -> AgentStatus {

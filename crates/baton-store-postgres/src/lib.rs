@@ -25,8 +25,8 @@ pub mod testing;
 use async_trait::async_trait;
 use baton_domain::{AgentId, Command, ConversationId, ConversationState, Event, Language, PhaseName};
 use baton_store::{
-    stored_precision, Agent, ConversationRecord, Executed, NewAgent, NewConversation, NewSession, Notices, Store,
-    StoreError, TokenHash, UNFINISHED,
+    stored_precision, Agent, ConversationRecord, Executed, NewAgent, NewConversation, NewSession, Notices, SharedSeat,
+    Store, StoreError, TokenHash, UNFINISHED,
 };
 use rows::{agent_from_row, sql_seq, ConversationRow, EventRow, CONVERSATION_COLUMNS, EVENT_COLUMNS};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
@@ -99,6 +99,21 @@ impl PgStore {
     async fn begin(&self, operation: &'static str) -> Result<Transaction<'static, Postgres>, StoreError> {
         self.pool.begin().await.map_err(StoreError::backend(operation))
     }
+}
+
+/// One row of `agent_presence` (counts are written from `u32`s, so never negative).
+fn shared_seat(row: &sqlx::postgres::PgRow) -> Result<SharedSeat, sqlx::Error> {
+    let count = |column: &str| row.try_get::<i32, _>(column).map(|n| u32::try_from(n).unwrap_or(0));
+    Ok(SharedSeat {
+        agent_id: AgentId(row.try_get("agent_id")?),
+        display_name: row.try_get("display_name")?,
+        skills: row.try_get("skills")?,
+        languages: row.try_get("languages")?,
+        team: row.try_get("team")?,
+        capacity: count("capacity")?,
+        serving: count("serving")?,
+        offered: count("offered")?,
+    })
 }
 
 async fn commit(tx: Transaction<'static, Postgres>, operation: &'static str) -> Result<(), StoreError> {
@@ -582,6 +597,66 @@ impl Store for PgStore {
         .await
         .map_err(StoreError::backend("claiming work"))?;
         Ok(claimed.rows_affected() == 1)
+    }
+
+    async fn share_presence(
+        &self,
+        instance: uuid::Uuid,
+        on_duty: &[SharedSeat],
+        until: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        const OPERATION: &str = "sharing presence";
+        let mut tx = self.begin(OPERATION).await?;
+        // This instance's old word goes, and any row whose word ran out a while ago (an
+        // instance that died leaves its rows behind).
+        sqlx::query("DELETE FROM agent_presence WHERE instance = $1 OR until < $2")
+            .bind(instance)
+            .bind(stored_precision(until) - time::Duration::minutes(10))
+            .execute(&mut *tx)
+            .await
+            .map_err(StoreError::backend(OPERATION))?;
+        for seat in on_duty {
+            sqlx::query(
+                "INSERT INTO agent_presence \
+                 (instance, agent_id, display_name, skills, languages, team, capacity, serving, offered, until) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            )
+            .bind(instance)
+            .bind(seat.agent_id.0)
+            .bind(&seat.display_name)
+            .bind(&seat.skills)
+            .bind(&seat.languages)
+            .bind(&seat.team)
+            .bind(i32::try_from(seat.capacity).unwrap_or(i32::MAX))
+            .bind(i32::try_from(seat.serving).unwrap_or(i32::MAX))
+            .bind(i32::try_from(seat.offered).unwrap_or(i32::MAX))
+            .bind(stored_precision(until))
+            .execute(&mut *tx)
+            .await
+            .map_err(StoreError::backend(OPERATION))?;
+        }
+        commit(tx, OPERATION).await
+    }
+
+    async fn presence_elsewhere(
+        &self,
+        instance: uuid::Uuid,
+        now: OffsetDateTime,
+    ) -> Result<Vec<SharedSeat>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT DISTINCT ON (agent_id) agent_id, display_name, skills, languages, team, capacity, serving, offered \
+             FROM agent_presence WHERE instance <> $1 AND until > $2 \
+             ORDER BY agent_id, serving + offered DESC",
+        )
+        .bind(instance)
+        .bind(stored_precision(now))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(StoreError::backend("reading shared presence"))?;
+        rows.iter()
+            .map(shared_seat)
+            .collect::<Result<_, _>>()
+            .map_err(StoreError::backend("reading shared presence"))
     }
 
     async fn unfinished_work(

@@ -293,3 +293,73 @@ async fn the_store_runs_over_a_verified_tls_link() {
         "a certificate for another host is refused"
     );
 }
+
+/// Shared presence: an instance's word replaces its last, the others hear it until it runs
+/// out, an instance never hears itself, and an agent on duty on two instances counts once.
+#[tokio::test]
+async fn instances_share_who_is_on_duty_until_their_word_runs_out() {
+    use baton_store::SharedSeat;
+    let Some(url) = database_url() else {
+        return skipped("instances_share_who_is_on_duty_until_their_word_runs_out");
+    };
+    let store = fresh_store(&url).await.unwrap_or_else(|e| panic!("{e}"));
+    let (a, b, c) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
+    let omar = baton_domain::AgentId(uuid::Uuid::new_v4());
+    let lucia = baton_domain::AgentId(uuid::Uuid::new_v4());
+    let seat = |agent_id, name: &str, serving| SharedSeat {
+        agent_id,
+        display_name: name.into(),
+        skills: vec!["orders".into(), "general".into()],
+        languages: vec!["en".into(), "es".into()],
+        team: (name == "Lucía").then(|| "madrid".into()),
+        capacity: 3,
+        serving,
+        offered: 1,
+    };
+    let by_id = |mut seats: Vec<SharedSeat>| {
+        seats.sort_by_key(|s| s.agent_id.0);
+        seats
+    };
+    let t = now();
+    let until = t + time::Duration::seconds(10);
+    let heard = |instance, at| {
+        let store = &store;
+        async move {
+            by_id(
+                store
+                    .presence_elsewhere(instance, at)
+                    .await
+                    .unwrap_or_else(|e| panic!("{e}")),
+            )
+        }
+    };
+    let share = |instance, seats: Vec<SharedSeat>| {
+        let store = &store;
+        async move {
+            store
+                .share_presence(instance, &seats, until)
+                .await
+                .unwrap_or_else(|e| panic!("{e}"))
+        }
+    };
+
+    share(a, vec![seat(omar, "Omar", 1), seat(lucia, "Lucía", 0)]).await;
+    assert_eq!(
+        heard(b, t).await,
+        by_id(vec![seat(omar, "Omar", 1), seat(lucia, "Lucía", 0)])
+    );
+    assert_eq!(heard(a, t).await, vec![], "an instance does not hear itself");
+    // A's next word replaces its last: Lucía went off duty.
+    share(a, vec![seat(omar, "Omar", 2)]).await;
+    assert_eq!(heard(b, t).await, vec![seat(omar, "Omar", 2)]);
+    // Omar also has a stream on C: once, with the larger load.
+    share(c, vec![seat(omar, "Omar", 0)]).await;
+    assert_eq!(heard(b, t).await, vec![seat(omar, "Omar", 2)]);
+    assert_eq!(heard(a, t).await, vec![seat(omar, "Omar", 0)]);
+    // Nobody heard from after their word ran out counts.
+    assert_eq!(heard(b, until).await, vec![]);
+    // Both say nobody is on duty.
+    share(a, Vec::new()).await;
+    share(c, Vec::new()).await;
+    assert_eq!(heard(b, t).await, vec![]);
+}

@@ -136,6 +136,22 @@ pub struct NewSession {
     pub expires_at: OffsetDateTime,
 }
 
+/// An agent on duty on one instance, as that instance tells the others sharing the database
+/// (shared presence): what routing needs to count their seats and show them to the team.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SharedSeat {
+    pub agent_id: AgentId,
+    pub display_name: String,
+    pub skills: Vec<String>,
+    pub languages: Vec<String>,
+    pub team: Option<String>,
+    pub capacity: u32,
+    /// Conversations they own now.
+    pub serving: u32,
+    /// Offers out to them and not yet answered.
+    pub offered: u32,
+}
+
 /// Why a store operation failed. Errors name the thing that failed.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -332,6 +348,28 @@ pub trait Store: Send + Sync + 'static {
         before: OffsetDateTime,
         limit: u32,
     ) -> Result<Vec<ConversationId>, StoreError>;
+
+    /// Tells the instances sharing this database which agents are on duty on `instance`,
+    /// replacing what it said before; its word holds until `until`. A store only this process
+    /// writes keeps nothing (the default): there is nobody to tell.
+    async fn share_presence(
+        &self,
+        _instance: uuid::Uuid,
+        _on_duty: &[SharedSeat],
+        _until: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    /// The agents other instances than `instance` said are on duty, whose word still holds at
+    /// `now`, by agent (an agent on duty on two instances once, with the larger load).
+    async fn presence_elsewhere(
+        &self,
+        _instance: uuid::Uuid,
+        _now: OffsetDateTime,
+    ) -> Result<Vec<SharedSeat>, StoreError> {
+        Ok(Vec::new())
+    }
 
     /// The events other instances commit to this database, for a store that several
     /// instances share; `None` (the default) for a store only this process writes.

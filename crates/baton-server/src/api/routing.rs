@@ -177,7 +177,8 @@ pub async fn set_presence(
     Ok(Json(status.into()))
 }
 
-/// The team's availability: presence, load and capacity of every agent this server has seen.
+/// The team's availability: presence, load and capacity of every agent this server has seen,
+/// and of everyone on duty on the instances sharing its database.
 #[utoipa::path(get, path = "/api/v1/agents/presence", tag = "agents",
     security(("bearer" = [])),
     responses(

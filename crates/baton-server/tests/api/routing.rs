@@ -291,8 +291,12 @@ async fn capacity_is_never_exceeded_by_offers_or_accepts() {
     let refused = accept(&app, &second, &token).await;
     assert_eq!(refused.status(), 409);
     let problem: Value = refused.json().await.expect("problem");
+    assert_eq!(problem["type"], "urn:baton:problem:at-capacity", "{problem}");
     assert!(
-        problem["detail"].as_str().unwrap_or_default().contains("capacity"),
+        problem["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("you already serve as many conversations as your capacity (1)"),
         "{problem}"
     );
     // A seat frees: the second is offered.
@@ -986,4 +990,85 @@ async fn what_a_waiting_customer_writes_reaches_the_package_unanswered() {
     let id = handoffs[0]["handoff_id"].as_str().expect("id").to_owned();
     let view = app.get_json(&format!("/api/v1/handoffs/{id}"), Some(&chat.agent)).await;
     assert!(view["package"].to_string().contains("54192"), "{view}");
+}
+
+/// Shared presence: each instance knows who is on duty on the others. The team view shows an
+/// agent whose stream is on another instance; a customer nobody on duty can serve gets a
+/// ticket, once; and when nobody is on duty anywhere, a customer waiting through an instance
+/// no agent ever connected to still gets one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn instances_know_who_is_on_duty_on_the_others() {
+    let test = "instances_know_who_is_on_duty_on_the_others";
+    let agents = [OMAR];
+    let setup = |r: &mut RoutingConfig| {
+        quick(r, &agents);
+        r.nobody_eligible_after_seconds = 1;
+    };
+    let (tickets_a, tickets_b) = (Arc::new(DemoTicketing::new()), Arc::new(DemoTicketing::new()));
+    let Some(builder) = TestApp::builder()
+        .with_agent(OMAR.0, "Omar")
+        .with_routing(tickets_a.clone(), setup)
+        .on_postgres()
+        .await
+    else {
+        baton_store_postgres::testing::skipped(test);
+        return;
+    };
+    let a = builder.start().await;
+    let b = TestApp::builder()
+        .with_routing(tickets_b.clone(), setup)
+        .sharing_database_with(&a)
+        .start()
+        .await;
+    let tickets = || tickets_a.tickets_created() + tickets_b.tickets_created();
+    let eventually = |what: &'static str| {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        move || assert!(tokio::time::Instant::now() < deadline, "{what} within 20 s")
+    };
+
+    // Omar's stream is on B; A's team view shows him on duty.
+    let (_, omar_ws) = online(&b, OMAR.0).await;
+    let on_a = a.login(OMAR.0).await;
+    let check = eventually("A sees Omar on duty");
+    loop {
+        let team = a.get_json("/api/v1/agents/presence", Some(&on_a)).await;
+        let omar = team["agents"]
+            .as_array()
+            .expect("agents")
+            .iter()
+            .find(|agent| agent["display_name"] == "Omar")
+            .cloned();
+        if omar.as_ref().is_some_and(|o| o["presence"] == "online") {
+            let omar = omar.unwrap_or_default();
+            assert_eq!(omar["languages"], json!(["en"]), "{omar}");
+            break;
+        }
+        check();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // Omar speaks English only: a Spanish customer waiting through A has nobody, and gets
+    // one ticket (not one from each instance).
+    let (spanish, token) = waiting(&a, "es", Some("sarah@example.com")).await;
+    let check = eventually("a ticket for the Spanish customer");
+    while tickets() == 0 {
+        check();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let events = until(&a, &spanish, &token, |e| !notes(e).is_empty()).await;
+    assert!(notes(&events).iter().any(|n| n.contains("ticket")), "{events:#?}");
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    assert_eq!(tickets(), 1, "one ticket, whichever instance opened it");
+
+    // Omar leaves (his grace is one second): nobody is on duty anywhere. An English customer
+    // waiting through A, where no agent ever connected, gets a ticket too.
+    drop(omar_ws);
+    let (english, token) = waiting(&a, "en", Some("marcus@example.com")).await;
+    let check = eventually("a ticket once nobody is on duty anywhere");
+    while tickets() < 2 {
+        check();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let events = until(&a, &english, &token, |e| notes(e).iter().any(|n| n.contains("ticket"))).await;
+    assert!(of_type(&events, "offer_made").is_empty(), "{events:#?}");
 }
