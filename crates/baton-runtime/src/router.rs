@@ -12,8 +12,9 @@
 //!
 //! What an agent's own command causes (the join line, a transfer's line, the hand-back's) is
 //! told by the instance that ran the command ([`Router::accepted`], [`Router::transferred`],
-//! [`Router::handed_back`]). Presence is kept per instance: an agent is online where their
-//! streams are (docs/routing.md says what that means with several instances).
+//! [`Router::handed_back`]). An agent is online where their streams are, and offered work only
+//! there; instances sharing a database tell each other every two seconds who is on duty, so
+//! estimates, "nobody on duty" and the team view count the whole team (docs/routing.md).
 
 use crate::{bounded, events_of, lock, Announce};
 use baton_connectors::{NewTicket, TicketPriority, TicketUpdate, Ticketing};
@@ -283,16 +284,28 @@ impl Router {
             router.reload().await;
             let mut tick = tokio::time::interval(TICK);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            let mut presence = tokio::time::interval(PRESENCE_EVERY);
-            presence.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            let shared = router.is_shared();
+            if router.is_shared() {
+                // One round after the other (never two at once), for as long as the router
+                // lives; a round the database holds up is given up, not stacked.
+                let weak = Arc::downgrade(&router);
+                tokio::spawn(async move {
+                    let mut every = tokio::time::interval(PRESENCE_EVERY);
+                    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                    loop {
+                        every.tick().await;
+                        let Some(router) = weak.upgrade() else { return };
+                        if tokio::time::timeout(PRESENCE_EVERY * 2, router.share_presence())
+                            .await
+                            .is_err()
+                        {
+                            tracing::warn!("sharing presence took over four seconds; trying again");
+                        }
+                    }
+                });
+            }
             loop {
                 tokio::select! {
                     _ = tick.tick() => router.housekeeping().await,
-                    _ = presence.tick(), if shared => {
-                        let router = router.clone();
-                        tokio::spawn(async move { router.share_presence().await });
-                    }
                     () = router.wake.notified() => {}
                     Some(id) = arrivals.recv() => {
                         if let Err(e) = router.enqueue(id).await {
@@ -758,9 +771,12 @@ impl Router {
                 }
             }
             let handle = handle_seconds(&board.handle_times, config.handle_seconds);
+            let knows_team = self.knows_team(now);
             let (waiting, mut agents, ids) = self.snapshot(&board, now);
             // The estimate counts the whole team, wherever their streams are.
-            agents.extend(self.on_duty_elsewhere(&board, now));
+            if knows_team {
+                agents.extend(self.on_duty_elsewhere(&board, now));
+            }
             let sequence = order(&waiting, &config.priority, now);
             let mut ahead: HashMap<(&str, &str), u32> = HashMap::new();
             let mut positions = HashMap::new();
@@ -776,7 +792,6 @@ impl Router {
                 positions.insert(ids[i], (*count + 1, staffing, estimate(*count, staffing, handle)));
                 *count += 1;
             }
-            let knows_team = self.knows_team(now);
             for (id, entry) in board.waiting.iter_mut() {
                 if entry.busy {
                     continue;
@@ -1549,7 +1564,6 @@ impl Router {
 
     /// Tells the other instances who is on duty here, and reads who is on duty there.
     async fn share_presence(&self) {
-        let now = now();
         let here: Vec<SharedSeat> = lock(&self.board)
             .seats
             .iter()
@@ -1565,15 +1579,15 @@ impl Router {
                 offered: seat.offers.len() as u32,
             })
             .collect();
-        let until = now + time::Duration::seconds(PRESENCE_HOLDS_SECONDS);
-        if let Err(e) = self.store.share_presence(self.instance, &here, until).await {
+        let holds = Duration::from_secs(PRESENCE_HOLDS_SECONDS as u64);
+        if let Err(e) = self.store.share_presence(self.instance, &here, holds).await {
             tracing::warn!(error = %e, "telling the other instances who is on duty here failed");
         }
-        match self.store.presence_elsewhere(self.instance, now).await {
+        match self.store.presence_elsewhere(self.instance).await {
             Ok(seats) => {
                 *lock(&self.elsewhere) = Elsewhere {
                     seats,
-                    read_at: Some(now),
+                    read_at: Some(now()),
                 }
             }
             Err(e) => tracing::warn!(error = %e, "reading who is on duty on the other instances failed"),
@@ -1589,10 +1603,11 @@ impl Router {
                 .is_some_and(|at| now - at <= time::Duration::seconds(PRESENCE_HOLDS_SECONDS))
     }
 
-    /// Agents on duty on the other instances only, as seats the estimate and "nobody on duty"
-    /// count, never offered from here (their offers come from the instance their stream is on).
+    /// Agents on duty on the other instances only (as last heard: the caller checks
+    /// [`Router::knows_team`]), as seats the estimate and "nobody on duty" count, never offered
+    /// from here (their offers come from the instance their stream is on).
     fn on_duty_elsewhere(&self, board: &Board, now: OffsetDateTime) -> Vec<OnDuty> {
-        if !self.is_shared() || !self.knows_team(now) {
+        if !self.is_shared() {
             return Vec::new();
         }
         lock(&self.elsewhere)
@@ -1631,7 +1646,9 @@ impl Router {
         let board = lock(&self.board);
         let handle = handle_seconds(&board.handle_times, self.routing.config.handle_seconds);
         let (waiting, mut agents, ids) = self.snapshot(&board, now);
-        agents.extend(self.on_duty_elsewhere(&board, now));
+        if self.knows_team(now) {
+            agents.extend(self.on_duty_elsewhere(&board, now));
+        }
         let probe = Waiting {
             handoff: handoff.id,
             queue: queue.clone(),

@@ -603,15 +603,14 @@ impl Store for PgStore {
         &self,
         instance: uuid::Uuid,
         on_duty: &[SharedSeat],
-        until: OffsetDateTime,
+        holds: Duration,
     ) -> Result<(), StoreError> {
         const OPERATION: &str = "sharing presence";
         let mut tx = self.begin(OPERATION).await?;
         // This instance's old word goes, and any row whose word ran out a while ago (an
-        // instance that died leaves its rows behind).
-        sqlx::query("DELETE FROM agent_presence WHERE instance = $1 OR until < $2")
+        // instance that died leaves its rows behind). Times are the database's own.
+        sqlx::query("DELETE FROM agent_presence WHERE instance = $1 OR until < now() - interval '10 minutes'")
             .bind(instance)
-            .bind(stored_precision(until) - time::Duration::minutes(10))
             .execute(&mut *tx)
             .await
             .map_err(StoreError::backend(OPERATION))?;
@@ -619,7 +618,7 @@ impl Store for PgStore {
             sqlx::query(
                 "INSERT INTO agent_presence \
                  (instance, agent_id, display_name, skills, languages, team, capacity, serving, offered, until) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, now() + make_interval(secs => $10))",
             )
             .bind(instance)
             .bind(seat.agent_id.0)
@@ -630,7 +629,7 @@ impl Store for PgStore {
             .bind(i32::try_from(seat.capacity).unwrap_or(i32::MAX))
             .bind(i32::try_from(seat.serving).unwrap_or(i32::MAX))
             .bind(i32::try_from(seat.offered).unwrap_or(i32::MAX))
-            .bind(stored_precision(until))
+            .bind(holds.as_secs_f64())
             .execute(&mut *tx)
             .await
             .map_err(StoreError::backend(OPERATION))?;
@@ -638,18 +637,13 @@ impl Store for PgStore {
         commit(tx, OPERATION).await
     }
 
-    async fn presence_elsewhere(
-        &self,
-        instance: uuid::Uuid,
-        now: OffsetDateTime,
-    ) -> Result<Vec<SharedSeat>, StoreError> {
+    async fn presence_elsewhere(&self, instance: uuid::Uuid) -> Result<Vec<SharedSeat>, StoreError> {
         let rows = sqlx::query(
             "SELECT DISTINCT ON (agent_id) agent_id, display_name, skills, languages, team, capacity, serving, offered \
-             FROM agent_presence WHERE instance <> $1 AND until > $2 \
-             ORDER BY agent_id, serving + offered DESC",
+             FROM agent_presence WHERE instance <> $1 AND until > now() \
+             ORDER BY agent_id, serving + offered DESC, until DESC, instance",
         )
         .bind(instance)
-        .bind(stored_precision(now))
         .fetch_all(&self.pool)
         .await
         .map_err(StoreError::backend("reading shared presence"))?;

@@ -350,24 +350,21 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Vec<ConversationId>, StoreError>;
 
     /// Tells the instances sharing this database which agents are on duty on `instance`,
-    /// replacing what it said before; its word holds until `until`. A store only this process
-    /// writes keeps nothing (the default): there is nobody to tell.
+    /// replacing what it said before; its word holds for `holds` by the database's clock (so
+    /// instances whose clocks differ agree on it). A store only this process writes keeps
+    /// nothing (the default): there is nobody to tell.
     async fn share_presence(
         &self,
         _instance: uuid::Uuid,
         _on_duty: &[SharedSeat],
-        _until: OffsetDateTime,
+        _holds: std::time::Duration,
     ) -> Result<(), StoreError> {
         Ok(())
     }
 
-    /// The agents other instances than `instance` said are on duty, whose word still holds at
-    /// `now`, by agent (an agent on duty on two instances once, with the larger load).
-    async fn presence_elsewhere(
-        &self,
-        _instance: uuid::Uuid,
-        _now: OffsetDateTime,
-    ) -> Result<Vec<SharedSeat>, StoreError> {
+    /// The agents other instances than `instance` said are on duty, whose word still holds,
+    /// by agent (an agent on duty on two instances once, with the larger load).
+    async fn presence_elsewhere(&self, _instance: uuid::Uuid) -> Result<Vec<SharedSeat>, StoreError> {
         Ok(Vec::new())
     }
 

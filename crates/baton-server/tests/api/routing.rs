@@ -1027,25 +1027,36 @@ async fn instances_know_who_is_on_duty_on_the_others() {
     };
 
     // Omar's stream is on B; A's team view shows him on duty.
-    let (_, omar_ws) = online(&b, OMAR.0).await;
+    let (on_b, mut omar_ws) = online(&b, OMAR.0).await;
     let on_a = a.login(OMAR.0).await;
-    let check = eventually("A sees Omar on duty");
-    loop {
+    let omar_on_a = || async {
         let team = a.get_json("/api/v1/agents/presence", Some(&on_a)).await;
-        let omar = team["agents"]
+        team["agents"]
             .as_array()
             .expect("agents")
             .iter()
-            .find(|agent| agent["display_name"] == "Omar")
-            .cloned();
-        if omar.as_ref().is_some_and(|o| o["presence"] == "online") {
-            let omar = omar.unwrap_or_default();
-            assert_eq!(omar["languages"], json!(["en"]), "{omar}");
-            break;
+            .find(|agent| agent["display_name"] == "Omar" && agent["presence"] == "online")
+            .cloned()
+    };
+    let check = eventually("A sees Omar on duty");
+    let omar = loop {
+        if let Some(omar) = omar_on_a().await {
+            break omar;
         }
         check();
         tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    };
+    assert_eq!(omar["languages"], json!(["en"]), "{omar}");
+
+    // An English customer waiting through A: B offers it to Omar, and no ticket comes, though
+    // nobody on A could serve it (the instance holding the wait's duties counts Omar wherever
+    // he is). Longer than the patience and two rounds of presence.
+    let (english, _) = waiting(&a, "en", None).await;
+    let frame = offer(&mut omar_ws).await;
+    assert_eq!(frame["conversation"]["conversation_id"], english.as_str());
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert_eq!(tickets(), 0, "Omar is on duty: no nobody-available ticket");
+    assert_eq!(accept(&b, &english, &on_b).await.status(), 200);
 
     // Omar speaks English only: a Spanish customer waiting through A has nobody, and gets
     // one ticket (not one from each instance).
@@ -1060,15 +1071,22 @@ async fn instances_know_who_is_on_duty_on_the_others() {
     tokio::time::sleep(Duration::from_millis(1_500)).await;
     assert_eq!(tickets(), 1, "one ticket, whichever instance opened it");
 
-    // Omar leaves (his grace is one second): nobody is on duty anywhere. An English customer
-    // waiting through A, where no agent ever connected, gets a ticket too.
+    // Omar leaves (his grace is one second): once A no longer counts him, nobody is on duty
+    // anywhere, and a customer waiting through A, where no agent ever connected, gets a
+    // ticket too.
     drop(omar_ws);
-    let (english, token) = waiting(&a, "en", Some("marcus@example.com")).await;
+    let check = eventually("A sees Omar gone");
+    while omar_on_a().await.is_some() {
+        check();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (later, token) = waiting(&a, "en", Some("marcus@example.com")).await;
     let check = eventually("a ticket once nobody is on duty anywhere");
     while tickets() < 2 {
         check();
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let events = until(&a, &english, &token, |e| notes(e).iter().any(|n| n.contains("ticket"))).await;
+    let events = until(&a, &later, &token, |e| notes(e).iter().any(|n| n.contains("ticket"))).await;
     assert!(of_type(&events, "offer_made").is_empty(), "{events:#?}");
+    assert_eq!(tickets(), 2);
 }
