@@ -355,7 +355,7 @@ async fn verify(
     };
     let now = Instant::now();
     // The customer is told what any failed proof tells them; the log says why.
-    if proofs.locked(&customer.id, now) {
+    if proofs.refuses(&customer.id, now).await {
         return Ok(failed(
             "too many failed proofs for this account recently: this one was not checked",
         ));
@@ -376,14 +376,14 @@ async fn verify(
                 .is_some_and(|p| p.ends_with(last4) && last4.len() == 4)
     };
     Ok(if matches {
-        proofs.succeeded(&customer.id);
+        proofs.count_success(&customer.id).await;
         result(
             ActionOutcome::Ok,
             format!("customer {} verified", customer.id),
             customer_values(&customer),
         )
     } else {
-        proofs.failed(&customer.id, now);
+        proofs.count_failure(&customer.id, now).await;
         failed("the email and the proof given do not match one customer")
     })
 }

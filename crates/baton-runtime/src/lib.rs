@@ -262,6 +262,11 @@ impl Bot {
         })
     }
 
+    /// Other instances share the database: failed proofs are counted there too.
+    pub fn set_shared(&self) {
+        self.proofs.share_with(self.store.clone());
+    }
+
     /// Gives the bot the router whose wait estimate its packages carry.
     pub fn attach_router(&self, router: Arc<router::Router>) {
         let _ = self.router.set(router);

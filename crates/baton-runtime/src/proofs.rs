@@ -7,14 +7,16 @@
 //! for the account is checked until the oldest of them is older than the window. A proof that
 //! succeeds clears the count.
 //!
-//! It is kept in this process's memory, for the most recently failed 100,000 accounts: several
-//! instances on one PostgreSQL database each keep their own count. It knows nothing of
-//! connectors or conversations.
+//! It counts in this process's memory, for the most recently failed 100,000 accounts; when
+//! several instances share a PostgreSQL database ([`FailedProofs::share_with`]) it also counts
+//! in the store, so guesses spread over the instances add up. It knows nothing of connectors or
+//! conversations.
 
+use baton_store::Store;
 use lru::LruCache;
 use std::collections::VecDeque;
 use std::num::NonZeroUsize;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 /// Accounts whose failures are remembered; beyond this, the least recently failed is forgotten.
@@ -28,6 +30,8 @@ pub struct FailedProofs {
     limit: usize,
     window: Duration,
     failures: Mutex<LruCache<String, VecDeque<Instant>>>,
+    /// The database other instances count in too, when they share one.
+    shared: OnceLock<Arc<dyn Store>>,
 }
 
 impl FailedProofs {
@@ -37,6 +41,51 @@ impl FailedProofs {
             limit: limit.max(1) as usize,
             window,
             failures: Mutex::new(LruCache::new(ACCOUNTS)),
+            shared: OnceLock::new(),
+        }
+    }
+
+    /// Counts in `store` too, with the other instances sharing its database.
+    pub fn share_with(&self, store: Arc<dyn Store>) {
+        let _ = self.shared.set(store);
+    }
+
+    /// Whether no proof for `account` is checked now: by this process's count, or (shared)
+    /// by every instance's. A store that cannot answer leaves this process's count to decide.
+    pub async fn refuses(&self, account: &str, now: Instant) -> bool {
+        if self.locked(account, now) {
+            return true;
+        }
+        let Some(store) = self.shared.get() else {
+            return false;
+        };
+        match store.failed_proofs(account, self.window).await {
+            Ok(count) => count as usize >= self.limit,
+            Err(e) => {
+                tracing::warn!(error = %e, "reading the shared count of failed proofs failed");
+                false
+            }
+        }
+    }
+
+    /// Counts a failed proof for `account`, here and (shared) in the store.
+    pub async fn count_failure(&self, account: &str, now: Instant) {
+        self.failed(account, now);
+        if let Some(store) = self.shared.get() {
+            if let Err(e) = store.record_failed_proof(account, self.window).await {
+                tracing::warn!(error = %e, "counting a failed proof in the store failed");
+            }
+        }
+    }
+
+    /// A proof for `account` succeeded: its failures are forgotten, here and (shared) in the
+    /// store.
+    pub async fn count_success(&self, account: &str) {
+        self.succeeded(account);
+        if let Some(store) = self.shared.get() {
+            if let Err(e) = store.clear_failed_proofs(account).await {
+                tracing::warn!(error = %e, "forgetting failed proofs in the store failed");
+            }
         }
     }
 

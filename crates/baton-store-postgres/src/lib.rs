@@ -653,6 +653,43 @@ impl Store for PgStore {
             .map_err(StoreError::backend("reading shared presence"))
     }
 
+    async fn record_failed_proof(&self, account: &str, window: Duration) -> Result<(), StoreError> {
+        const OPERATION: &str = "counting a failed proof";
+        let mut tx = self.begin(OPERATION).await?;
+        sqlx::query("DELETE FROM failed_proofs WHERE at < now() - make_interval(secs => $1)")
+            .bind(window.as_secs_f64())
+            .execute(&mut *tx)
+            .await
+            .map_err(StoreError::backend(OPERATION))?;
+        sqlx::query("INSERT INTO failed_proofs (account, at) VALUES ($1, now())")
+            .bind(account)
+            .execute(&mut *tx)
+            .await
+            .map_err(StoreError::backend(OPERATION))?;
+        commit(tx, OPERATION).await
+    }
+
+    async fn failed_proofs(&self, account: &str, window: Duration) -> Result<u32, StoreError> {
+        let count: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM failed_proofs WHERE account = $1 AND at > now() - make_interval(secs => $2)",
+        )
+        .bind(account)
+        .bind(window.as_secs_f64())
+        .fetch_one(&self.pool)
+        .await
+        .map_err(StoreError::backend("reading failed proofs"))?;
+        Ok(u32::try_from(count).unwrap_or(u32::MAX))
+    }
+
+    async fn clear_failed_proofs(&self, account: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM failed_proofs WHERE account = $1")
+            .bind(account)
+            .execute(&self.pool)
+            .await
+            .map_err(StoreError::backend("forgetting failed proofs"))?;
+        Ok(())
+    }
+
     async fn unfinished_work(
         &self,
         since: OffsetDateTime,

@@ -366,3 +366,44 @@ async fn instances_share_who_is_on_duty_until_their_word_runs_out() {
     tokio::time::sleep(std::time::Duration::from_millis(2_200)).await;
     assert_eq!(heard(b).await, vec![]);
 }
+
+/// Failed proofs count per account over every instance (one store, as several instances see
+/// it), by the database's clock; new failures delete the ones past the window; a success
+/// clears the account.
+#[tokio::test]
+async fn failed_proofs_add_up_over_instances_and_age_out() {
+    let Some(url) = database_url() else {
+        return skipped("failed_proofs_add_up_over_instances_and_age_out");
+    };
+    let store = fresh_store(&url).await.unwrap_or_else(|e| panic!("{e}"));
+    let hour = std::time::Duration::from_secs(3600);
+    let count = |account: &'static str, window| {
+        let store = &store;
+        async move {
+            store
+                .failed_proofs(account, window)
+                .await
+                .unwrap_or_else(|e| panic!("{e}"))
+        }
+    };
+    for _ in 0..3 {
+        store
+            .record_failed_proof("c-1", hour)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+    assert_eq!(count("c-1", hour).await, 3);
+    assert_eq!(count("c-2", hour).await, 0, "another account is not touched");
+    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    let short = std::time::Duration::from_millis(200);
+    assert_eq!(count("c-1", short).await, 0, "none within the last 200 ms");
+    // A failure counted with that window deletes every account's older ones.
+    store
+        .record_failed_proof("c-2", short)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(count("c-1", hour).await, 0);
+    assert_eq!(count("c-2", hour).await, 1);
+    store.clear_failed_proofs("c-2").await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(count("c-2", hour).await, 0);
+}

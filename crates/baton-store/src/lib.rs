@@ -368,6 +368,24 @@ pub trait Store: Send + Sync + 'static {
         Ok(Vec::new())
     }
 
+    /// Counts a failed proof of identity for `account` (the CRM's customer id), for every
+    /// instance sharing this database, and forgets failures older than `window`. A store only
+    /// this process writes keeps nothing (the default): the process counts in memory.
+    async fn record_failed_proof(&self, _account: &str, _window: std::time::Duration) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    /// How many proofs for `account` failed within `window`, on any instance (by the
+    /// database's clock).
+    async fn failed_proofs(&self, _account: &str, _window: std::time::Duration) -> Result<u32, StoreError> {
+        Ok(0)
+    }
+
+    /// A proof for `account` succeeded: its failures are forgotten on every instance.
+    async fn clear_failed_proofs(&self, _account: &str) -> Result<(), StoreError> {
+        Ok(())
+    }
+
     /// The events other instances commit to this database, for a store that several
     /// instances share; `None` (the default) for a store only this process writes.
     async fn notices(&self) -> Result<Option<Box<dyn Notices>>, StoreError> {

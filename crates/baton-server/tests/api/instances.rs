@@ -275,6 +275,45 @@ async fn two_instances_sweeping_at_once_answer_once() {
     assert_eq!(of_type(&events, "bot_message").len(), 1, "{events:?}");
 }
 
+/// Failed proofs of identity count per account over every instance: four wrong guesses through
+/// A and one through B use up Sarah's five, so B does not check the right digits that follow.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_proofs_add_up_over_instances() {
+    use crate::bot::{demo_connectors, of_type, signed_in, Chat};
+    let (connectors_a, _) = demo_connectors();
+    let (connectors_b, _) = demo_connectors();
+    let Some(builder) = TestApp::builder()
+        .with_agent(crate::bot::AGENT, "Nina")
+        .with_bot(connectors_a)
+        .on_postgres()
+        .await
+    else {
+        return baton_store_postgres::testing::skipped("failed_proofs_add_up_over_instances");
+    };
+    let a = builder.start().await;
+    let b = TestApp::builder()
+        .with_bot(connectors_b)
+        .sharing_database_with(&a)
+        .start()
+        .await;
+    for (app, guesses) in [(&a, ["1111", "2222"]), (&a, ["3333", "4444"]), (&b, ["5555", "0142"])] {
+        let (mut chat, _) = Chat::start(app, signed_in("en", "sarah.chen@example.com")).await;
+        chat.ask("where is my order").await;
+        let refused = chat.ask(guesses[0]).await;
+        assert!(refused.contains("doesn't match"), "{refused}");
+        let handed = chat.say(guesses[1]).await;
+        assert_eq!(handed["type"], "system_note", "the second failure hands over: {handed}");
+        let events = chat.events().await;
+        let last = of_type(&events, "action_recorded")
+            .into_iter()
+            .rfind(|a| a["action"] == "verify_identity")
+            .expect("a proof");
+        assert_eq!(last["outcome"], "failed");
+        let summary = last["summary"].as_str().unwrap_or_default();
+        assert_eq!(summary.contains("not checked"), guesses[1] == "0142", "{last}");
+    }
+}
+
 /// Stores a customer message without telling any bot, as if its instance died at once.
 async fn store_behind_the_bots_back(app: &TestApp, id: baton_domain::ConversationId, text: &str) -> u64 {
     let command = baton_domain::Command::PostCustomerMessage {
