@@ -353,37 +353,40 @@ async fn verify(
     let Some(customer) = connectors.customers.find_by_email(email).await? else {
         return Ok(failed("no customer with that email"));
     };
-    let now = Instant::now();
-    // The customer is told what any failed proof tells them; the log says why.
-    if proofs.refuses(&customer.id, now).await {
+    let order_number = arg(call, "order_number");
+    let last4 = arg(call, "phone_last4");
+    // What the proof is compared with is read first: a connector that fails uses up no attempt.
+    let order_owner = if order_number.is_empty() {
+        None
+    } else {
+        Some(connectors.orders.order(order_number).await?.map(|o| o.customer_id))
+    };
+    // The attempt is counted as failed before the comparison (a success clears it), so proofs
+    // sent at once cannot all pass the limit. The customer is told what any failed proof tells
+    // them; the log says why.
+    if !proofs.attempt(&customer.id, Instant::now()).await {
         return Ok(failed(
             "too many failed proofs for this account recently: this one was not checked",
         ));
     }
-    let order_number = arg(call, "order_number");
-    let last4 = arg(call, "phone_last4");
-    let matches = if !order_number.is_empty() {
-        connectors
-            .orders
-            .order(order_number)
-            .await?
-            .is_some_and(|o| o.customer_id == customer.id)
-    } else {
-        !last4.is_empty()
-            && customer
-                .phone
-                .as_deref()
-                .is_some_and(|p| p.ends_with(last4) && last4.len() == 4)
+    let matches = match order_owner {
+        Some(owner) => owner.is_some_and(|owner| owner == customer.id),
+        None => {
+            !last4.is_empty()
+                && customer
+                    .phone
+                    .as_deref()
+                    .is_some_and(|p| p.ends_with(last4) && last4.len() == 4)
+        }
     };
     Ok(if matches {
-        proofs.count_success(&customer.id).await;
+        proofs.succeeded(&customer.id).await;
         result(
             ActionOutcome::Ok,
             format!("customer {} verified", customer.id),
             customer_values(&customer),
         )
     } else {
-        proofs.count_failure(&customer.id, now).await;
         failed("the email and the proof given do not match one customer")
     })
 }

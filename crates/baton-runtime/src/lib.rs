@@ -247,6 +247,7 @@ impl Bot {
         let proofs = proofs::FailedProofs::new(
             verification.max_failures_per_account,
             Duration::from_secs(u64::from(verification.account_window_minutes) * 60),
+            store.is_shared().then(|| store.clone()),
         );
         Arc::new(Bot {
             store,
@@ -260,11 +261,6 @@ impl Bot {
             router: std::sync::OnceLock::new(),
             proofs,
         })
-    }
-
-    /// Other instances share the database: failed proofs are counted there too.
-    pub fn set_shared(&self) {
-        self.proofs.share_with(self.store.clone());
     }
 
     /// Gives the bot the router whose wait estimate its packages carry.

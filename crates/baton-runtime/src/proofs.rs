@@ -8,15 +8,14 @@
 //! succeeds clears the count.
 //!
 //! It counts in this process's memory, for the most recently failed 100,000 accounts; when
-//! several instances share a PostgreSQL database ([`FailedProofs::share_with`]) it also counts
-//! in the store, so guesses spread over the instances add up. It knows nothing of connectors or
-//! conversations.
+//! several instances share a PostgreSQL database it counts in the store instead, so guesses
+//! spread over the instances add up. It knows nothing of connectors or conversations.
 
 use baton_store::Store;
 use lru::LruCache;
 use std::collections::VecDeque;
 use std::num::NonZeroUsize;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// Accounts whose failures are remembered; beyond this, the least recently failed is forgotten.
@@ -30,99 +29,65 @@ pub struct FailedProofs {
     limit: usize,
     window: Duration,
     failures: Mutex<LruCache<String, VecDeque<Instant>>>,
-    /// The database other instances count in too, when they share one.
-    shared: OnceLock<Arc<dyn Store>>,
+    /// The database the instances sharing it count in: then it alone decides.
+    shared: Option<Arc<dyn Store>>,
 }
 
 impl FailedProofs {
-    /// Allows `limit` failed proofs per account within `window`.
-    pub fn new(limit: u32, window: Duration) -> Self {
+    /// Allows `limit` failed proofs per account within `window`, counted in this process's
+    /// memory, or in `shared` (the store several instances share) when given.
+    pub fn new(limit: u32, window: Duration, shared: Option<Arc<dyn Store>>) -> Self {
         FailedProofs {
             limit: limit.max(1) as usize,
             window,
             failures: Mutex::new(LruCache::new(ACCOUNTS)),
-            shared: OnceLock::new(),
+            shared,
         }
     }
 
-    /// Counts in `store` too, with the other instances sharing its database.
-    pub fn share_with(&self, store: Arc<dyn Store>) {
-        let _ = self.shared.set(store);
-    }
-
-    /// Whether no proof for `account` is checked now: by this process's count, or (shared)
-    /// by every instance's. A store that cannot answer leaves this process's count to decide.
-    pub async fn refuses(&self, account: &str, now: Instant) -> bool {
-        if self.locked(account, now) {
-            return true;
-        }
-        let Some(store) = self.shared.get() else {
-            return false;
+    /// Takes one of `account`'s attempts, counted as failed unless [`FailedProofs::succeeded`]
+    /// follows; false when they are used up, and then no proof is checked. Checking and
+    /// counting are one step, so proofs sent at once cannot all slip under the limit. Shared,
+    /// the store counts under a lock per account; a store that cannot answer refuses (the turn
+    /// could not be stored either).
+    pub async fn attempt(&self, account: &str, now: Instant) -> bool {
+        let Some(store) = &self.shared else {
+            return self.attempt_here(account, now);
         };
-        match store.failed_proofs(account, self.window).await {
-            Ok(count) => count as usize >= self.limit,
+        match store.reserve_proof(account, self.limit as u32, self.window).await {
+            Ok(taken) => taken,
             Err(e) => {
-                tracing::warn!(error = %e, "reading the shared count of failed proofs failed");
+                tracing::warn!(error = %e, "counting a proof attempt in the store failed: not checked");
                 false
             }
         }
     }
 
-    /// Counts a failed proof for `account`, here and (shared) in the store.
-    pub async fn count_failure(&self, account: &str, now: Instant) {
-        self.failed(account, now);
-        if let Some(store) = self.shared.get() {
-            if let Err(e) = store.record_failed_proof(account, self.window).await {
-                tracing::warn!(error = %e, "counting a failed proof in the store failed");
-            }
-        }
-    }
-
-    /// A proof for `account` succeeded: its failures are forgotten, here and (shared) in the
-    /// store.
-    pub async fn count_success(&self, account: &str) {
-        self.succeeded(account);
-        if let Some(store) = self.shared.get() {
-            if let Err(e) = store.clear_failed_proofs(account).await {
-                tracing::warn!(error = %e, "forgetting failed proofs in the store failed");
-            }
-        }
-    }
-
-    /// Whether `account` has used up its failures: no proof for it is checked now.
-    pub fn locked(&self, account: &str, now: Instant) -> bool {
-        let mut failures = self.lock();
-        let Some(times) = failures.get_mut(account) else {
-            return false;
+    /// The proof for `account` succeeded: its failures are forgotten.
+    pub async fn succeeded(&self, account: &str) {
+        let Some(store) = &self.shared else {
+            self.lock().pop(account);
+            return;
         };
-        self.forget_old(times, now);
-        times.len() >= self.limit
+        if let Err(e) = store.clear_failed_proofs(account).await {
+            tracing::warn!(error = %e, "forgetting failed proofs in the store failed");
+        }
     }
 
-    /// Counts a failed proof for `account`.
-    pub fn failed(&self, account: &str, now: Instant) {
+    fn attempt_here(&self, account: &str, now: Instant) -> bool {
         let mut failures = self.lock();
         let times = failures.get_or_insert_mut(account.to_owned(), VecDeque::new);
-        self.forget_old(times, now);
-        times.push_back(now);
-        // Only the last `limit` matter for the lock.
-        while times.len() > self.limit {
-            times.pop_front();
-        }
-    }
-
-    /// A proof for `account` succeeded: its failures are forgotten.
-    pub fn succeeded(&self, account: &str) {
-        self.lock().pop(account);
-    }
-
-    fn forget_old(&self, times: &mut VecDeque<Instant>, now: Instant) {
         while times
             .front()
             .is_some_and(|&at| now.saturating_duration_since(at) >= self.window)
         {
             times.pop_front();
         }
+        if times.len() >= self.limit {
+            return false;
+        }
+        times.push_back(now);
+        true
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, LruCache<String, VecDeque<Instant>>> {
@@ -134,31 +99,31 @@ impl FailedProofs {
 mod tests {
     use super::*;
 
-    #[test]
-    fn an_account_is_locked_at_the_limit_until_its_oldest_failure_ages_out() {
-        let proofs = FailedProofs::new(3, Duration::from_secs(60));
+    #[tokio::test]
+    async fn an_account_is_refused_at_the_limit_until_its_oldest_failure_ages_out() {
+        let proofs = FailedProofs::new(3, Duration::from_secs(60), None);
         let start = Instant::now();
         let at = |s: u64| start + Duration::from_secs(s);
-        proofs.failed("c-1", at(0));
-        proofs.failed("c-1", at(10));
-        assert!(!proofs.locked("c-1", at(11)), "two of three");
-        proofs.failed("c-1", at(20));
-        assert!(proofs.locked("c-1", at(21)));
-        assert!(!proofs.locked("c-2", at(21)), "another account is not touched");
-        assert!(proofs.locked("c-1", at(59)));
+        assert!(proofs.attempt("c-1", at(0)).await);
+        assert!(proofs.attempt("c-1", at(10)).await);
+        assert!(proofs.attempt("c-1", at(20)).await, "the third of three");
+        assert!(!proofs.attempt("c-1", at(21)).await);
+        assert!(proofs.attempt("c-2", at(21)).await, "another account is not touched");
+        assert!(!proofs.attempt("c-1", at(59)).await, "a refused attempt counts nothing");
         // The first failure is a minute old: one more guess, not three.
-        assert!(!proofs.locked("c-1", at(60)));
-        proofs.failed("c-1", at(61));
-        assert!(proofs.locked("c-1", at(62)));
+        assert!(proofs.attempt("c-1", at(60)).await);
+        assert!(!proofs.attempt("c-1", at(61)).await);
     }
 
-    #[test]
-    fn a_proof_that_succeeds_clears_the_count() {
-        let proofs = FailedProofs::new(2, Duration::from_secs(60));
+    #[tokio::test]
+    async fn a_proof_that_succeeds_clears_the_count() {
+        let proofs = FailedProofs::new(2, Duration::from_secs(60), None);
         let now = Instant::now();
-        proofs.failed("c-1", now);
-        proofs.succeeded("c-1");
-        proofs.failed("c-1", now);
-        assert!(!proofs.locked("c-1", now));
+        assert!(proofs.attempt("c-1", now).await);
+        assert!(proofs.attempt("c-1", now).await);
+        proofs.succeeded("c-1").await;
+        assert!(proofs.attempt("c-1", now).await);
+        assert!(proofs.attempt("c-1", now).await);
+        assert!(!proofs.attempt("c-1", now).await);
     }
 }

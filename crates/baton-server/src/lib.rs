@@ -242,10 +242,6 @@ impl Baton {
                 )))
             }
         };
-        // With other instances on the database, the bot counts failed proofs there too.
-        if let (Some(bot), Some(_)) = (&state.bot, &relay) {
-            bot.set_shared();
-        }
         // Routing learns every event the hub carries (this instance's and, through the relay,
         // the others'), and runs its timers.
         let routing = state.router.clone().map(|router| {

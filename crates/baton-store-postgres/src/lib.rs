@@ -653,32 +653,46 @@ impl Store for PgStore {
             .map_err(StoreError::backend("reading shared presence"))
     }
 
-    async fn record_failed_proof(&self, account: &str, window: Duration) -> Result<(), StoreError> {
-        const OPERATION: &str = "counting a failed proof";
+    fn is_shared(&self) -> bool {
+        true
+    }
+
+    async fn reserve_proof(&self, account: &str, limit: u32, window: Duration) -> Result<bool, StoreError> {
+        const OPERATION: &str = "counting a proof attempt";
         let mut tx = self.begin(OPERATION).await?;
-        sqlx::query("DELETE FROM failed_proofs WHERE at < now() - make_interval(secs => $1)")
-            .bind(window.as_secs_f64())
-            .execute(&mut *tx)
-            .await
-            .map_err(StoreError::backend(OPERATION))?;
-        sqlx::query("INSERT INTO failed_proofs (account, at) VALUES ($1, now())")
+        // One attempt of an account at a time, across instances: the count and the new row
+        // are one step.
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended('failed_proofs:' || $1, 0))")
             .bind(account)
             .execute(&mut *tx)
             .await
             .map_err(StoreError::backend(OPERATION))?;
-        commit(tx, OPERATION).await
-    }
-
-    async fn failed_proofs(&self, account: &str, window: Duration) -> Result<u32, StoreError> {
-        let count: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM failed_proofs WHERE account = $1 AND at > now() - make_interval(secs => $2)",
+        // The account's failures past the window go; so do anyone's a day past it (accounts
+        // that never try again).
+        sqlx::query(
+            "DELETE FROM failed_proofs WHERE (account = $1 AND at <= now() - make_interval(secs => $2)) \
+             OR at < now() - make_interval(secs => $2) - interval '1 day'",
         )
         .bind(account)
         .bind(window.as_secs_f64())
-        .fetch_one(&self.pool)
+        .execute(&mut *tx)
         .await
-        .map_err(StoreError::backend("reading failed proofs"))?;
-        Ok(u32::try_from(count).unwrap_or(u32::MAX))
+        .map_err(StoreError::backend(OPERATION))?;
+        let failed: i64 = sqlx::query_scalar("SELECT count(*) FROM failed_proofs WHERE account = $1")
+            .bind(account)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(StoreError::backend(OPERATION))?;
+        let taken = failed < i64::from(limit);
+        if taken {
+            sqlx::query("INSERT INTO failed_proofs (account, at) VALUES ($1, now())")
+                .bind(account)
+                .execute(&mut *tx)
+                .await
+                .map_err(StoreError::backend(OPERATION))?;
+        }
+        commit(tx, OPERATION).await?;
+        Ok(taken)
     }
 
     async fn clear_failed_proofs(&self, account: &str) -> Result<(), StoreError> {

@@ -367,43 +367,47 @@ async fn instances_share_who_is_on_duty_until_their_word_runs_out() {
     assert_eq!(heard(b).await, vec![]);
 }
 
-/// Failed proofs count per account over every instance (one store, as several instances see
-/// it), by the database's clock; new failures delete the ones past the window; a success
-/// clears the account.
-#[tokio::test]
-async fn failed_proofs_add_up_over_instances_and_age_out() {
+/// Proof attempts are taken per account under a lock, up to the limit, whatever the number
+/// sent at once; the window is the database's clock; a success clears the account.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn proof_attempts_are_taken_per_account_up_to_the_limit() {
     let Some(url) = database_url() else {
-        return skipped("failed_proofs_add_up_over_instances_and_age_out");
+        return skipped("proof_attempts_are_taken_per_account_up_to_the_limit");
     };
     let store = fresh_store(&url).await.unwrap_or_else(|e| panic!("{e}"));
     let hour = std::time::Duration::from_secs(3600);
-    let count = |account: &'static str, window| {
+    let mut at_once = tokio::task::JoinSet::new();
+    for _ in 0..10 {
+        let store = store.clone();
+        at_once.spawn(async move { store.reserve_proof("c-1", 3, hour).await });
+    }
+    let mut taken = 0;
+    while let Some(result) = at_once.join_next().await {
+        if result
+            .unwrap_or_else(|e| panic!("{e}"))
+            .unwrap_or_else(|e| panic!("{e}"))
+        {
+            taken += 1;
+        }
+    }
+    assert_eq!(taken, 3, "ten at once, three taken");
+    let take = |account: &'static str, window| {
         let store = &store;
         async move {
             store
-                .failed_proofs(account, window)
+                .reserve_proof(account, 3, window)
                 .await
                 .unwrap_or_else(|e| panic!("{e}"))
         }
     };
-    for _ in 0..3 {
-        store
-            .record_failed_proof("c-1", hour)
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
-    }
-    assert_eq!(count("c-1", hour).await, 3);
-    assert_eq!(count("c-2", hour).await, 0, "another account is not touched");
+    assert!(take("c-2", hour).await, "another account is not touched");
+    assert!(!take("c-1", hour).await);
+    // Past a 200 ms window the three no longer count.
     tokio::time::sleep(std::time::Duration::from_millis(400)).await;
-    let short = std::time::Duration::from_millis(200);
-    assert_eq!(count("c-1", short).await, 0, "none within the last 200 ms");
-    // A failure counted with that window deletes every account's older ones.
-    store
-        .record_failed_proof("c-2", short)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(count("c-1", hour).await, 0);
-    assert_eq!(count("c-2", hour).await, 1);
-    store.clear_failed_proofs("c-2").await.unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(count("c-2", hour).await, 0);
+    assert!(take("c-1", std::time::Duration::from_millis(200)).await);
+    assert!(take("c-1", hour).await);
+    assert!(take("c-1", hour).await);
+    assert!(!take("c-1", hour).await, "three within the hour again");
+    store.clear_failed_proofs("c-1").await.unwrap_or_else(|e| panic!("{e}"));
+    assert!(take("c-1", hour).await, "a success clears the account");
 }

@@ -368,17 +368,25 @@ pub trait Store: Send + Sync + 'static {
         Ok(Vec::new())
     }
 
-    /// Counts a failed proof of identity for `account` (the CRM's customer id), for every
-    /// instance sharing this database, and forgets failures older than `window`. A store only
-    /// this process writes keeps nothing (the default): the process counts in memory.
-    async fn record_failed_proof(&self, _account: &str, _window: std::time::Duration) -> Result<(), StoreError> {
-        Ok(())
+    /// Whether other instances may write to this database too (PostgreSQL): then what must
+    /// hold across instances is counted here. False (the default) for a store only this
+    /// process writes.
+    fn is_shared(&self) -> bool {
+        false
     }
 
-    /// How many proofs for `account` failed within `window`, on any instance (by the
-    /// database's clock).
-    async fn failed_proofs(&self, _account: &str, _window: std::time::Duration) -> Result<u32, StoreError> {
-        Ok(0)
+    /// Takes one of `account`'s proof-of-identity attempts (the CRM's customer id), counted as
+    /// failed until [`Store::clear_failed_proofs`]: under a lock per account, true and counted
+    /// when fewer than `limit` failed within `window` (by the database's clock), false and
+    /// nothing counted otherwise. Only asked of a shared store; the default takes every
+    /// attempt (a process alone counts in its memory).
+    async fn reserve_proof(
+        &self,
+        _account: &str,
+        _limit: u32,
+        _window: std::time::Duration,
+    ) -> Result<bool, StoreError> {
+        Ok(true)
     }
 
     /// A proof for `account` succeeded: its failures are forgotten on every instance.

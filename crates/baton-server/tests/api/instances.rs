@@ -314,6 +314,53 @@ async fn failed_proofs_add_up_over_instances() {
     }
 }
 
+/// Proofs sent at once from ten conversations over two instances: no more are checked than
+/// the account's limit (five in the demo); the others are "not checked".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn proofs_sent_at_once_over_two_instances_meet_the_limit() {
+    use crate::bot::{demo_connectors, of_type, signed_in, Chat};
+    let (connectors_a, _) = demo_connectors();
+    let (connectors_b, _) = demo_connectors();
+    let Some(builder) = TestApp::builder()
+        .with_agent(crate::bot::AGENT, "Nina")
+        .with_bot(connectors_a)
+        .on_postgres()
+        .await
+    else {
+        return baton_store_postgres::testing::skipped("proofs_sent_at_once_over_two_instances_meet_the_limit");
+    };
+    let a = builder.start().await;
+    let b = TestApp::builder()
+        .with_bot(connectors_b)
+        .sharing_database_with(&a)
+        .start()
+        .await;
+    let mut chats = Vec::new();
+    for app in [&a, &b, &a, &b, &a, &b, &a, &b, &a, &b] {
+        let (mut chat, _) = Chat::start(app, signed_in("en", "sarah.chen@example.com")).await;
+        chat.ask("where is my order").await;
+        chats.push(chat);
+    }
+    futures_util::future::join_all(chats.iter_mut().map(|chat| chat.say("1111"))).await;
+    let mut checked = 0;
+    let mut not_checked = 0;
+    for chat in &chats {
+        let events = chat.events().await;
+        for proof in of_type(&events, "action_recorded")
+            .into_iter()
+            .filter(|a| a["action"] == "verify_identity")
+        {
+            assert_eq!(proof["outcome"], "failed", "{proof}");
+            if proof["summary"].as_str().unwrap_or_default().contains("not checked") {
+                not_checked += 1;
+            } else {
+                checked += 1;
+            }
+        }
+    }
+    assert_eq!((checked, not_checked), (5, 5));
+}
+
 /// Stores a customer message without telling any bot, as if its instance died at once.
 async fn store_behind_the_bots_back(app: &TestApp, id: baton_domain::ConversationId, text: &str) -> u64 {
     let command = baton_domain::Command::PostCustomerMessage {
