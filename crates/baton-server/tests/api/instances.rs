@@ -8,8 +8,23 @@ use std::time::Duration;
 
 /// Two servers on one fresh PostgreSQL schema; `None` (skipped, and said) without a database.
 async fn two_instances(test: &str) -> Option<(TestApp, TestApp)> {
-    let Some(builder) = TestApp::builder()
-        .with_agent("nina@example.com", "Nina")
+    two_servers(test, false).await
+}
+
+/// The same, each server with a bot on its own demo connectors.
+async fn two_bot_instances(test: &str) -> Option<(TestApp, TestApp)> {
+    two_servers(test, true).await
+}
+
+async fn two_servers(test: &str, bots: bool) -> Option<(TestApp, TestApp)> {
+    let with_bot = |builder: crate::common::TestAppBuilder| {
+        if bots {
+            builder.with_bot(crate::bot::demo_connectors().0)
+        } else {
+            builder
+        }
+    };
+    let Some(builder) = with_bot(TestApp::builder().with_agent("nina@example.com", "Nina"))
         .on_postgres()
         .await
     else {
@@ -17,7 +32,7 @@ async fn two_instances(test: &str) -> Option<(TestApp, TestApp)> {
         return None;
     };
     let a = builder.start().await;
-    let b = TestApp::builder().sharing_database_with(&a).start().await;
+    let b = with_bot(TestApp::builder()).sharing_database_with(&a).start().await;
     Some((a, b))
 }
 
@@ -237,23 +252,10 @@ async fn a_message_nobody_answered_is_taken_over_once() {
 /// of them and answered once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_instances_sweeping_at_once_answer_once() {
-    use crate::bot::{demo_connectors, of_type, Chat};
-    let (connectors_a, _) = demo_connectors();
-    let (connectors_b, _) = demo_connectors();
-    let Some(builder) = TestApp::builder()
-        .with_agent(crate::bot::AGENT, "Nina")
-        .with_bot(connectors_a)
-        .on_postgres()
-        .await
-    else {
-        return baton_store_postgres::testing::skipped("two_instances_sweeping_at_once_answer_once");
+    use crate::bot::{of_type, Chat};
+    let Some((a, b)) = two_bot_instances("two_instances_sweeping_at_once_answer_once").await else {
+        return;
     };
-    let a = builder.start().await;
-    let b = TestApp::builder()
-        .with_bot(connectors_b)
-        .sharing_database_with(&a)
-        .start()
-        .await;
     let (mut chat, _) = Chat::start(&a, serde_json::json!({"language": "en"})).await;
     chat.bot_reply_after(0).await;
     let id = baton_domain::ConversationId(chat.id.parse().expect("uuid"));
@@ -279,23 +281,10 @@ async fn two_instances_sweeping_at_once_answer_once() {
 /// A and one through B use up Sarah's five, so B does not check the right digits that follow.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failed_proofs_add_up_over_instances() {
-    use crate::bot::{demo_connectors, of_type, signed_in, Chat};
-    let (connectors_a, _) = demo_connectors();
-    let (connectors_b, _) = demo_connectors();
-    let Some(builder) = TestApp::builder()
-        .with_agent(crate::bot::AGENT, "Nina")
-        .with_bot(connectors_a)
-        .on_postgres()
-        .await
-    else {
-        return baton_store_postgres::testing::skipped("failed_proofs_add_up_over_instances");
+    use crate::bot::{of_type, signed_in, Chat};
+    let Some((a, b)) = two_bot_instances("failed_proofs_add_up_over_instances").await else {
+        return;
     };
-    let a = builder.start().await;
-    let b = TestApp::builder()
-        .with_bot(connectors_b)
-        .sharing_database_with(&a)
-        .start()
-        .await;
     for (app, guesses) in [(&a, ["1111", "2222"]), (&a, ["3333", "4444"]), (&b, ["5555", "0142"])] {
         let (mut chat, _) = Chat::start(app, signed_in("en", "sarah.chen@example.com")).await;
         chat.ask("where is my order").await;
@@ -318,23 +307,10 @@ async fn failed_proofs_add_up_over_instances() {
 /// the account's limit (five in the demo); the others are "not checked".
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn proofs_sent_at_once_over_two_instances_meet_the_limit() {
-    use crate::bot::{demo_connectors, of_type, signed_in, Chat};
-    let (connectors_a, _) = demo_connectors();
-    let (connectors_b, _) = demo_connectors();
-    let Some(builder) = TestApp::builder()
-        .with_agent(crate::bot::AGENT, "Nina")
-        .with_bot(connectors_a)
-        .on_postgres()
-        .await
-    else {
-        return baton_store_postgres::testing::skipped("proofs_sent_at_once_over_two_instances_meet_the_limit");
+    use crate::bot::{of_type, signed_in, Chat};
+    let Some((a, b)) = two_bot_instances("proofs_sent_at_once_over_two_instances_meet_the_limit").await else {
+        return;
     };
-    let a = builder.start().await;
-    let b = TestApp::builder()
-        .with_bot(connectors_b)
-        .sharing_database_with(&a)
-        .start()
-        .await;
     let mut chats = Vec::new();
     for app in [&a, &b, &a, &b, &a, &b, &a, &b, &a, &b] {
         let (mut chat, _) = Chat::start(app, signed_in("en", "sarah.chen@example.com")).await;

@@ -774,6 +774,31 @@ async fn urgent_handoffs_are_offered_before_older_normal_ones() {
     assert_ne!(frame["conversation"]["conversation_id"], normal.as_str());
 }
 
+/// Two servers with routing (`setup`) on one fresh PostgreSQL schema, Omar an agent of both,
+/// each opening tickets in its own demo ticketing; `None` (skipped, and said) without one.
+async fn two_routing_instances(
+    test: &str,
+    setup: impl Fn(&mut RoutingConfig) + Copy,
+) -> Option<(TestApp, TestApp, Arc<DemoTicketing>, Arc<DemoTicketing>)> {
+    let (tickets_a, tickets_b) = (Arc::new(DemoTicketing::new()), Arc::new(DemoTicketing::new()));
+    let Some(builder) = TestApp::builder()
+        .with_agent(OMAR.0, "Omar")
+        .with_routing(tickets_a.clone(), setup)
+        .on_postgres()
+        .await
+    else {
+        baton_store_postgres::testing::skipped(test);
+        return None;
+    };
+    let a = builder.start().await;
+    let b = TestApp::builder()
+        .with_routing(tickets_b.clone(), setup)
+        .sharing_database_with(&a)
+        .start()
+        .await;
+    Some((a, b, tickets_a, tickets_b))
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_instances_offer_and_narrate_once() {
     let test = "two_instances_offer_and_narrate_once";
@@ -782,21 +807,9 @@ async fn two_instances_offer_and_narrate_once() {
         quick(r, &agents);
         r.offer_timeout_seconds = 2;
     };
-    let Some(builder) = TestApp::builder()
-        .with_agent(OMAR.0, "Omar")
-        .with_routing(Arc::new(DemoTicketing::new()), setup)
-        .on_postgres()
-        .await
-    else {
-        baton_store_postgres::testing::skipped(test);
+    let Some((a, b, _, _)) = two_routing_instances(test, setup).await else {
         return;
     };
-    let a = builder.start().await;
-    let b = TestApp::builder()
-        .with_routing(Arc::new(DemoTicketing::new()), setup)
-        .sharing_database_with(&a)
-        .start()
-        .await;
     // Omar is on B; the customer hands off through A.
     let (omar, mut ws) = online(&b, OMAR.0).await;
     let (id, _) = waiting(&a, "en", None).await;
@@ -923,21 +936,9 @@ async fn capacity_holds_across_instances() {
     let test = "capacity_holds_across_instances";
     let one_seat: Profile = ("omar@example.com", &["general"], &["en"], 1);
     let setup = move |r: &mut RoutingConfig| quick(r, &[one_seat]);
-    let Some(builder) = TestApp::builder()
-        .with_agent(OMAR.0, "Omar")
-        .with_routing(Arc::new(DemoTicketing::new()), setup)
-        .on_postgres()
-        .await
-    else {
-        baton_store_postgres::testing::skipped(test);
+    let Some((a, b, _, _)) = two_routing_instances(test, setup).await else {
         return;
     };
-    let a = builder.start().await;
-    let b = TestApp::builder()
-        .with_routing(Arc::new(DemoTicketing::new()), setup)
-        .sharing_database_with(&a)
-        .start()
-        .await;
     let on_a = a.login(OMAR.0).await;
     let on_b = b.login(OMAR.0).await;
     for _ in 0..3 {
@@ -1004,22 +1005,9 @@ async fn instances_know_who_is_on_duty_on_the_others() {
         quick(r, &agents);
         r.nobody_eligible_after_seconds = 1;
     };
-    let (tickets_a, tickets_b) = (Arc::new(DemoTicketing::new()), Arc::new(DemoTicketing::new()));
-    let Some(builder) = TestApp::builder()
-        .with_agent(OMAR.0, "Omar")
-        .with_routing(tickets_a.clone(), setup)
-        .on_postgres()
-        .await
-    else {
-        baton_store_postgres::testing::skipped(test);
+    let Some((a, b, tickets_a, tickets_b)) = two_routing_instances(test, setup).await else {
         return;
     };
-    let a = builder.start().await;
-    let b = TestApp::builder()
-        .with_routing(tickets_b.clone(), setup)
-        .sharing_database_with(&a)
-        .start()
-        .await;
     let tickets = || tickets_a.tickets_created() + tickets_b.tickets_created();
     let eventually = |what: &'static str| {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
