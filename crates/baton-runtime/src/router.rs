@@ -1377,7 +1377,8 @@ impl Router {
     /// Every agent this instance has seen, and those on duty on the instances sharing its
     /// database, by name.
     pub fn team_status(&self) -> Vec<AgentStatus> {
-        let there: Vec<SharedSeat> = if self.is_shared() && self.knows_team(now()) {
+        // Alone on its database, nobody is heard from: the list stays empty.
+        let there: Vec<SharedSeat> = if self.knows_team(now()) {
             lock(&self.elsewhere).seats.clone()
         } else {
             Vec::new()
@@ -1607,9 +1608,6 @@ impl Router {
     /// [`Router::knows_team`]), as seats the estimate and "nobody on duty" count, never offered
     /// from here (their offers come from the instance their stream is on).
     fn on_duty_elsewhere(&self, board: &Board, now: OffsetDateTime) -> Vec<OnDuty> {
-        if !self.is_shared() {
-            return Vec::new();
-        }
         lock(&self.elsewhere)
             .seats
             .iter()
